@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Set up everything biosig_ros needs on a Debian/Ubuntu machine with Python 3.11 or 3.12:
+# a virtual environment with pinned ROS 2 (kilted) wheels, the patch the wheels need, and a
+# colcon build of the package (messages + Python). Idempotent: a second run takes seconds.
+# Usage: tools/bootstrap.sh            (prints where things are; source tools/env.sh afterwards)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The venv lives outside the source tree: CMake refuses exported include dirs (numpy's) that
+# sit inside the package's source directory, and the repository root is the package.
+PYTHON_TAG_CMD='import sys; print(f"py{sys.version_info[0]}.{sys.version_info[1]}")'
+cd "$ROOT"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pick_python() {
+  for candidate in python3.11 python3.12 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] in ((3, 11), (3, 12)) else 1)'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  log "error: the ROS 2 wheels exist for Python 3.11 and 3.12 only; install one of them"; exit 1
+}
+
+ensure_system_tools() {
+  # cmake and a C/C++ compiler build the message type support; venv/ensurepip make the venv.
+  local missing=()
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  command -v make >/dev/null 2>&1 || missing+=(make)
+  "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=("$(basename "$PYTHON")-venv")
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing system packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    mkdir -p "$(dirname "$VENV")"
+    log "creating $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing pinned Python dependencies (ROS 2 wheels, numpy, scipy, biorbd, ezc3d, ...)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -r requirements.txt
+    echo "$want" > "$stamp"
+    rm -f "$VENV/.cmake-patched"
+  fi
+}
+
+patch_wheel_cmake_paths() {
+  # The wheels' exported CMake files name the include and site-packages dirs of the machine
+  # that built them; point them at this interpreter and venv (see shared recipe).
+  [ -f "$VENV/.cmake-patched" ] && return 0
+  local include site
+  include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  grep -rlZ '/opt/python/cp3' "$VENV/share" --include='*.cmake' 2>/dev/null |
+    xargs -0 -r sed -i -E \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${include}#g" \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages#${site}#g"
+  touch "$VENV/.cmake-patched"
+}
+
+build_package() {
+  # Symlinked install: edits to Python files apply without a rebuild; new files need one.
+  # flock: concurrent test runs must not build into the same directories at once.
+  export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
+  (
+    flock 9
+    "$VENV/bin/colcon" --log-base "$ROOT/log" build --base-paths "$ROOT" \
+      --build-base "$ROOT/build" --install-base "$ROOT/install" --symlink-install \
+      --event-handlers console_cohesion- status- summary- terminal_title- \
+      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
+      >"$ROOT/log/bootstrap-build.log" 2>&1 ||
+      { cat "$ROOT/log/bootstrap-build.log" >&2; log "error: colcon build failed (log above)"; exit 1; }
+  ) 9>"$VENV/.build.lock"
+}
+
+PYTHON="$(pick_python)"
+VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TAG_CMD")}"
+ensure_system_tools
+ensure_venv
+patch_wheel_cmake_paths
+mkdir -p "$ROOT/log"
+build_package
+ln -sfn "$VENV" "$ROOT/.venv"   # a stable name for tools/env.sh and editors
+log "ready: source tools/env.sh to use the package in this shell"
