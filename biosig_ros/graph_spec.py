@@ -1,0 +1,66 @@
+"""The node graphs of biosig_ros: which executables run, under which names, with which config.
+
+One source of truth for both ways of starting a graph: the launch files (launch/*.launch.py,
+for a real ROS 2 install) and `python -m biosig_ros.graph` (here, without launch).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Executable name (installed in lib/biosig_ros, see scripts/) -> Python module with main().
+EXECUTABLES = {
+    "replay_node": "biosig_ros.nodes.replay_node",
+    "topic_monitor": "biosig_ros.nodes.topic_monitor",
+    "trigno_emg_node": "biosig_ros.nodes.trigno_emg_node",
+    "trigno_sim": "biosig_ros.devices.trigno_simulator",
+    "vicon_markers_node": "biosig_ros.nodes.vicon_markers_node",
+    "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
+    "ik_node": "biosig_ros.nodes.ik_node",
+    "bridge_node": "biosig_ros.nodes.bridge_node",
+}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One process of a graph. params: files in config/; arguments: extra command-line words
+    for processes that are not ROS nodes (simulators); "{share}" stands for the package share
+    directory."""
+
+    executable: str
+    name: str
+    params: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()
+    is_ros_node: bool = True
+
+
+# The main job: the biosiglive example chain on the shipped recording.
+DEMO = (
+    NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
+    NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor.yaml",)),
+)
+
+# The device nodes against their simulators (no hardware): same processing chain.
+SIMULATED_DEVICES = (
+    NodeSpec("trigno_sim", "trigno_sim", (), ("--recording", "{share}/data/abd.bio", "--loop"),
+             is_ros_node=False),
+    NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
+    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
+    NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor.yaml",)),
+)
+
+# The lab: real Trigno TCU and Vicon server (addresses in the config files).
+LAB = (
+    NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
+    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
+    NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
+)
+
+GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}

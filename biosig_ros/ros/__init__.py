@@ -1,0 +1,1 @@
+"""The thin rclpy layer: QoS, message conversion, parameters, diagnostics, node start-up."""

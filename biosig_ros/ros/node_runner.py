@@ -1,0 +1,50 @@
+"""Entry-point helper: start a node, spin it, stop cleanly on Ctrl-C or shutdown.
+
+A ConfigError raised while the node is built (bad parameter, missing file) is printed as one
+clear line and the process exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from biosig_ros.errors import ConfigError
+
+EXIT_CONFIG_ERROR = 2
+
+
+def run_node(make_node: Callable[[], Node], name: str, threads: int = 2) -> int:
+    """Build the node with make_node() and spin it until shutdown; returns the exit status.
+
+    Nodes may define close() to stop their own I/O threads; it is called before destruction.
+    """
+    rclpy.init(args=sys.argv)
+    node = None
+    status = 0
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=threads)
+        executor.add_node(node)
+        executor.spin()
+    except ConfigError as error:
+        print(f"{name}: configuration error: {error}", file=sys.stderr, flush=True)
+        status = EXIT_CONFIG_ERROR
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status
+
+
+def main_for(make_node: Callable[[], Node], name: str) -> None:
+    """sys.exit(run_node(...)): the body of every node's main()."""
+    sys.exit(run_node(make_node, name))

@@ -1,0 +1,147 @@
+"""Helpers for multi-process tests: node processes and an in-test ROS probe.
+
+NodeProcess runs one node (or any module) in its own process with parameters from a dict.
+RosProbe is a separate rclpy context in the test process: subscribe, publish, call services,
+and wait for conditions. Everything stays on loopback in the domain chosen by conftest.py.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+import yaml
+from rclpy.executors import SingleThreadedExecutor
+
+from biosig_ros.ros.qos import sensor_qos
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class NodeProcess:
+    """A node running in its own process. params: dict written to a ROS params file."""
+
+    def __init__(self, module: str, name: str, params: dict | None = None,
+                 args: list[str] | None = None, ros: bool = True):
+        self.name = name
+        self._log = tempfile.NamedTemporaryFile(
+            mode="w+", prefix=f"{name}-", suffix=".log", delete=False)
+        command = [sys.executable, "-u", "-m", module, *(args or [])]
+        if ros:
+            command += ["--ros-args", "-r", f"__node:={name}"]
+            if params:
+                params_file = tempfile.NamedTemporaryFile(
+                    mode="w", prefix=f"{name}-", suffix=".yaml", delete=False)
+                yaml.safe_dump({name: {"ros__parameters": params}}, params_file)
+                params_file.close()
+                command += ["--params-file", params_file.name]
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text()
+
+    def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return True
+            if self.process.poll() is not None:
+                return text in self.output()
+            time.sleep(0.05)
+        return False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig=signal.SIGINT, timeout: float = 10.0) -> int:
+        """Signal the process and wait; kill it if it does not stop. Returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class RosProbe:
+    """An rclpy node with its own context, spun in a background thread."""
+
+    def __init__(self, name: str = "test_probe"):
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - shutdown races end the spin thread
+            pass
+
+    def subscribe(self, msg_type, topic: str, qos=None) -> list:
+        """Collect every message on topic into the returned list (sensor QoS by default)."""
+        received: list = []
+
+        def on_message(msg):
+            with self._lock:
+                received.append((time.time(), msg))
+
+        self.node.create_subscription(msg_type, topic, on_message, qos or sensor_qos(1000))
+        return received
+
+    def publisher(self, msg_type, topic: str, qos=None):
+        return self.node.create_publisher(msg_type, topic, qos or sensor_qos())
+
+    def call(self, srv_type, name: str, request, timeout: float = 20.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available")
+        future = client.call_async(request)
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {name} did not answer")
+            time.sleep(0.01)
+        return future.result()
+
+    def wait_until(self, condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(interval)
+        return condition()
+
+    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 20.0) -> bool:
+        return self.wait_until(lambda: publisher.get_subscription_count() >= count, timeout)
+
+    def close(self):
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
