@@ -75,12 +75,20 @@ build_package() {
   export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
   (
     flock 9
+    # file(GLOB) in CMakeLists.txt is evaluated at configure time: reconfigure when the set of
+    # installed files (executables, messages, launch, config) changes.
+    local layout force=()
+    layout="$(cd "$ROOT" && ls scripts msg srv launch config data 2>/dev/null | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$ROOT/build/.layout.sha256" 2>/dev/null)" != "$layout" ]; then
+      force=(--cmake-force-configure)
+    fi
     "$VENV/bin/colcon" --log-base "$ROOT/log" build --base-paths "$ROOT" \
       --build-base "$ROOT/build" --install-base "$ROOT/install" --symlink-install \
       --event-handlers console_cohesion- status- summary- terminal_title- \
-      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
+      "${force[@]}" --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
       >"$ROOT/log/bootstrap-build.log" 2>&1 ||
       { cat "$ROOT/log/bootstrap-build.log" >&2; log "error: colcon build failed (log above)"; exit 1; }
+    echo "$layout" > "$ROOT/build/.layout.sha256"
   ) 9>"$VENV/.build.lock"
 }
 
