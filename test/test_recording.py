@@ -1,0 +1,140 @@
+"""ROS-free tests of recording loading and replay scheduling."""
+import itertools
+import pickle
+
+import ezc3d
+import numpy as np
+import pytest
+
+from biosig_ros.errors import ConfigError
+from biosig_ros.io.recording import RecordingSettings, load_recording
+from biosig_ros.io.replay import ReplayPacer, ReplaySchedule
+from biosig_ros.signals import MarkerFrame, SignalChunk
+
+from ros_harness import REPO
+
+ABD = REPO / "data" / "abd.bio"
+
+
+def raw_abd():
+    with open(ABD, "rb") as file:
+        return pickle.load(file)
+
+
+def test_bio_recording_is_converted_to_si_and_samples_major():
+    raw = raw_abd()
+    recording = load_recording(RecordingSettings(file=str(ABD)))
+    assert recording.signal.data.shape == (14000, 10)
+    np.testing.assert_array_equal(recording.signal.data, raw["emg"].T)
+    assert recording.signal.unit == "V" and recording.signal.sample_rate == 2000.0
+    assert recording.markers.positions.shape == (700, 16, 3)
+    np.testing.assert_allclose(recording.markers.positions,
+                               np.transpose(raw["markers"], (2, 1, 0)) / 1000.0)
+    assert recording.duration == pytest.approx(7.0)
+
+
+def test_bio_zero_markers_are_occluded(tmp_path):
+    markers = np.ones((3, 2, 4))
+    markers[:, 1, 2] = 0.0
+    path = tmp_path / "m.bio"
+    path.write_bytes(pickle.dumps({"markers": markers}))
+    recording = load_recording(RecordingSettings(file=str(path), signal_key="", marker_unit="m"))
+    assert np.isnan(recording.markers.positions[2, 1]).all()
+    assert not np.isnan(recording.markers.positions[1]).any()
+
+
+def write_c3d(path, points_mm, analogs, analog_units):
+    c3d = ezc3d.c3d()
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [100]
+    c3d["parameters"]["POINT"]["LABELS"]["value"] = ["A", "B"]
+    c3d["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
+    points = np.ones((4, 2, points_mm.shape[2]))
+    points[:3] = points_mm
+    c3d["data"]["points"] = points
+    c3d["parameters"]["ANALOG"]["RATE"]["value"] = [1000]
+    c3d["parameters"]["ANALOG"]["LABELS"]["value"] = ["x", "y", "z"]
+    c3d["parameters"]["ANALOG"]["UNITS"]["value"] = analog_units
+    c3d["data"]["analogs"] = analogs[np.newaxis]
+    c3d.write(str(path))
+
+
+def test_c3d_recording_selects_channels_by_name_and_converts_units(tmp_path):
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1000, 1000, (3, 2, 10))
+    points[:, 1, 5] = np.nan
+    analogs = rng.normal(size=(3, 100))
+    path = tmp_path / "trial.c3d"
+    write_c3d(path, points, analogs, ["V", "mV", "V"])
+    recording = load_recording(RecordingSettings(file=str(path), channel_names=["y", "x"],
+                                                 marker_names=["B", "A"], subject="s1"))
+    assert recording.signal.channel_names == ["y", "x"]
+    assert recording.signal.sample_rate == 1000.0
+    np.testing.assert_allclose(recording.signal.data[:, 0], analogs[1] * 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(recording.signal.data[:, 1], analogs[0], rtol=1e-6)
+    assert recording.markers.marker_names == ["B", "A"] and recording.markers.frame_rate == 100.0
+    np.testing.assert_allclose(recording.markers.positions[:, 1], points[:, 0].T / 1000, rtol=1e-6)
+    assert np.isnan(recording.markers.positions[5, 0]).all()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(file="no/such/file.bio"), "not found"),
+    (dict(file=str(REPO / "package.xml")), "unsupported recording format"),
+    (dict(file=str(ABD), signal_key="force"), "no key 'force'"),
+    (dict(file=str(ABD), channel_names=["a", "b"]), "has 10 channels but channel_names lists 2"),
+    (dict(file=str(ABD), marker_unit="inch"), "marker_unit"),
+    (dict(file=str(ABD), sample_rate=0.0), "sample_rate"),
+])
+def test_bad_recording_settings_name_the_problem(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recording(RecordingSettings(**settings))
+
+
+def test_c3d_unknown_channel_is_reported(tmp_path):
+    path = tmp_path / "trial.c3d"
+    write_c3d(path, np.ones((3, 2, 10)), np.ones((3, 100)), ["V", "V", "V"])
+    with pytest.raises(ConfigError, match="no analog channel named EMG9"):
+        load_recording(RecordingSettings(file=str(path), channel_names=["EMG9"]))
+
+
+def test_garbage_bio_file_is_rejected(tmp_path):
+    path = tmp_path / "garbage.bio"
+    path.write_bytes(b"this is not a pickle at all")
+    with pytest.raises(ConfigError, match="not a biosiglive .bio file"):
+        load_recording(RecordingSettings(file=str(path)))
+
+
+def test_schedule_covers_the_recording_once_with_contiguous_indices():
+    recording = load_recording(RecordingSettings(file=str(ABD)))
+    events = list(ReplaySchedule(recording, chunk_size=20))
+    chunks = [e.item for e in events if isinstance(e.item, SignalChunk)]
+    frames = [e.item for e in events if isinstance(e.item, MarkerFrame)]
+    assert [c.first_sample_index for c in chunks] == list(range(0, 14000, 20))
+    np.testing.assert_array_equal(np.concatenate([c.data for c in chunks]), recording.signal.data)
+    assert [f.frame_number for f in frames] == list(range(700))
+    assert [e.due for e in events] == sorted(e.due for e in events)
+
+
+def test_looped_schedule_keeps_counting_and_restarts_the_data():
+    recording = load_recording(RecordingSettings(file=str(ABD), markers_key=""))
+    chunks = [e.item for e in itertools.islice(ReplaySchedule(recording, 30, loop=True), 1000)]
+    indices = [c.first_sample_index for c in chunks]
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    # 14000 is not a multiple of 30: the chunk at the seam is short, then data restarts.
+    seam = next(i for i, c in enumerate(chunks) if c.next_sample_index == 14000)
+    assert chunks[seam].sample_count == 14000 % 30
+    np.testing.assert_array_equal(chunks[seam + 1].data, recording.signal.data[:30])
+    assert indices[seam + 1] == 14000
+
+
+def test_pacer_releases_events_on_an_absolute_schedule():
+    recording = load_recording(RecordingSettings(file=str(ABD)))
+    released = []
+    pacer = ReplayPacer(ReplaySchedule(recording, 20), released.append, speed=20.0,
+                        wall_clock=lambda: 1000.0)
+    pacer.start()
+    assert pacer.finished.wait(10)
+    assert len(released) == 700 + 700
+    chunk = next(e.item for e in released if isinstance(e.item, SignalChunk)
+                 and e.item.first_sample_index == 2000)
+    # Stamp = wall time at start + recording time of the first sample / speed.
+    assert chunk.stamp == pytest.approx(1000.0 + 1.0 / 20.0)
