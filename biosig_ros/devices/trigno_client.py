@@ -1,0 +1,448 @@
+"""A Trigno Control Utility client: command port, EMG data port, optional aux port (ROS-free).
+
+TrignoClient runs in its own thread (DeviceLink): it connects, reads the banner, configures and
+queries the TCU, opens the data ports, sends START and turns the rows into SignalChunks of the
+selected slots, handed to callbacks. When the TCU goes away it reports the loss, retries, and
+resumes; the running sample index then jumps by the samples the outage cost, so consumers see
+the gap. No dependency on pytrigno.
+"""
+from __future__ import annotations
+
+import math
+import selectors
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from biosig_ros.devices import trigno_protocol as tp
+from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
+from biosig_ros.errors import ConfigError
+from biosig_ros.signals import SignalChunk
+
+STANDARD_GRAVITY = 9.80665
+# Aux layouts per slot, as the TCU sends them.
+AUX_LAYOUT_LEGACY = ["acc_x", "acc_y", "acc_z"]
+AUX_LAYOUT_AVANTI = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z",
+                     "mag_x", "mag_y", "mag_z"]
+# Device unit -> SI factor and unit, by component prefix (acc in g, gyro in deg/s, mag in uT).
+AUX_SI = {"acc": (STANDARD_GRAVITY, "m/s^2"), "gyro": (math.pi / 180.0, "rad/s"),
+          "mag": (1e-6, "T")}
+RATE_TOLERANCE_HZ = 0.5
+
+
+def _slots_default() -> list[int]:
+    return list(range(1, tp.SLOTS + 1))
+
+
+@dataclass
+class TrignoSettings:
+    """Parameters of the Trigno client (and of the trigno_emg node)."""
+
+    host: str = "127.0.0.1"
+    command_port: int = tp.COMMAND_PORT
+    emg_port: int = 0               # 0: 50043 (Avanti) or 50041 (legacy)
+    aux_port: int = 0               # 0: 50044 (Avanti) or 50042 (legacy)
+    legacy: bool = False            # BACKWARDS COMPATIBILITY ON: legacy ports, 48-float aux rows
+    sensor_slots: list[int] = field(default_factory=_slots_default)   # 1..16, published order
+    channel_names: list[str] = field(default_factory=list)            # default EMG<slot>
+    expected_rate: float = 2000.0   # Hz the TCU must report (0: accept any)
+    upsample: bool = True           # UPSAMPLE ON: 27 samples per frame = 2000 Hz
+    configure_device: bool = True   # send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN at connect
+    big_endian: bool = False        # ENDIAN BIG
+    publish_rate: float = 100.0     # chunks per second (0: one chunk per received frame)
+    aux_enabled: bool = False
+    aux_slots: list[int] = field(default_factory=list)               # default: sensor_slots
+    aux_components: list[str] = field(default_factory=list)          # default: all of the layout
+    connect_timeout: float = 2.0    # s, per connection attempt and per command reply
+    data_timeout: float = 1.0       # s without EMG data while started = device lost
+    retry_interval: float = 1.0     # s between reconnection attempts
+
+    def __post_init__(self) -> None:
+        if not self.host.strip():
+            raise ConfigError("parameter 'host' must not be empty")
+        for name in ("command_port", "emg_port", "aux_port"):
+            port = getattr(self, name)
+            lowest = 1 if name == "command_port" else 0
+            if not lowest <= port <= 65535:
+                raise ConfigError(f"parameter '{name}' must be a TCP port (1-65535"
+                                  f"{', or 0 for the default' if lowest == 0 else ''}), got {port}")
+        _check_slots("sensor_slots", self.sensor_slots, allow_empty=False)
+        _check_slots("aux_slots", self.aux_slots, allow_empty=True)
+        if self.channel_names:
+            if len(self.channel_names) != len(self.sensor_slots):
+                raise ConfigError(
+                    f"parameter 'channel_names' has {len(self.channel_names)} names but "
+                    f"'sensor_slots' selects {len(self.sensor_slots)} slots")
+            if any(not n.strip() for n in self.channel_names):
+                raise ConfigError("parameter 'channel_names' contains an empty name")
+            if len(set(self.channel_names)) != len(self.channel_names):
+                raise ConfigError("parameter 'channel_names' contains duplicate names")
+        if self.expected_rate < 0:
+            raise ConfigError(f"parameter 'expected_rate' must be >= 0 Hz, got {self.expected_rate}")
+        if self.publish_rate < 0:
+            raise ConfigError(f"parameter 'publish_rate' must be >= 0 Hz, got {self.publish_rate}")
+        if self.expected_rate and self.publish_rate > self.expected_rate:
+            raise ConfigError(f"parameter 'publish_rate' ({self.publish_rate} Hz) exceeds "
+                              f"'expected_rate' ({self.expected_rate} Hz)")
+        layout = self.aux_layout
+        unknown = [c for c in self.aux_components if c not in layout]
+        if unknown:
+            raise ConfigError(f"parameter 'aux_components': unknown {', '.join(unknown)} "
+                              f"(the {'legacy' if self.legacy else 'Avanti'} aux layout is "
+                              f"{', '.join(layout)})")
+        for name in ("connect_timeout", "data_timeout", "retry_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"parameter '{name}' must be > 0 s, got {getattr(self, name)}")
+
+    @property
+    def emg_channel_names(self) -> list[str]:
+        return list(self.channel_names) or [f"EMG{slot}" for slot in self.sensor_slots]
+
+    @property
+    def data_ports(self) -> tuple[int, int]:
+        emg, aux = tp.data_ports(self.legacy)
+        return self.emg_port or emg, self.aux_port or aux
+
+    @property
+    def aux_layout(self) -> list[str]:
+        return AUX_LAYOUT_LEGACY if self.legacy else AUX_LAYOUT_AVANTI
+
+
+def _check_slots(name: str, slots: list[int], allow_empty: bool) -> None:
+    if not slots and not allow_empty:
+        raise ConfigError(f"parameter '{name}' must list at least one sensor slot (1-{tp.SLOTS})")
+    bad = [s for s in slots if not 1 <= s <= tp.SLOTS]
+    if bad:
+        raise ConfigError(f"parameter '{name}': slots must be 1-{tp.SLOTS}, got {bad}")
+    if len(set(slots)) != len(slots):
+        raise ConfigError(f"parameter '{name}' lists a slot twice: {slots}")
+
+
+class SampleClock:
+    """Acquisition time of running sample indices, from arrival times of whole frames.
+
+    A frame is sent after its last sample was taken, so each arrival bounds the time of the
+    samples it completes from above; the lowest bound seen (allowed to rise by `drift` s/s for
+    clock drift) removes network and scheduling delays from the stamps.
+    """
+
+    def __init__(self, rate: float, base_index: int, drift: float = 1e-4):
+        self.rate = rate
+        self.base_index = base_index
+        self.base_time: float | None = None
+        self._drift = drift
+        self._last_arrival = 0.0
+
+    def update(self, arrival: float, end_index: int) -> None:
+        """Samples up to end_index (exclusive) had been acquired at arrival."""
+        candidate = arrival - (end_index - self.base_index) / self.rate
+        if self.base_time is None:
+            self.base_time = candidate
+        else:
+            allowed = self.base_time + self._drift * max(0.0, arrival - self._last_arrival)
+            self.base_time = min(allowed, candidate)
+        self._last_arrival = arrival
+
+    def stamp(self, index: int) -> float:
+        return self.base_time + (index - self.base_index) / self.rate
+
+    def index_at(self, when: float) -> int:
+        return self.base_index + int(round((when - self.base_time) * self.rate))
+
+
+class StreamAssembler:
+    """Selects columns of decoded rows, scales them to SI and cuts chunks with running indices.
+
+    begin_segment() is called when a new connection starts streaming: the first samples of the
+    segment get the index the previous segment's clock gives their acquisition time, so an
+    outage leaves a gap in the indices equal to the samples it cost.
+    """
+
+    def __init__(self, columns: list[int], scales: np.ndarray, names: list[str], unit: str,
+                 chunk_size: int, emit: Callable[[SignalChunk], None]):
+        self.columns = np.asarray(columns, dtype=int)
+        self.scales = np.asarray(scales, dtype=float)
+        self.names = list(names)
+        self.unit = unit
+        self.chunk_size = chunk_size            # 0: emit what each read completes
+        self._emit = emit
+        self.rate = 0.0
+        self.next_index = 0
+        self.clock: SampleClock | None = None
+        self._pending: list[np.ndarray] = []
+        self._pending_count = 0
+        self._pending_first = 0
+        self._new_segment = True
+        self.samples = 0
+
+    def begin_segment(self, rate: float) -> None:
+        self.flush()
+        self.rate = rate
+        self._new_segment = True
+
+    def push(self, rows: np.ndarray, arrival: float) -> None:
+        if rows.shape[0] == 0:
+            return
+        count = rows.shape[0]
+        if self._new_segment:
+            self._start_segment(count, arrival)
+        values = rows[:, self.columns] * self.scales
+        if not self._pending:
+            self._pending_first = self.next_index
+        self._pending.append(values)
+        self._pending_count += count
+        self.next_index += count
+        self.samples += count
+        self.clock.update(arrival, self.next_index)
+        if self.chunk_size == 0:
+            self.flush()
+            return
+        while self._pending_count >= self.chunk_size:
+            self._emit_pending(self.chunk_size)
+
+    def flush(self) -> None:
+        """Emit what is pending (end of a segment, or every read when chunk_size is 0)."""
+        if self._pending_count:
+            self._emit_pending(self._pending_count)
+
+    def _start_segment(self, count: int, arrival: float) -> None:
+        first_time = arrival - count / self.rate
+        if self.clock is not None and self.clock.base_time is not None and \
+                abs(self.clock.rate - self.rate) < RATE_TOLERANCE_HZ:
+            self.next_index = max(self.next_index, self.clock.index_at(first_time))
+        self.clock = SampleClock(self.rate, self.next_index)
+        self._new_segment = False
+
+    def _emit_pending(self, count: int) -> None:
+        data = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        chunk, rest = data[:count], data[count:]
+        first = self._pending_first
+        self._pending = [rest] if rest.shape[0] else []
+        self._pending_count = rest.shape[0]
+        self._pending_first = first + count
+        self._emit(SignalChunk(np.ascontiguousarray(chunk), first, self.clock.stamp(first),
+                               self.rate, self.names, self.unit))
+
+
+class CommandChannel:
+    """The TCU command connection: send packets, read replies by the CRLF CRLF delimiter."""
+
+    def __init__(self, sock: socket.socket, timeout: float):
+        self.sock = sock
+        self.timeout = timeout
+        self._parser = tp.ReplyParser()
+        self._replies: list[str] = []
+
+    def read_reply(self, what: str) -> str:
+        deadline = time.monotonic() + self.timeout
+        while not self._replies:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceError(f"no reply from the TCU to {what} within {self.timeout:g} s")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            if not data:
+                raise DeviceError(f"the TCU closed the command connection (waiting for {what})")
+            self._replies.extend(self._parser.feed(data))
+        return self._replies.pop(0)
+
+    def query(self, command: str) -> str:
+        self.sock.sendall(tp.encode_commands(command))
+        return self.read_reply(command)
+
+    def expect_ok(self, command: str) -> None:
+        reply = self.query(command)
+        if reply.upper() != tp.REPLY_OK:
+            raise DeviceError(f"the TCU answered {reply!r} to {command}")
+
+    def drain(self) -> bool:
+        """Read unsolicited bytes without blocking; False when the TCU closed the connection."""
+        self.sock.setblocking(False)
+        try:
+            data = self.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return True
+        finally:
+            self.sock.setblocking(True)
+        if not data:
+            return False
+        self._parser.feed(data)
+        return True
+
+
+@dataclass
+class DeviceInfo:
+    """What the TCU reported in the last session."""
+
+    banner: str = ""
+    frame_interval: float = 0.0
+    emg_samples_per_frame: int = 0
+    emg_rate: float = 0.0
+    aux_rate: float = 0.0
+    unpaired_slots: list[int] = field(default_factory=list)
+
+
+class TrignoClient(DeviceLink):
+    """Streams the selected Trigno slots to on_emg (and on_aux) as SignalChunks, in a thread."""
+
+    def __init__(self, settings: TrignoSettings, on_emg: Callable[[SignalChunk], None],
+                 on_aux: Callable[[SignalChunk], None] | None = None,
+                 on_status: Callable[[LinkStatus], None] | None = None,
+                 clock: Callable[[], float] = time.time):
+        super().__init__("trigno-client", settings.retry_interval, on_status)
+        self.settings = settings
+        self.info = DeviceInfo()
+        self._clock = clock
+        self._sockets: list[socket.socket] = []
+        self.emg = StreamAssembler(
+            [s - 1 for s in settings.sensor_slots], np.ones(len(settings.sensor_slots)),
+            settings.emg_channel_names, "V", 0, on_emg)
+        self.aux = self._aux_assembler(on_aux) if settings.aux_enabled and on_aux else None
+
+    def _aux_assembler(self, on_aux) -> StreamAssembler:
+        s = self.settings
+        layout = s.aux_layout
+        components = s.aux_components or layout
+        slots = s.aux_slots or s.sensor_slots
+        slot_names = dict(zip(s.sensor_slots, s.emg_channel_names))
+        columns, scales, names, units = [], [], [], []
+        for slot in slots:
+            for component in components:
+                factor, unit = AUX_SI[component.split("_")[0]]
+                columns.append((slot - 1) * len(layout) + layout.index(component))
+                scales.append(factor)
+                units.append(unit)
+                names.append(f"{slot_names.get(slot, f'slot{slot}')}_{component}")
+        distinct = list(dict.fromkeys(units))
+        # One unit per chunk: a mix is spelled out by component, in layout order.
+        unit = distinct[0] if len(distinct) == 1 else ",".join(distinct)
+        return StreamAssembler(columns, np.array(scales), names, unit, 0, on_aux)
+
+    # -- DeviceLink ----------------------------------------------------------------------
+    def session(self) -> None:
+        s = self.settings
+        try:
+            command = CommandChannel(self._connect(s.command_port, "command"), s.connect_timeout)
+            self.info = self._configure(command)
+            emg_port, aux_port = s.data_ports
+            emg_sock = self._connect(emg_port, "EMG data")
+            aux_sock = self._connect(aux_port, "aux data") if self.aux else None
+            self._chunk_sizes()
+            self.emg.begin_segment(self.info.emg_rate)
+            if self.aux:
+                self.aux.begin_segment(self.info.aux_rate)
+            command.expect_ok("START")
+            self.streaming(self._describe_stream())
+            self._stream(command, emg_sock, aux_sock)
+            if self.stop_requested():
+                self._say_goodbye(command)
+        finally:
+            self.emg.flush()
+            if self.aux:
+                self.aux.flush()
+            for sock in self._sockets:
+                _close(sock)
+            self._sockets.clear()
+
+    # -- steps ---------------------------------------------------------------------------
+    def _connect(self, port: int, what: str) -> socket.socket:
+        address = (self.settings.host, port)
+        try:
+            sock = socket.create_connection(address, timeout=self.settings.connect_timeout)
+        except OSError as error:
+            raise DeviceError(f"{what} port {address[0]}:{port}: {error.strerror or error}") \
+                from error
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sockets.append(sock)
+        return sock
+
+    def _configure(self, command: CommandChannel) -> DeviceInfo:
+        s = self.settings
+        info = DeviceInfo(banner=command.read_reply("the banner"))
+        if s.configure_device:
+            command.expect_ok(f"BACKWARDS COMPATIBILITY {'ON' if s.legacy else 'OFF'}")
+            command.expect_ok(f"UPSAMPLE {'ON' if s.upsample else 'OFF'}")
+            command.expect_ok(f"ENDIAN {'BIG' if s.big_endian else 'LITTLE'}")
+        info.frame_interval = tp.parse_number(command.query("FRAME INTERVAL?"), "FRAME INTERVAL?")
+        info.emg_samples_per_frame = int(tp.parse_number(
+            command.query("MAX SAMPLES EMG?"), "MAX SAMPLES EMG?"))
+        info.emg_rate = tp.sample_rate(info.emg_samples_per_frame, info.frame_interval)
+        if s.expected_rate and abs(info.emg_rate - s.expected_rate) > RATE_TOLERANCE_HZ:
+            raise DeviceError(
+                f"the TCU streams EMG at {info.emg_rate:.3f} Hz ({info.emg_samples_per_frame} "
+                f"samples per {info.frame_interval} s frame) but expected_rate is "
+                f"{s.expected_rate:g} Hz: fix the TCU settings or the parameter")
+        if self.aux:
+            aux_samples = int(tp.parse_number(command.query("MAX SAMPLES AUX?"), "MAX SAMPLES AUX?"))
+            info.aux_rate = tp.sample_rate(aux_samples, info.frame_interval)
+        for slot in s.sensor_slots:
+            reply = command.query(f"SENSOR {slot} PAIRED?")
+            if reply.upper() == "NO":
+                info.unpaired_slots.append(slot)
+        return info
+
+    def _chunk_sizes(self) -> None:
+        rate = self.settings.publish_rate
+        self.emg.chunk_size = 0 if rate == 0 else max(1, round(self.info.emg_rate / rate))
+        if self.aux:
+            self.aux.chunk_size = 0 if rate == 0 else max(1, round(self.info.aux_rate / rate))
+
+    def _describe_stream(self) -> str:
+        text = (f"streaming {len(self.settings.sensor_slots)} EMG channels at "
+                f"{self.info.emg_rate:.6g} Hz from {self.settings.host}")
+        if self.info.unpaired_slots:
+            text += f"; slots not paired on the TCU: {self.info.unpaired_slots}"
+        return text
+
+    def _stream(self, command: CommandChannel, emg_sock, aux_sock) -> None:
+        s = self.settings
+        emg_decoder = tp.RowDecoder(tp.SLOTS, s.big_endian)
+        aux_decoder = tp.RowDecoder(tp.aux_row_floats(s.legacy), s.big_endian)
+        selector = selectors.DefaultSelector()
+        selector.register(command.sock, selectors.EVENT_READ, "command")
+        selector.register(emg_sock, selectors.EVENT_READ, "emg")
+        if aux_sock is not None:
+            selector.register(aux_sock, selectors.EVENT_READ, "aux")
+        last_emg = time.monotonic()
+        try:
+            while not self.stop_requested():
+                for key, _ in selector.select(timeout=0.05):
+                    if key.data == "command":
+                        if not command.drain():
+                            raise DeviceError("the TCU closed the command connection")
+                        continue
+                    data = key.fileobj.recv(1 << 16)
+                    if not data:
+                        raise DeviceError(f"the TCU closed the {key.data.upper()} data connection")
+                    arrival = self._clock()
+                    if key.data == "emg":
+                        last_emg = time.monotonic()
+                        self.emg.push(emg_decoder.feed(data), arrival)
+                    else:
+                        self.aux.push(aux_decoder.feed(data), arrival)
+                if time.monotonic() - last_emg > s.data_timeout:
+                    raise DeviceError(f"no EMG data for {s.data_timeout:g} s")
+        finally:
+            selector.close()
+
+    def _say_goodbye(self, command: CommandChannel) -> None:
+        try:
+            command.sock.settimeout(0.5)
+            command.expect_ok("STOP")
+            command.query("QUIT")
+        except (OSError, DeviceError):
+            pass
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

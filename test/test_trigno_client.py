@@ -1,0 +1,188 @@
+"""TrignoClient against TrignoSimulator over loopback (no ROS): values, order, recovery."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from biosig_ros.devices.device_link import DISCONNECTED, STREAMING
+from biosig_ros.devices.trigno_client import STANDARD_GRAVITY, TrignoClient, TrignoSettings
+from biosig_ros.devices.trigno_simulator import (EmgSource, SimulatorSettings, TrignoSimulator,
+                                                 recording_source)
+from biosig_ros.io.bio_file import load_bio
+from biosig_ros.paths import resolve_data_path
+
+ABD = load_bio(resolve_data_path("data/abd.bio"))["emg"]          # 10 x 14000, volts
+
+
+def _wait(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+class Collector:
+    def __init__(self):
+        self.chunks, self.aux, self.statuses = [], [], []
+        self.lock = threading.Lock()
+
+    def on_emg(self, chunk):
+        with self.lock:
+            self.chunks.append(chunk)
+
+    def on_aux(self, chunk):
+        with self.lock:
+            self.aux.append(chunk)
+
+    def on_status(self, status):
+        with self.lock:
+            self.statuses.append(status)
+
+    def samples(self):
+        with self.lock:
+            return sum(c.sample_count for c in self.chunks)
+
+
+def _client_for(sim, collector, **values):
+    settings = TrignoSettings(command_port=sim.ports["command"], emg_port=sim.ports["emg"],
+                              aux_port=sim.ports["aux"], retry_interval=0.2, data_timeout=0.5,
+                              **values)
+    return TrignoClient(settings, collector.on_emg, collector.on_aux, collector.on_status)
+
+
+@pytest.fixture
+def abd_sim():
+    sim = TrignoSimulator(recording_source("data/abd.bio", loop=True),
+                          SimulatorSettings.from_port_base(0)).start()
+    yield sim
+    sim.stop()
+
+
+def test_exact_values_in_order_with_names_rate_and_stamps(abd_sim):
+    got = Collector()
+    slots = [3, 1, 10]
+    client = _client_for(abd_sim, got, sensor_slots=slots, channel_names=["c", "a", "j"],
+                         publish_rate=100.0)
+    before = time.time()
+    client.start()
+    try:
+        assert _wait(lambda: got.samples() >= 2000)
+    finally:
+        client.stop()
+    chunks = got.chunks
+    assert all(c.channel_names == ["c", "a", "j"] and c.unit == "V" for c in chunks)
+    assert all(c.sample_rate == pytest.approx(2000.0) for c in chunks)
+    assert [c.sample_count for c in chunks[:-1]] == [20] * (len(chunks) - 1)
+    assert [c.first_sample_index for c in chunks] == [20 * i for i in range(len(chunks))]
+    data = np.concatenate([c.data for c in chunks])
+    expected = ABD[[s - 1 for s in slots], :data.shape[0]].T.astype(np.float32).astype(float)
+    assert np.array_equal(data, expected)
+    # stamps: acquisition time of each chunk's first sample, on one time base
+    stamps = np.array([c.stamp for c in chunks])
+    assert before < stamps[0] < chunks[0].stamp + 1.0
+    nominal = stamps[0] + np.arange(len(chunks)) * 0.01
+    assert np.all(stamps <= nominal + 1e-9)              # the clock only tightens ...
+    assert np.all(stamps > nominal - 0.1)                # ... by what the first frame waited
+    assert np.all(np.diff(stamps) > 0)
+    assert "START" in abd_sim.commands and abd_sim.commands[-2:] == ["STOP", "QUIT"]
+    assert got.statuses[-1].state == "stopped"
+
+
+def test_recovers_after_the_tcu_disappears_and_flags_the_gap(abd_sim):
+    got = Collector()
+    client = _client_for(abd_sim, got, sensor_slots=list(range(1, 11)), publish_rate=0.0)
+    client.start()
+    restarted = None
+    try:
+        assert _wait(lambda: got.samples() >= 1000)
+        abd_sim.stop()                                       # the TCU goes away
+        assert _wait(lambda: client.status.state == DISCONNECTED)
+        assert client.status.message.startswith("device lost")
+        time.sleep(0.5)
+        with got.lock:
+            before = len(got.chunks)
+        assert before > 0
+        settings = SimulatorSettings(command_port=abd_sim.ports["command"],
+                                     emg_port=abd_sim.ports["emg"], aux_port=abd_sim.ports["aux"],
+                                     legacy_emg_port=0, legacy_aux_port=0)
+        restarted = TrignoSimulator(recording_source("data/abd.bio", loop=True), settings).start()
+        assert _wait(lambda: len(got.chunks) >= before + 20)
+        assert client.status.state == STREAMING and client.status.sessions == 2
+    finally:
+        client.stop()
+        if restarted is not None:
+            restarted.stop()
+    chunks = got.chunks
+    gaps = [i for i in range(1, len(chunks))
+            if chunks[i].first_sample_index != chunks[i - 1].next_sample_index]
+    assert len(gaps) == 1
+    last, first = chunks[gaps[0] - 1], chunks[gaps[0]]
+    missing = first.first_sample_index - last.next_sample_index
+    outage_s = first.stamp - (last.stamp + last.sample_count / 2000.0)
+    assert missing > 0 and outage_s > 0.5
+    assert missing == pytest.approx(outage_s * 2000.0, abs=30)   # index and time agree
+    # the restarted TCU streams the recording from its start again
+    resumed = np.concatenate([c.data for c in chunks[gaps[0]:]])
+    assert np.array_equal(resumed, ABD[:, :resumed.shape[0]].T.astype(np.float32).astype(float))
+
+
+def test_a_rate_mismatch_is_reported_and_nothing_is_published():
+    sim = TrignoSimulator(EmgSource(np.ones((100, 1)), [1], loop=True),
+                          SimulatorSettings.from_port_base(0, replies={"MAX SAMPLES EMG?": "26"}))
+    sim.start()
+    got = Collector()
+    client = _client_for(sim, got, sensor_slots=[1])
+    client.start()
+    try:
+        assert _wait(lambda: client.status.state == DISCONNECTED)
+    finally:
+        client.stop()
+        sim.stop()
+    assert "1925.926 Hz" in client.status.last_error and "expected_rate" in client.status.last_error
+    assert got.chunks == [] and "START" not in sim.commands
+
+
+def test_legacy_big_endian_with_aux_in_si_units():
+    sim = TrignoSimulator(EmgSource(np.tile([[1e-3, -2e-3]], (500, 1)), [2, 5], loop=True),
+                          SimulatorSettings.from_port_base(0)).start()
+    got = Collector()
+    settings = TrignoSettings(
+        command_port=sim.ports["command"], emg_port=sim.ports["legacy_emg"],
+        aux_port=sim.ports["legacy_aux"], legacy=True, big_endian=True, sensor_slots=[5, 2],
+        aux_enabled=True, aux_slots=[2], publish_rate=50.0, retry_interval=0.2)
+    client = TrignoClient(settings, got.on_emg, got.on_aux, got.on_status)
+    client.start()
+    try:
+        assert _wait(lambda: got.samples() >= 200 and len(got.aux) >= 5)
+    finally:
+        client.stop()
+        sim.stop()
+    assert sim.legacy and sim.big_endian                      # the client configured the TCU
+    emg = np.concatenate([c.data for c in got.chunks])
+    assert np.array_equal(emg[:, 0], np.full(len(emg), float(np.float32(-2e-3))))
+    assert np.array_equal(emg[:, 1], np.full(len(emg), float(np.float32(1e-3))))
+    aux = got.aux[0]
+    assert aux.channel_names == ["EMG2_acc_x", "EMG2_acc_y", "EMG2_acc_z"]
+    assert aux.unit == "m/s^2"
+    assert aux.sample_rate == pytest.approx(2 / 0.0135)
+    assert aux.sample_count == 3                              # 148.148 Hz / 50 Hz
+    assert np.all(aux.data[:, 2] == STANDARD_GRAVITY)         # 1 g on z
+    assert [c.first_sample_index for c in got.aux[:3]] == [0, 3, 6]
+
+
+def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
+    sim = TrignoSimulator(EmgSource(np.ones((270, 1)), [1], loop=False),
+                          SimulatorSettings.from_port_base(0)).start()
+    got = Collector()
+    client = _client_for(sim, got, sensor_slots=[1], publish_rate=0.0)
+    client.start()
+    try:
+        assert _wait(lambda: client.status.failures >= 1)
+    finally:
+        client.stop()
+        sim.stop()
+    assert got.samples() == 270
+    assert "no EMG data for 0.5 s" in client.status.last_error
