@@ -1,0 +1,103 @@
+"""A biorbd model for inverse kinematics: loading with clear errors, names, ranges, kinematics.
+
+A `.bioMod` file names its meshes relative to itself (e.g. `Geometry/thorax_decimate.vtp`), so
+the model only loads with that folder beside it; a missing mesh is reported as such.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from biosig_ros.errors import ConfigError
+from biosig_ros.paths import resolve_data_path
+
+try:
+    import biorbd
+except ImportError:  # pragma: no cover - biorbd is pinned in requirements.txt
+    biorbd = None
+
+
+@dataclass(frozen=True)
+class IkModel:
+    """A loaded biorbd model and what IK needs from it.
+
+    marker_names are the model's technical markers (the ones biorbd's Kalman filter and the
+    least-squares fit use), in the model's order; q_min/q_max are the DoF ranges of the file.
+    """
+
+    path: Path
+    model: object
+    dof_names: tuple[str, ...]
+    marker_names: tuple[str, ...]
+    q_min: np.ndarray
+    q_max: np.ndarray
+    rotational: np.ndarray  # bool per DoF: True for a rotation (radians), False for metres
+
+    @property
+    def nb_q(self) -> int:
+        return len(self.dof_names)
+
+    @property
+    def nb_markers(self) -> int:
+        return len(self.marker_names)
+
+    def markers(self, q: np.ndarray) -> np.ndarray:
+        """Model marker positions (markers x 3, metres) at pose q."""
+        return np.array([m.to_array() for m in self.model.technicalMarkers(q)])
+
+    def markers_jacobian(self, q: np.ndarray) -> np.ndarray:
+        """d(markers)/dq as (3 * markers) x nq, rows x, y, z of marker 0, then marker 1, ..."""
+        return np.vstack([j.to_array() for j in self.model.technicalMarkersJacobian(q)])
+
+
+def load_model(path: str | Path) -> IkModel:
+    """Load a biorbd model (relative paths as in config files); ConfigError naming the file if
+    it is missing, unreadable, or unusable for IK."""
+    if biorbd is None:
+        raise ConfigError("biorbd is not installed: inverse kinematics needs it "
+                          "(pip install biorbd, or conda-forge on aarch64)")
+    resolved = resolve_data_path(str(path))
+    if not resolved.is_file():
+        raise ConfigError(f"model_path: no such biorbd model file: {resolved}")
+    try:
+        model = biorbd.Model(str(resolved))
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())
+        hint = ""
+        if "Failed to load file" in detail:
+            hint = (" (a .bioMod names its meshes relative to itself: keep its Geometry/ "
+                    "folder beside it)")
+        raise ConfigError(f"model_path: cannot load biorbd model {resolved}: {detail}{hint}")
+    return _describe(resolved.resolve(), model)
+
+
+def _describe(path: Path, model) -> IkModel:
+    if model.nbQ() == 0:
+        raise ConfigError(f"model_path: {path} has no degree of freedom")
+    if model.nbQ() != model.nbQdot():
+        raise ConfigError(f"model_path: {path} uses quaternions, which the IK node does not "
+                          "support (use Euler-angle rotations)")
+    marker_names = tuple(n.to_string() for n in model.technicalMarkerNames())
+    if not marker_names:
+        raise ConfigError(f"model_path: {path} has no technical marker to track")
+    if len(set(marker_names)) != len(marker_names):
+        raise ConfigError(f"model_path: {path} has duplicated marker names")
+    q_min, q_max, rotational = [], [], []
+    for index in range(model.nbSegment()):
+        segment = model.segment(index)
+        for q_range in segment.QRanges():
+            q_min.append(q_range.min())
+            q_max.append(q_range.max())
+        # biorbd lists a segment's translations before its rotations.
+        rotational += [False] * segment.nbDofTrans() + [True] * segment.nbDofRot()
+    return IkModel(
+        path=path,
+        model=model,
+        dof_names=tuple(n.to_string() for n in model.nameDof()),
+        marker_names=marker_names,
+        q_min=np.array(q_min, dtype=float),
+        q_max=np.array(q_max, dtype=float),
+        rotational=np.array(rotational, dtype=bool),
+    )

@@ -1,0 +1,321 @@
+"""Inverse kinematics, one marker frame at a time: biorbd's extended Kalman filter or least squares.
+
+Both methods start from a bounded least-squares fit of the first frame with enough markers (a
+filter started from zeros can lock onto a wrong pose or diverge). Every frame is then checked:
+a non-finite pose or one outside the model's ranges by more than a range width restarts from a
+fresh bounded fit at once; a mean marker residual above the start fit's by `divergence_residual`
+for `divergence_frames` frames in a row triggers a fresh fit, and tracking restarts from it only
+if it explains the markers clearly better (otherwise the markers themselves got worse, e.g. a
+slipped marker, and the fit's residual becomes the new reference).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from biosig_ros.errors import ConfigError
+from biosig_ros.processing.ik_model import IkModel, load_model
+from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
+from biosig_ros.signals import MarkerFrame
+
+METHODS = ("kalman", "least_squares")
+UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+_SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
+
+
+def _doc(default, doc: str):
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class IkSettings:
+    model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
+                           "biorbd .bioMod file (its Geometry/ folder beside it)")
+    method: str = _doc("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
+    marker_units: str = _doc("m", "units of the incoming marker positions: m, cm or mm")
+    marker_name_map: list[str] = field(default_factory=list, metadata={
+        "doc": "renames incoming markers: entries 'incoming=model'"})
+    zero_is_occluded: bool = _doc(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
+    min_visible_markers: int = _doc(6, "frames with fewer visible model markers are skipped")
+    kalman_frequency: float = _doc(0.0, "Hz of the Kalman model; 0 = the stream's frame_rate")
+    kalman_noise_factor: float = _doc(1e-10, "biorbd KalmanParam noiseFactor")
+    kalman_error_factor: float = _doc(1e-5, "biorbd KalmanParam errorFactor")
+    divergence_residual: float = _doc(
+        0.01, "metres of mean marker residual above the start fit's that count as diverging")
+    divergence_frames: int = _doc(5, "consecutive diverging frames before re-initialising")
+
+    def __post_init__(self) -> None:
+        if not self.model_path:
+            raise ConfigError("parameter 'model_path' is empty: give a .bioMod file")
+        if self.method not in METHODS:
+            raise ConfigError(f"parameter 'method' must be one of {', '.join(METHODS)}, "
+                              f"got {self.method!r}")
+        if self.marker_units not in UNIT_SCALES:
+            raise ConfigError(f"parameter 'marker_units' must be one of "
+                              f"{', '.join(UNIT_SCALES)}, got {self.marker_units!r}")
+        if self.min_visible_markers < 1:
+            raise ConfigError("parameter 'min_visible_markers' must be at least 1")
+        if not (self.kalman_frequency >= 0 and math.isfinite(self.kalman_frequency)):
+            raise ConfigError("parameter 'kalman_frequency' must be >= 0 (0 = stream rate)")
+        for name in ("kalman_noise_factor", "kalman_error_factor", "divergence_residual"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"parameter '{name}' must be a positive number, got {value!r}")
+        if self.divergence_frames < 1:
+            raise ConfigError("parameter 'divergence_frames' must be at least 1")
+
+    @property
+    def unit_scale(self) -> float:
+        return UNIT_SCALES[self.marker_units]
+
+
+@dataclass
+class IkResult:
+    """The pose solved for one frame. residuals: metres per model marker, NaN when unseen."""
+
+    frame_number: int
+    stamp: float
+    q: np.ndarray
+    qdot: np.ndarray
+    qddot: np.ndarray | None          # None for least squares
+    residuals: np.ndarray
+    mean_residual: float
+    visible_markers: int
+    event: str = ""                   # "initialised" or "reinitialised" on those frames
+    solve_time: float = 0.0           # seconds spent in step()
+
+
+@dataclass
+class IkState:
+    initialised: bool = False
+    q: np.ndarray | None = None
+    baseline_residual: float = 0.0    # mean residual of the last start fit
+    diverging_frames: int = 0
+    last_good_q: np.ndarray | None = None  # pose of the last frame that passed the checks
+    baseline_updates: int = 0          # fresh fits that confirmed the tracked pose
+    last_frame_number: int | None = None
+    last_stamp: float | None = None
+    frames_solved: int = 0
+    frames_insufficient: int = 0      # skipped: fewer than min_visible_markers
+    reinitialisations: int = 0
+    last_event_reason: str = ""
+
+
+class IkSolver:
+    """settings + state + step(frame) -> IkResult | None (None: too few visible markers)."""
+
+    def __init__(self, settings: IkSettings, model: IkModel | None = None):
+        self.settings = settings
+        self.model = model if model is not None else load_model(settings.model_path)
+        needed = math.ceil(self.model.nb_q / 3)
+        if settings.min_visible_markers < needed:
+            raise ConfigError(
+                f"parameter 'min_visible_markers' must be at least {needed} for "
+                f"{self.model.nb_q} degrees of freedom (3 coordinates per marker)")
+        if settings.min_visible_markers > self.model.nb_markers:
+            raise ConfigError(
+                f"parameter 'min_visible_markers' ({settings.min_visible_markers}) exceeds the "
+                f"model's {self.model.nb_markers} markers")
+        self.matcher = MarkerMatcher(
+            self.model.marker_names,
+            parse_name_map(settings.marker_name_map, self.model.marker_names),
+            settings.zero_is_occluded)
+        self.state = IkState()
+        self._kalman = None
+        self._kalman_buffers = None
+        width = self.model.q_max - self.model.q_min
+        self._sane_min = self.model.q_min - width
+        self._sane_max = self.model.q_max + width
+
+    @property
+    def dof_names(self) -> tuple[str, ...]:
+        return self.model.dof_names
+
+    @property
+    def marker_names(self) -> tuple[str, ...]:
+        return self.model.marker_names
+
+    def reset(self) -> None:
+        """Forget the pose: the next frame starts from a bounded fit again."""
+        self.state = IkState()
+        self._kalman = None
+
+    def step(self, frame: MarkerFrame) -> IkResult | None:
+        started = time.perf_counter()
+        matched = self.matcher.match(
+            frame.marker_names, frame.positions * self.settings.unit_scale, frame.occluded)
+        targets = matched.positions
+        visible = int(matched.visible.sum())
+        if visible < self.settings.min_visible_markers:
+            self.state.frames_insufficient += 1
+            return None
+        state = self.state
+        event = ""
+        if not state.initialised:
+            q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
+            event = "initialised"
+        else:
+            q, qdot, qddot = self._track(targets, frame)
+        residuals, mean_residual = self._residuals(q, targets)
+        if not event:
+            restart = self._check(q, mean_residual, targets)
+            if restart is not None:
+                q, qdot, qddot = self._initialise(targets, frame, restart)
+                residuals, mean_residual = self._residuals(q, targets)
+                event = "reinitialised"
+                state.reinitialisations += 1
+        state.q = q
+        state.last_frame_number = frame.frame_number
+        state.last_stamp = frame.stamp
+        state.frames_solved += 1
+        return IkResult(frame.frame_number, frame.stamp, q, qdot, qddot, residuals,
+                        mean_residual, visible, event, time.perf_counter() - started)
+
+    # --- start and re-start -------------------------------------------------------------
+
+    def _initialise(self, targets: np.ndarray, frame: MarkerFrame, q: np.ndarray):
+        """(Re)start tracking from pose q, a bounded fit of this frame."""
+        state = self.state
+        _, state.baseline_residual = self._residuals(q, targets)
+        state.diverging_frames = 0
+        state.initialised = True
+        state.last_good_q = q
+        zeros = np.zeros(self.model.nb_q)
+        if self.settings.method == "least_squares":
+            return q, zeros, None
+        import biorbd
+
+        frequency = self.settings.kalman_frequency or frame.frame_rate or 100.0
+        params = biorbd.KalmanParam(float(frequency), self.settings.kalman_noise_factor,
+                                    self.settings.kalman_error_factor)
+        # A new filter rather than setInitState on the old one: a diverged filter's
+        # covariance is no better than its pose.
+        self._kalman = biorbd.KalmanReconsMarkers(self.model.model, params)
+        self._kalman.setInitState(q, zeros, zeros)
+        self._kalman_buffers = (biorbd.GeneralizedCoordinates(self.model.model),
+                                biorbd.GeneralizedVelocity(self.model.model),
+                                biorbd.GeneralizedAcceleration(self.model.model))
+        # The filter's first frame iterates from the start state to settle its covariance.
+        return self._kalman_frame(targets)
+
+    def _bounded_fit(self, targets: np.ndarray) -> np.ndarray:
+        """Least squares within the model's ranges. Starts: the last trusted pose (if any) and
+        the middle of the ranges with the root translated onto the markers. The last trusted
+        pose's solution wins unless the other fits the markers clearly better, so that a
+        restart does not flip to an equivalent pose (another Euler solution of the root)."""
+        model = self.model
+        visible = np.isfinite(targets).all(axis=1)
+        middle = (model.q_min + model.q_max) / 2
+        if not model.rotational[:3].any() and model.nb_q >= 3:
+            # A free root: shift it so that the marker clouds' centroids coincide.
+            middle[:3] += (targets[visible].mean(axis=0)
+                           - model.markers(middle)[visible].mean(axis=0))
+        starts = [middle]
+        last = self.state.last_good_q
+        if last is not None and np.isfinite(last).all():
+            starts.insert(0, last)
+        fits = []
+        for start in starts:
+            q = self._fit(targets, visible, np.clip(start, model.q_min, model.q_max),
+                          bounded=True).x
+            fits.append((self._residuals(q, targets)[1], q))
+        best_residual = min(residual for residual, _ in fits)
+        q = next(q for residual, q in fits if residual <= best_residual + _SAME_FIT)
+        if last is not None and np.isfinite(last).all():
+            # Same markers, nearest angles: no 2*pi jump in the published joint angles.
+            turns = np.round((last - q) / (2 * np.pi)) * model.rotational
+            q = q + 2 * np.pi * turns
+        return q
+
+    def _fit(self, targets, visible, start, bounded: bool):
+        model = self.model
+        seen = targets[visible]
+
+        def residual(q):
+            return (model.markers(q)[visible] - seen).ravel()
+
+        def jacobian(q):
+            return model.markers_jacobian(q).reshape(-1, 3, model.nb_q)[visible].reshape(
+                -1, model.nb_q)
+
+        if bounded:
+            return least_squares(residual, start, jac=jacobian, method="trf", xtol=1e-8,
+                                 bounds=(model.q_min, model.q_max))
+        return least_squares(residual, start, jac=jacobian, method="lm", xtol=1e-6)
+
+    # --- tracking -----------------------------------------------------------------------
+
+    def _track(self, targets: np.ndarray, frame: MarkerFrame):
+        if self.settings.method == "kalman":
+            return self._kalman_frame(targets)
+        state = self.state
+        visible = np.isfinite(targets).all(axis=1)
+        q = self._fit(targets, visible, state.q, bounded=False).x
+        dt = self._elapsed(frame)
+        qdot = (q - state.q) / dt if dt > 0 else np.zeros_like(q)
+        return q, qdot, None
+
+    def _kalman_frame(self, targets: np.ndarray):
+        q, qdot, qddot = self._kalman_buffers
+        # NaN markers are occluded for biorbd's filter: they do not update the state.
+        self._kalman.reconstructFrame(self.model.model, targets.ravel(), q, qdot, qddot)
+        return q.to_array().copy(), qdot.to_array().copy(), qddot.to_array().copy()
+
+    def _elapsed(self, frame: MarkerFrame) -> float:
+        state = self.state
+        if frame.frame_rate > 0 and state.last_frame_number is not None:
+            frames = int(frame.frame_number) - int(state.last_frame_number)
+            if frames > 0:
+                return frames / frame.frame_rate
+        if state.last_stamp is not None:
+            return frame.stamp - state.last_stamp
+        return 0.0
+
+    # --- checks -------------------------------------------------------------------------
+
+    def _residuals(self, q: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, float]:
+        if not np.isfinite(q).all():
+            return np.full(len(targets), np.nan), math.inf
+        residuals = np.linalg.norm(self.model.markers(q) - targets, axis=1)
+        seen = residuals[np.isfinite(residuals)]
+        return residuals, float(seen.mean()) if len(seen) else math.nan
+
+    def _check(self, q: np.ndarray, mean_residual: float,
+               targets: np.ndarray) -> np.ndarray | None:
+        """None while tracking is trusted; else the pose to restart from (and the reason in
+        state.last_event_reason)."""
+        state = self.state
+        if not np.isfinite(q).all() or not math.isfinite(mean_residual):
+            state.last_event_reason = "non-finite pose"
+            return self._bounded_fit(targets)
+        outside = (q < self._sane_min) | (q > self._sane_max)
+        if outside.any():
+            names = [self.model.dof_names[i] for i in np.flatnonzero(outside)]
+            state.last_event_reason = f"pose far outside the model's ranges ({', '.join(names)})"
+            return self._bounded_fit(targets)
+        threshold = self.settings.divergence_residual
+        if mean_residual <= state.baseline_residual + threshold:
+            state.diverging_frames = 0
+            state.last_good_q = q
+            return None
+        state.diverging_frames += 1
+        if state.diverging_frames < self.settings.divergence_frames:
+            return None
+        # Diverged, or did the markers themselves get worse (a marker slipped or is
+        # mislabelled)? A fresh fit tells: restart only if it explains them clearly better.
+        state.diverging_frames = 0
+        candidate = self._bounded_fit(targets)
+        _, candidate_residual = self._residuals(candidate, targets)
+        if candidate_residual + threshold / 2 < mean_residual:
+            state.last_event_reason = (
+                f"mean marker residual {mean_residual * 1000:.0f} mm for "
+                f"{self.settings.divergence_frames} frames, a fresh fit gives "
+                f"{candidate_residual * 1000:.0f} mm")
+            return candidate
+        state.baseline_residual = candidate_residual
+        state.baseline_updates += 1
+        return None
