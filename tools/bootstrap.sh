@@ -62,7 +62,7 @@ patch_wheel_cmake_paths() {
   local include site
   include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
   site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-  grep -rlZ '/opt/python/cp3' "$VENV/share" --include='*.cmake' 2>/dev/null |
+  { grep -rlZ '/opt/python/cp3' "$VENV/share" --include='*.cmake' 2>/dev/null || true; } |
     xargs -0 -r sed -i -E \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${include}#g" \
       -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages#${site}#g"

@@ -1,0 +1,29 @@
+"""pip-installable ROS-free core of biosig_ros, for biosiglive users without ROS 2.
+
+    pip install .            -> biosig_ros.io (.bio/.c3d files, replay), biosig_ros.devices
+                                (Trigno protocol and simulator, Vicon adapter), biosig_ros.processing
+                                (EMG filters, MVC, biorbd IK), biosig_ros.bridge (legacy TCP
+                                server, .bio recorder, converter)
+
+colcon ignores this file: package.xml declares ament_cmake, which builds the messages and
+installs the whole package (nodes included) in a ROS 2 workspace.
+"""
+from setuptools import find_packages, setup
+
+ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*"]
+
+setup(
+    name="biosig-ros-core",
+    version="0.1.0",
+    description="ROS-free core of biosig_ros: EMG processing, biorbd IK, Trigno/Vicon I/O, "
+                "biosiglive-compatible .bio files and TCP server",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
+    install_requires=["numpy", "scipy", "PyYAML"],
+    extras_require={"ik": ["biorbd"], "c3d": ["ezc3d"]},
+    entry_points={"console_scripts": [
+        "trigno_sim=biosig_ros.devices.trigno_simulator:main",
+        "bio_convert=biosig_ros.bridge.bio_convert:main",
+    ]},
+)
