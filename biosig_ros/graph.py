@@ -20,6 +20,9 @@ from biosig_ros.graph_spec import EXECUTABLES, GRAPHS, NodeSpec
 from biosig_ros.paths import config_dir, share_dir
 
 STOP_TIMEOUT_S = 10.0
+# Graphs that need no other machine stay on this host unless told otherwise (--network);
+# the lab graph serves robots elsewhere on the network.
+LOCAL_GRAPHS = {"demo", "simulated_devices"}
 
 
 def command_for(spec: NodeSpec, overrides: dict[str, list[str]]) -> list[str]:
@@ -75,6 +78,17 @@ class Graph:
                 process.wait()
 
 
+def restrict_discovery_to_localhost(environment) -> None:
+    """Localhost-only discovery, unless the environment already chose: Jazzy and later read
+    ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY."""
+    if "ROS_AUTOMATIC_DISCOVERY_RANGE" in environment or "ROS_LOCALHOST_ONLY" in environment:
+        return
+    if environment.get("ROS_DISTRO") == "humble":
+        environment["ROS_LOCALHOST_ONLY"] = "1"
+    else:
+        environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+
 def parse_overrides(assignments: list[str]) -> dict[str, list[str]]:
     overrides: dict[str, list[str]] = {}
     for assignment in assignments:
@@ -93,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override a node parameter, e.g. --set replay.loop=false")
+    parser.add_argument("--network", action="store_true",
+                        help="let demo/simulated graphs be discovered from other machines")
     args = parser.parse_args(argv)
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    if args.graph in LOCAL_GRAPHS and not args.network:
+        restrict_discovery_to_localhost(os.environ)
 
     interrupted = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())

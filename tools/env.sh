@@ -1,10 +1,8 @@
 # Source me: activates the venv and the colcon install space of biosig_ros.
-# Uses localhost-only discovery unless the caller already chose otherwise.
 _biosig_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 . "$_biosig_root/.venv/bin/activate"
 export AMENT_PREFIX_PATH="$_biosig_root/.venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 # shellcheck disable=SC1091
 . "$_biosig_root/install/setup.bash"
-export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 unset _biosig_root
