@@ -87,8 +87,54 @@ class _PortablePickler(pickle._Pickler):  # the Python pickler: its dispatch can
     dispatch[types.FunctionType] = _save_global_portable
 
 
+# Fast path: the C pickler, after a prefix that defines the portable globals in the memo.
+# The prefix pushes numpy.core.multiarray._reconstruct and .scalar (names every NumPy reads,
+# without a deprecation warning), memoizes them as entries 0 and 1 and pops them; the C
+# pickler, given a memo holding the real functions at those indices, then refers to them
+# with BINGET instead of writing NumPy 2's numpy._core names. 20x faster than _PortablePickler
+# (a 170 kB reply: about 20 us instead of 400 us).
+_MEMO_GLOBALS = (("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"))
+
+
+def _short_unicode(text: str) -> bytes:
+    data = text.encode("ascii")
+    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
+
+
+_MEMO_PREFIX = b"".join(
+    _short_unicode(module) + _short_unicode(name) + pickle.STACK_GLOBAL + pickle.MEMOIZE + pickle.POP
+    for module, name in _MEMO_GLOBALS)
+_memo_objects: list | None = None
+
+
+def _real_memo_objects() -> list:
+    global _memo_objects
+    if _memo_objects is None:
+        import importlib
+
+        core = _numpy_core_module()
+        _memo_objects = [getattr(importlib.import_module(module.replace("numpy.core", core, 1)), name)
+                         for module, name in _MEMO_GLOBALS]
+    return _memo_objects
+
+
+def _dumps_memo_prefixed(obj, protocol: int) -> bytes:
+    buffer = io.BytesIO()
+    buffer.write(pickle.PROTO + bytes([protocol]) + _MEMO_PREFIX)
+    pickler = pickle.Pickler(buffer, protocol=protocol)
+    pickler.memo = {id(o): (index, o) for index, o in enumerate(_real_memo_objects())}
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
 def dumps_portable(obj, protocol: int = 4) -> bytes:
     """pickle.dumps(obj, protocol), loadable by NumPy 1.x and 2.x peers."""
+    if protocol >= 4:
+        data = _dumps_memo_prefixed(obj, protocol)
+        # Anything else naming numpy._core (protocol 5's _frombuffer, other numpy types) goes
+        # through the slow renaming pickler; a false match inside binary data only costs time.
+        if b"numpy._core" not in data:
+            return data
     buffer = io.BytesIO()
     _PortablePickler(buffer, protocol=protocol).dump(obj)
     return buffer.getvalue()
