@@ -1,0 +1,250 @@
+"""Vicon marker stream (ROS-free): frames of one subject's markers in metres, with occlusion
+flags, Vicon frame numbers and capture stamps, plus optional analog device outputs.
+
+ViconClient runs the ViconAdapter in its own thread (DeviceLink): connect, wait for frames,
+resolve subject / markers / device outputs, then one MarkerFrame (and SignalChunk) per frame.
+The backend (real SDK or simulator) only changes how the adapter is built (create_adapter).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
+from biosig_ros.devices.vicon_adapter import STREAM_MODES, ViconAdapter
+from biosig_ros.errors import ConfigError
+from biosig_ros.signals import MarkerFrame, SignalChunk
+
+BACKENDS = ("sdk", "simulator")
+MM_PER_M = 1000.0
+
+
+@dataclass
+class ViconSettings:
+    """Parameters of the Vicon client (and of the vicon_markers node)."""
+
+    backend: str = "sdk"                    # sdk (vicon_dssdk) or simulator
+    host: str = "localhost:801"             # Vicon DataStream server, host[:port]
+    subject: str = ""                       # "" = the first subject streamed
+    marker_names: list[str] = field(default_factory=list)   # filter and order ([] = all)
+    stream_mode: str = "ServerPush"         # ServerPush (lowest latency), ClientPull, ...
+    buffer_size: int = 1                    # SDK frame buffer (1 = always the newest frame)
+    analog_device: str = ""                 # device whose outputs go to /vicon/analog ("" = off)
+    analog_outputs: list[str] = field(default_factory=list) # filter and order ([] = all)
+    frame_timeout: float = 1.0              # s without a new frame = server lost
+    retry_interval: float = 1.0             # s between reconnection attempts
+    # Simulator backend: the recording it plays and the faults it injects.
+    sim_recording: str = "data/abd.bio"
+    sim_markers_key: str = "markers"        # .bio key, 3 x markers x frames
+    sim_marker_names: list[str] = field(default_factory=list)  # .bio names (.c3d: selection)
+    sim_marker_unit: str = "mm"             # .bio marker unit
+    sim_frame_rate: float = 100.0           # .bio frame rate (Hz)
+    sim_subject: str = "subject"
+    sim_analog_key: str = ""                # .bio key of an analog device (channels x samples)
+    sim_analog_rate: float = 2000.0
+    sim_analog_names: list[str] = field(default_factory=list)
+    sim_analog_device: str = "EMG"
+    sim_occlusions: list[str] = field(default_factory=list)    # "MARKER:first:last" frames
+    sim_outages: list[str] = field(default_factory=list)       # "start_s:duration_s"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"parameter 'backend' must be one of {', '.join(BACKENDS)}, "
+                              f"got {self.backend!r}")
+        if not self.host.strip():
+            raise ConfigError("parameter 'host' must not be empty (e.g. 192.168.10.1:801)")
+        if self.stream_mode not in STREAM_MODES:
+            raise ConfigError(f"parameter 'stream_mode' must be one of {', '.join(STREAM_MODES)}, "
+                              f"got {self.stream_mode!r}")
+        if self.buffer_size < 1:
+            raise ConfigError(f"parameter 'buffer_size' must be >= 1, got {self.buffer_size}")
+        for name in ("marker_names", "analog_outputs"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values) or any(not v.strip() for v in values):
+                raise ConfigError(f"parameter '{name}' has empty or duplicate names: {values}")
+        for name in ("frame_timeout", "retry_interval", "sim_frame_rate", "sim_analog_rate"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"parameter '{name}' must be > 0, got {getattr(self, name)}")
+        self.occlusions = [_parse_occlusion(text) for text in self.sim_occlusions]
+        self.outages = [_parse_outage(text) for text in self.sim_outages]
+
+
+def _parse_occlusion(text: str) -> tuple[str, int, int]:
+    parts = text.rsplit(":", 2)
+    try:
+        marker, first, last = parts[0], int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        raise ConfigError(f"parameter 'sim_occlusions': expected MARKER:FIRST:LAST frames, "
+                          f"got {text!r}") from None
+    if not marker or first < 0 or last < first:
+        raise ConfigError(f"parameter 'sim_occlusions': invalid range in {text!r}")
+    return marker, first, last
+
+
+def _parse_outage(text: str) -> tuple[float, float]:
+    try:
+        start, duration = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"parameter 'sim_outages': expected START_S:DURATION_S, "
+                          f"got {text!r}") from None
+    if start < 0 or duration <= 0:
+        raise ConfigError(f"parameter 'sim_outages': invalid outage {text!r}")
+    return start, duration
+
+
+def create_adapter(settings: ViconSettings) -> ViconAdapter:
+    """The adapter of the chosen backend (raises ConfigError if it cannot be built)."""
+    if settings.backend == "sdk":
+        return ViconAdapter.for_sdk()
+    from biosig_ros.devices.vicon_simulator import SimulatedServer, load_marker_recording
+
+    recording = load_marker_recording(
+        settings.sim_recording, settings.sim_marker_names, settings.sim_frame_rate,
+        settings.sim_marker_unit, settings.sim_subject, settings.sim_markers_key,
+        settings.sim_analog_key, settings.sim_analog_rate, settings.sim_analog_names,
+        settings.sim_analog_device)
+    return ViconAdapter.for_simulator(
+        SimulatedServer(recording, settings.occlusions, settings.outages))
+
+
+@dataclass
+class AnalogLayout:
+    device: str
+    outputs: list[tuple[str, str]]          # (output, component) per channel
+    names: list[str]
+    unit: str
+
+
+class ViconClient(DeviceLink):
+    """Streams frames to on_frame (MarkerFrame, metres) and on_analog (SignalChunk)."""
+
+    def __init__(self, settings: ViconSettings, adapter: ViconAdapter,
+                 on_frame: Callable[[MarkerFrame], None],
+                 on_analog: Callable[[SignalChunk], None] | None = None,
+                 on_status: Callable[[LinkStatus], None] | None = None,
+                 clock: Callable[[], float] = time.time):
+        super().__init__("vicon-client", settings.retry_interval, on_status)
+        self.settings = settings
+        self.adapter = adapter
+        self._on_frame = on_frame
+        self._on_analog = on_analog
+        self._clock = clock
+        self.subject = ""
+        self.marker_names: list[str] = []
+        self.last_frame_number: int | None = None
+
+    def interrupt(self) -> None:
+        self.adapter.disconnect()
+
+    def session(self) -> None:
+        s = self.settings
+        analog_wanted = bool(s.analog_device) and self._on_analog is not None
+        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, analog_wanted)
+        try:
+            self._wait_for_first_frame()
+            self.subject = self._resolve_subject()
+            self.marker_names = self._resolve_markers()
+            analog = self._resolve_analog() if analog_wanted else None
+            self.streaming(f"streaming {len(self.marker_names)} markers of '{self.subject}' at "
+                           f"{self.adapter.frame_rate():g} Hz from {s.host}"
+                           + (f" and {len(analog.names)} outputs of '{analog.device}'"
+                              if analog else ""))
+            self._stream(analog)
+        finally:
+            self.adapter.disconnect()
+
+    def _wait_for_first_frame(self) -> None:
+        deadline = time.monotonic() + self.settings.frame_timeout
+        while not self.adapter.next_frame():
+            if time.monotonic() > deadline:
+                raise DeviceError(f"connected to {self.settings.host} but no frame within "
+                                  f"{self.settings.frame_timeout:g} s (is the system live?)")
+            if self.stop_requested():
+                return
+            time.sleep(0.01)
+
+    def _resolve_subject(self) -> str:
+        subjects = self.adapter.subject_names()
+        wanted = self.settings.subject
+        if wanted and wanted not in subjects:
+            raise DeviceError(f"subject '{wanted}' is not streamed (subjects: "
+                              f"{', '.join(subjects) or 'none'})")
+        if not subjects:
+            raise DeviceError("no subject is streamed (is a subject enabled in Nexus/Tracker?)")
+        return wanted or subjects[0]
+
+    def _resolve_markers(self) -> list[str]:
+        available = self.adapter.marker_names(self.subject)
+        wanted = self.settings.marker_names
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise DeviceError(f"subject '{self.subject}' has no marker {', '.join(missing)} "
+                              f"(markers: {', '.join(available)})")
+        return list(wanted) or available
+
+    def _resolve_analog(self) -> AnalogLayout:
+        device = self.settings.analog_device
+        devices = self.adapter.device_names()
+        if device not in devices:
+            raise DeviceError(f"device '{device}' is not streamed (devices: "
+                              f"{', '.join(devices) or 'none'})")
+        details = self.adapter.device_outputs(device)
+        wanted = self.settings.analog_outputs
+        missing = [o for o in wanted if o not in {output for output, _, _ in details}]
+        if missing:
+            raise DeviceError(f"device '{device}' has no output {', '.join(missing)}")
+        if wanted:
+            details = [d for name in wanted for d in details if d[0] == name]
+        components = {}
+        for output, _, _ in details:
+            components[output] = components.get(output, 0) + 1
+        names = [output if components[output] == 1 else f"{output}.{component}"
+                 for output, component, _ in details]
+        units = list(dict.fromkeys(unit for _, _, unit in details))
+        return AnalogLayout(device, [(o, c) for o, c, _ in details], names, ",".join(units))
+
+    def _stream(self, analog: AnalogLayout | None) -> None:
+        adapter, s = self.adapter, self.settings
+        last_new = time.monotonic()
+        while not self.stop_requested():
+            if not adapter.next_frame():
+                if time.monotonic() - last_new > s.frame_timeout:
+                    raise DeviceError(f"no frame for {s.frame_timeout:g} s (server not streaming)")
+                time.sleep(0.005)
+                continue
+            arrival = self._clock()
+            number = adapter.frame_number()
+            if number == self.last_frame_number:
+                if time.monotonic() - last_new > s.frame_timeout:
+                    raise DeviceError(f"frame number stuck at {number} for {s.frame_timeout:g} s")
+                continue
+            positions, occluded = adapter.marker_positions(self.subject, self.marker_names)
+            rate = adapter.frame_rate()
+            stamp = arrival - adapter.latency()
+            self._on_frame(MarkerFrame(positions / MM_PER_M, self.marker_names, number, stamp,
+                                       rate, self.subject, occluded))
+            if analog is not None:
+                self._emit_analog(analog, number, stamp, rate)
+            self.last_frame_number = number
+            last_new = time.monotonic()
+
+    def _emit_analog(self, analog: AnalogLayout, number: int, stamp: float, rate: float) -> None:
+        columns = []
+        for output, component in analog.outputs:
+            values, occluded = self.adapter.device_values(analog.device, output, component)
+            column = np.asarray(values, dtype=float)
+            if occluded:
+                column[:] = np.nan
+            columns.append(column)
+        counts = {len(c) for c in columns}
+        if len(counts) != 1 or 0 in counts:
+            raise DeviceError(f"device '{analog.device}' outputs have unequal sub-sample counts "
+                              f"{sorted(counts)}")
+        (k,) = counts
+        # Sub-samples of frame n are samples n*k .. n*k+k-1: Vicon frame numbers make the
+        # running index, so dropped frames show as index gaps.
+        self._on_analog(SignalChunk(np.column_stack(columns), number * k, stamp, rate * k,
+                                    analog.names, analog.unit))
