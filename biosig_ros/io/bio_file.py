@@ -19,6 +19,10 @@ from biosig_ros.errors import ConfigError
 from biosig_ros.io.pickle_compat import NumpyDataUnpickler, dumps_portable
 
 BIO_SUFFIX = ".bio"
+# biosiglive's save() writes HIGHEST (5); load() reads any protocol. Protocol 4 arrays name only
+# numpy.core.multiarray._reconstruct, which NumPy 1.x and 2.x load without the deprecation
+# warning that protocol 5's numpy.core.numeric._frombuffer raises on NumPy 2.
+RECORD_PROTOCOL = 4
 
 
 @dataclass
@@ -110,7 +114,7 @@ class BioWriter:
     def append(self, record: dict) -> None:
         # One write() of the whole pickle: a kill leaves either the record or a torn tail
         # that the next BioWriter (or read_bio_records) cuts off.
-        self._file.write(dumps_portable(record, protocol=pickle.HIGHEST_PROTOCOL))
+        self._file.write(dumps_portable(record, protocol=RECORD_PROTOCOL))
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
