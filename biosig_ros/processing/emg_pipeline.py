@@ -1,0 +1,196 @@
+"""The configured EMG chain: centring -> band-pass -> rectification -> envelope, then MVC
+normalisation, chunk by chunk.
+
+EmgPipeline is the streaming core (causal, state carried across chunks). EnvelopeStream wraps
+any core with the same process() call (EmgPipeline, or biosiglive_compat.BiosigliveRealTime) for
+SignalChunks: it checks the input, applies the MVC and gives the envelope the input's stamps and
+running indices (divided by the decimation: output sample k is the envelope at input sample
+k * D + D - 1, stamped with that sample's acquisition time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from biosig_ros.errors import ConfigError
+from biosig_ros.processing.emg_filters import (
+    BandPass, BandPassSettings, Centring, LowPass, LowPassSettings, MovingMean, MovingMedian,
+    Rectify, WindowSettings, check_count, check_cutoff, check_rate)
+from biosig_ros.processing.mvc import check_mvc
+from biosig_ros.signals import SignalChunk
+
+ENVELOPES = ("median", "mean", "lowpass", "none")
+
+
+def _doc(default, text: str):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass
+class EmgPipelineSettings:
+    """Parameters of the streaming chain (also the node's ROS parameters)."""
+
+    sample_rate: float = _doc(2000.0, "Hz of the raw EMG (input chunks at another rate are refused)")
+    channel_count: int = _doc(10, "channels of the raw EMG (input chunks with another count are refused)")
+    centring: bool = _doc(True, "subtract the moving mean of the last centring_window samples")
+    centring_window: int = _doc(2000, "samples of the centring mean")
+    bandpass: bool = _doc(True, "Butterworth band-pass (causal, state carried across chunks)")
+    bandpass_low_hz: float = _doc(10.0, "band-pass low cut-off (Hz)")
+    bandpass_high_hz: float = _doc(425.0, "band-pass high cut-off (Hz), below Nyquist")
+    bandpass_order: int = _doc(4, "band-pass order (scipy's: 2 x order poles)")
+    rectify: bool = _doc(True, "full-wave rectification")
+    envelope: str = _doc("median", "median | mean (of the last envelope_window samples) | lowpass | none")
+    envelope_window: int = _doc(200, "samples of the moving median/mean (biosiglive: 200)")
+    lowpass_hz: float = _doc(5.0, "cut-off of the low-pass envelope (Hz)")
+    lowpass_order: int = _doc(4, "order of the low-pass envelope")
+    mvc: list[float] = _doc([], "per-channel MVC (V) to normalise by; empty = volts out")
+
+    def __post_init__(self) -> None:
+        check_rate("sample_rate", self.sample_rate)
+        check_count("channel_count", self.channel_count)
+        check_count("centring_window", self.centring_window)
+        if self.bandpass:
+            check_cutoff("bandpass_low_hz", self.bandpass_low_hz, self.sample_rate)
+            check_cutoff("bandpass_high_hz", self.bandpass_high_hz, self.sample_rate)
+            if not self.bandpass_low_hz < self.bandpass_high_hz:
+                raise ConfigError(
+                    f"parameter 'bandpass_low_hz' ({self.bandpass_low_hz}) must be below "
+                    f"'bandpass_high_hz' ({self.bandpass_high_hz})")
+            check_count("bandpass_order", self.bandpass_order, 1, 10)
+        if self.envelope not in ENVELOPES:
+            raise ConfigError(f"parameter 'envelope' must be one of {', '.join(ENVELOPES)}, "
+                              f"got {self.envelope!r}")
+        check_count("envelope_window", self.envelope_window)
+        if self.envelope == "lowpass":
+            check_cutoff("lowpass_hz", self.lowpass_hz, self.sample_rate)
+            check_count("lowpass_order", self.lowpass_order, 1, 10)
+        if self.mvc:
+            check_mvc(self.mvc, self.channel_count)
+
+    def unit(self) -> str:
+        return "" if self.mvc else "V"
+
+
+class Envelope(NamedTuple):
+    """What a core makes of one chunk: the chunk positions that have an output sample, their
+    values (positions x channels, not normalised) and the output decimation (input samples per
+    output sample, so that output index = (first_index + position) // decimation)."""
+
+    positions: np.ndarray
+    values: np.ndarray
+    decimation: int
+
+
+class EnvelopeCore(Protocol):
+    channel_count: int
+
+    def process(self, data: np.ndarray, first_index: int) -> Envelope: ...
+
+    def reset(self) -> None: ...
+
+
+class EmgPipeline:
+    """The streaming chain. process() takes samples x channels (V) and gives the envelope at
+    every `decimation`-th sample of the stream (indices D-1, 2D-1, ...), not normalised."""
+
+    def __init__(self, settings: EmgPipelineSettings, decimation: int = 1):
+        check_count("decimation", decimation)
+        self.settings = s = settings
+        self.channel_count = ch = s.channel_count
+        self.decimation = decimation
+        self.stages = []
+        if s.centring:
+            self.stages.append(Centring(WindowSettings(s.centring_window), ch))
+        if s.bandpass:
+            self.stages.append(BandPass(BandPassSettings(
+                s.sample_rate, s.bandpass_low_hz, s.bandpass_high_hz, s.bandpass_order), ch))
+        if s.rectify:
+            self.stages.append(Rectify())
+        self.median = self.mean = None
+        if s.envelope == "median":
+            self.median = MovingMedian(WindowSettings(s.envelope_window), ch)
+        elif s.envelope == "mean":
+            self.stages.append(MovingMean(WindowSettings(s.envelope_window), ch))
+        elif s.envelope == "lowpass":
+            self.stages.append(LowPass(LowPassSettings(s.sample_rate, s.lowpass_hz,
+                                                       s.lowpass_order), ch))
+
+    def reset(self) -> None:
+        for stage in self.stages:
+            stage.reset()
+        if self.median is not None:
+            self.median.reset()
+
+    def process(self, data: np.ndarray, first_index: int = 0) -> Envelope:
+        x = np.array(data.T, dtype=np.float64, order="C")  # channel-major working copy
+        n = x.shape[1]
+        d = self.decimation
+        positions = np.arange((-first_index - 1) % d, n, d)
+        for stage in self.stages:
+            x = stage.step(x)
+        if self.median is not None:
+            values = self.median.step(x, positions)
+        else:
+            values = x if d == 1 else x[:, positions]
+        return Envelope(positions, values.T, d)
+
+
+def validate_chunk(data: np.ndarray, channel_count: int) -> None:
+    """A chunk the filters may take: samples x channel_count, all finite (a NaN or inf would
+    poison the filter state for good). Raises ValueError saying what is wrong."""
+    if data.ndim != 2 or data.shape[1] != channel_count:
+        raise ValueError(f"chunk of shape {data.shape}, expected samples x {channel_count}")
+    # A sum is finite iff every sample is (volts never overflow it): one pass, no temporary.
+    if not np.isfinite(data.sum()):
+        raise ValueError("chunk contains non-finite samples (NaN or inf)")
+
+
+class EnvelopeStream:
+    """A core + MVC normalisation, SignalChunk in, SignalChunk out (None when the chunk yields
+    no output sample: decimation, or a core that is still filling its window)."""
+
+    def __init__(self, core: EnvelopeCore, sample_rate: float, mvc: list[float] | None = None):
+        self.core = core
+        self.sample_rate = float(sample_rate)
+        self._mvc: np.ndarray | None = None
+        self.set_mvc(mvc)
+
+    @property
+    def mvc(self) -> np.ndarray | None:
+        return self._mvc
+
+    def set_mvc(self, mvc) -> None:
+        """Per-channel MVC (V) to divide the envelope by; None or empty = no normalisation."""
+        if mvc is None or len(mvc) == 0:
+            self._mvc = None
+        else:
+            self._mvc = check_mvc(mvc, self.core.channel_count)
+
+    def reset(self) -> None:
+        self.core.reset()
+
+    def step(self, chunk: SignalChunk) -> tuple[SignalChunk | None, np.ndarray]:
+        """Returns (the output chunk or None, the envelope before normalisation)."""
+        if abs(chunk.sample_rate - self.sample_rate) > 1e-6 * self.sample_rate:
+            raise ValueError(f"chunk at {chunk.sample_rate:g} Hz, expected {self.sample_rate:g} Hz")
+        validate_chunk(chunk.data, self.core.channel_count)
+        result = self.core.process(chunk.data, chunk.first_sample_index)
+        if len(result.positions) == 0:
+            return None, result.values
+        mvc = self._mvc
+        values = result.values if mvc is None else result.values / mvc
+        first = int(result.positions[0])
+        d = result.decimation
+        out = SignalChunk(
+            data=values,
+            first_sample_index=(chunk.first_sample_index + first) // d,
+            stamp=chunk.stamp + first / self.sample_rate,
+            sample_rate=self.sample_rate / d,
+            channel_names=chunk.channel_names,
+            unit=chunk.unit if mvc is None else "",
+        )
+        return out, result.values
