@@ -199,7 +199,8 @@ def test_recorder_records_new_samples_gaplessly_and_biosiglive_loads_them(tmp_pa
                          "process_time", "initial_time", "time_to_get_data", "saving_time",
                          "record_time", "sources"}
     assert "proc_device_data" not in data and "kinematics_data" not in data
-    assert len(data["raw_device_data"]) == recorder.records_written == 4  # 3 flushes + stop
+    # Flushes after loops 0, 3 and 6; stop() finds nothing new and writes no empty record.
+    assert len(data["raw_device_data"]) == recorder.records_written == 3
     # Two raw sources: the second never produced data, its entries are empty arrays.
     assert all(len(r) == 2 and r[1].shape == (0, 0) for r in data["raw_device_data"])
     np.testing.assert_array_equal(np.concatenate([r[0] for r in data["raw_device_data"]], axis=1),
