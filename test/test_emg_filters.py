@@ -179,10 +179,11 @@ def pipeline_reference(x: np.ndarray, s: EmgPipelineSettings) -> np.ndarray:
 
 @pytest.mark.parametrize("changes", [
     {},
-    {"envelope": "mean", "centring_window": 500},
+    {"centring": True},
+    {"envelope": "mean", "centring": True, "centring_window": 500},
     {"envelope": "lowpass", "bandpass_order": 2},
-    {"envelope": "none", "centring": False},
-    {"bandpass": False, "envelope_window": 51},
+    {"envelope": "none", "bandpass_order": 4},
+    {"bandpass": False, "centring": True, "envelope_window": 51},
 ])
 def test_pipeline_streaming_equals_offline_causal_chain(emg, changes):
     s = EmgPipelineSettings(**changes)
@@ -281,8 +282,8 @@ def test_stage_settings_checks():
 
 def test_zero_phase_helpers(emg):
     x = emg.T
-    sos = signal.butter(4, [10, 425], "bandpass", fs=RATE, output="sos")
-    assert np.array_equal(bandpass_zero_phase(x, RATE), signal.sosfiltfilt(sos, x, axis=0))
+    sos = signal.butter(5, [10, 425], "bandpass", fs=RATE, output="sos")
+    assert np.array_equal(bandpass_zero_phase(x, RATE, order=5), signal.sosfiltfilt(sos, x, axis=0))
     sos = signal.butter(2, 6, "lowpass", fs=RATE, output="sos")
     assert np.array_equal(lowpass_zero_phase(x, RATE, 6.0, 2), signal.sosfiltfilt(sos, x, axis=0))
     # Zero phase: a 2 Hz sine through the 5 Hz low-pass comes out without delay.
@@ -307,13 +308,13 @@ def test_centred_moving_windows(window):
 
 
 def test_envelope_offline_and_causal_envelope(emg):
-    settings = EmgPipelineSettings(mvc=[1e-4] * 10)
+    settings = EmgPipelineSettings(mvc=[1e-4] * 10, centring=True)
     causal = causal_envelope(emg.T, settings)
     reference = pipeline_reference(emg, settings).T / 1e-4
     np.testing.assert_allclose(causal, reference, rtol=1e-9, atol=1e-12 * reference.max())
     offline = envelope_offline(emg.T, settings)
     x = emg.T - emg.T.mean(axis=0)
-    x = np.abs(signal.sosfiltfilt(signal.butter(4, [10, 425], "bandpass", fs=RATE,
+    x = np.abs(signal.sosfiltfilt(signal.butter(5, [10, 425], "bandpass", fs=RATE,
                                                 output="sos"), x, axis=0))
     np.testing.assert_array_equal(offline, centred_moving_median(x, 200) / 1e-4)
     # The causal envelope lags the zero-phase one by about half the window (100 samples).

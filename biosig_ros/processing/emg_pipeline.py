@@ -36,12 +36,13 @@ class EmgPipelineSettings:
 
     sample_rate: float = _doc(2000.0, "Hz of the raw EMG (input chunks at another rate are refused)")
     channel_count: int = _doc(10, "channels of the raw EMG (input chunks with another count are refused)")
-    centring: bool = _doc(True, "subtract the moving mean of the last centring_window samples")
+    centring: bool = _doc(False, "subtract the moving mean of the last centring_window samples "
+                          "before the band-pass (an offset remover; the band-pass removes it too)")
     centring_window: int = _doc(2000, "samples of the centring mean")
     bandpass: bool = _doc(True, "Butterworth band-pass (causal, state carried across chunks)")
     bandpass_low_hz: float = _doc(10.0, "band-pass low cut-off (Hz)")
     bandpass_high_hz: float = _doc(425.0, "band-pass high cut-off (Hz), below Nyquist")
-    bandpass_order: int = _doc(4, "band-pass order (scipy's: 2 x order poles)")
+    bandpass_order: int = _doc(5, "band-pass order (scipy's: 2 x order poles); 5 as biosiglive")
     rectify: bool = _doc(True, "full-wave rectification")
     envelope: str = _doc("median", "median | mean (of the last envelope_window samples) | lowpass | none")
     envelope_window: int = _doc(200, "samples of the moving median/mean (biosiglive: 200)")
