@@ -47,9 +47,9 @@ class Collector:
 
 
 def _client_for(sim, collector, **values):
+    values = {"retry_interval": 0.2, "data_timeout": 2.0, **values}
     settings = TrignoSettings(command_port=sim.ports["command"], emg_port=sim.ports["emg"],
-                              aux_port=sim.ports["aux"], retry_interval=0.2, data_timeout=0.5,
-                              **values)
+                              aux_port=sim.ports["aux"], **values)
     return TrignoClient(settings, collector.on_emg, collector.on_aux, collector.on_status)
 
 
@@ -84,7 +84,8 @@ def test_exact_values_in_order_with_names_rate_and_stamps(abd_sim):
     stamps = np.array([c.stamp for c in chunks])
     assert before < stamps[0] < chunks[0].stamp + 1.0
     nominal = stamps[0] + np.arange(len(chunks)) * 0.01
-    assert np.all(stamps <= nominal + 1e-9)              # the clock only tightens ...
+    # the clock only tightens (and follows clock drift, at most 100 us per second) ...
+    assert np.all(stamps <= nominal + 1e-4 * 3)
     assert np.all(stamps > nominal - 0.1)                # ... by what the first frame waited
     assert np.all(np.diff(stamps) > 0)
     assert "START" in abd_sim.commands and abd_sim.commands[-2:] == ["STOP", "QUIT"]
@@ -177,7 +178,7 @@ def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
     sim = TrignoSimulator(EmgSource(np.ones((270, 1)), [1], loop=False),
                           SimulatorSettings.from_port_base(0)).start()
     got = Collector()
-    client = _client_for(sim, got, sensor_slots=[1], publish_rate=0.0)
+    client = _client_for(sim, got, sensor_slots=[1], publish_rate=0.0, data_timeout=0.5)
     client.start()
     try:
         assert _wait(lambda: client.status.failures >= 1)

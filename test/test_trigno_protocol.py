@@ -185,3 +185,18 @@ def test_assembler_cuts_chunks_and_jumps_indices_over_an_outage():
     assert resumed.first_sample_index == 4027
     assert resumed.stamp == pytest.approx(102.0135, abs=1e-9)
     assert resumed.stamp == pytest.approx(chunks[0].stamp + 4027 / 2000.0, abs=1e-9)
+
+
+def test_stamps_never_go_backwards_when_the_clock_tightens():
+    chunks = []
+    assembler = StreamAssembler([0], np.ones(1), ["a"], "V", 27, chunks.append)
+    assembler.begin_segment(2000.0)
+    rows = np.zeros((27, 1))
+    assembler.push(rows, arrival=10.0135 + 0.050)     # first frame 50 ms late
+    for k in range(2, 7):                             # the next ones on time
+        assembler.push(rows, arrival=10.0 + k * 0.0135)
+    stamps = [c.stamp for c in chunks]
+    assert stamps[0] == pytest.approx(10.050, abs=1e-9)
+    # frames 2-4 were taken before 10.050 s: held just after it instead of going back
+    assert stamps[1:4] == pytest.approx([10.050001, 10.050002, 10.050003], abs=1e-9)
+    assert stamps[4:] == pytest.approx([10.054, 10.0675], abs=1e-9)   # corrected time base

@@ -32,7 +32,8 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
     params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
     params.update(analog_device="EMG", analog_outputs=["EMG1", "EMG10"],
                   sim_occlusions=["ARMl:100:199"], sim_outages=["2.5:1.5"],
-                  retry_interval=0.2, frame_timeout=0.5)
+                  retry_interval=0.2, frame_timeout=0.5,
+                  buffer_size=1000)     # a starved test machine delays frames, never drops them
     model_order = params["marker_names"]
     assert model_order[13:15] == ["STYLu", "LARM_elb"]          # the model's order
     with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
@@ -43,11 +44,12 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
                                             s.level == DiagnosticStatus.ERROR
                                             for s in statuses(diagnostics)), 40), node.output()
         assert probe.wait_until(lambda: statuses(diagnostics)[-1].level == DiagnosticStatus.OK
-                                and markers and msg_to_frame(markers[-1][1]).frame_number > 420,
+                                and markers and markers[-1][1].frame_number > 420,
                                 30), node.output()
         assert node.alive() and "device lost" in node.output()
-        frames = [(t, msg_to_frame(m)) for t, m in list(markers)]
-        chunks = [msg_to_chunk(m) for _, m in list(analog)]
+        # frame_id "vicon": this node's messages, not those of a graph sharing the domain
+        frames = [(t, msg_to_frame(m)) for t, m in list(markers) if m.header.frame_id == "vicon"]
+        chunks = [msg_to_chunk(m) for _, m in list(analog) if m.header.frame_id == "vicon"]
 
     reorder = [RECORDING_ORDER.index(n) for n in model_order]
     arml = model_order.index("ARMl")
@@ -96,7 +98,7 @@ def test_a_subject_that_is_not_streamed_is_reported_and_retried():
             "subject 'alice' is not streamed (subjects: abd)" in s.message
             and s.level == DiagnosticStatus.ERROR for s in statuses(diagnostics)), 30), \
             node.output()
-        assert node.alive() and markers == []
+        assert node.alive() and not [m for _, m in list(markers) if m.header.frame_id == "vicon"]
 
 
 @pytest.mark.parametrize("params, text", [

@@ -195,7 +195,7 @@ def test_vicon_client_streams_metres_in_the_requested_order_with_occlusions():
     server = abd_server(occlusions=[("ARMl", 0, 699)])
     settings = ViconSettings(backend="simulator", marker_names=MODEL_ORDER,
                              analog_device="EMG", analog_outputs=["EMG2", "EMG1"],
-                             retry_interval=0.2)
+                             retry_interval=0.2, buffer_size=1000)   # late, never skipped
     got = Collector()
     client = ViconClient(settings, ViconAdapter.for_simulator(server), got.on_frame,
                          got.on_analog)
@@ -230,7 +230,7 @@ def test_vicon_client_recovers_after_the_server_comes_back():
     server = abd_server()
     got = Collector()
     statuses = []
-    client = ViconClient(ViconSettings(backend="simulator", retry_interval=0.1),
+    client = ViconClient(ViconSettings(backend="simulator", retry_interval=0.1, buffer_size=1000),
                          ViconAdapter.for_simulator(server), got.on_frame,
                          on_status=statuses.append)
     client.start()

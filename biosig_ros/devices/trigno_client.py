@@ -52,7 +52,7 @@ class TrignoSettings:
     upsample: bool = True           # UPSAMPLE ON: 27 samples per frame = 2000 Hz
     configure_device: bool = True   # send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN at connect
     big_endian: bool = False        # ENDIAN BIG
-    publish_rate: float = 100.0     # chunks per second (0: one chunk per received frame)
+    publish_rate: float = 100.0     # chunks per second (0: one chunk per device frame)
     aux_enabled: bool = False
     aux_slots: list[int] = field(default_factory=list)               # default: sensor_slots
     aux_components: list[str] = field(default_factory=list)          # default: all of the layout
@@ -176,6 +176,7 @@ class StreamAssembler:
         self._pending_count = 0
         self._pending_first = 0
         self._new_segment = True
+        self._last_stamp = -math.inf
         self.samples = 0
 
     def begin_segment(self, rate: float) -> None:
@@ -223,8 +224,12 @@ class StreamAssembler:
         self._pending = [rest] if rest.shape[0] else []
         self._pending_count = rest.shape[0]
         self._pending_first = first + count
-        self._emit(SignalChunk(np.ascontiguousarray(chunk), first, self.clock.stamp(first),
-                               self.rate, self.names, self.unit))
+        # The clock tightens when a frame arrives faster than the first ones did; stamps still
+        # never go backwards (the correction then shortens one chunk interval).
+        stamp = max(self.clock.stamp(first), self._last_stamp + 1e-6)
+        self._last_stamp = stamp
+        self._emit(SignalChunk(np.ascontiguousarray(chunk), first, stamp, self.rate, self.names,
+                               self.unit))
 
 
 class CommandChannel:
@@ -284,6 +289,7 @@ class DeviceInfo:
     frame_interval: float = 0.0
     emg_samples_per_frame: int = 0
     emg_rate: float = 0.0
+    aux_samples_per_frame: int = 0
     aux_rate: float = 0.0
     unpaired_slots: list[int] = field(default_factory=list)
 
@@ -379,8 +385,9 @@ class TrignoClient(DeviceLink):
                 f"samples per {info.frame_interval} s frame) but expected_rate is "
                 f"{s.expected_rate:g} Hz: fix the TCU settings or the parameter")
         if self.aux:
-            aux_samples = int(tp.parse_number(command.query("MAX SAMPLES AUX?"), "MAX SAMPLES AUX?"))
-            info.aux_rate = tp.sample_rate(aux_samples, info.frame_interval)
+            info.aux_samples_per_frame = int(tp.parse_number(
+                command.query("MAX SAMPLES AUX?"), "MAX SAMPLES AUX?"))
+            info.aux_rate = tp.sample_rate(info.aux_samples_per_frame, info.frame_interval)
         for slot in s.sensor_slots:
             reply = command.query(f"SENSOR {slot} PAIRED?")
             if reply.upper() == "NO":
@@ -388,10 +395,13 @@ class TrignoClient(DeviceLink):
         return info
 
     def _chunk_sizes(self) -> None:
-        rate = self.settings.publish_rate
-        self.emg.chunk_size = 0 if rate == 0 else max(1, round(self.info.emg_rate / rate))
+        # publish_rate 0: one chunk per device frame, even when a read brings several.
+        rate, info = self.settings.publish_rate, self.info
+        self.emg.chunk_size = info.emg_samples_per_frame if rate == 0 else \
+            max(1, round(info.emg_rate / rate))
         if self.aux:
-            self.aux.chunk_size = 0 if rate == 0 else max(1, round(self.info.aux_rate / rate))
+            self.aux.chunk_size = info.aux_samples_per_frame if rate == 0 else \
+                max(1, round(info.aux_rate / rate))
 
     def _describe_stream(self) -> str:
         text = (f"streaming {len(self.settings.sensor_slots)} EMG channels at "

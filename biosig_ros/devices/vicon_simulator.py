@@ -262,6 +262,7 @@ class Client:
         self._server = server
         self._connected_epoch: int | None = None
         self._frame: int | None = None
+        self._received_at = 0.0
         self._buffer_size = 1
         self._marker_data = False
         self._device_data = False
@@ -351,6 +352,7 @@ class Client:
             self._frame += 1
         else:
             self._frame = newest
+        self._received_at = server.now()
         return True
 
     def _require_frame(self):
@@ -367,9 +369,9 @@ class Client:
         return float(self._server.recording.frame_rate)
 
     def GetLatencyTotal(self):
-        """Seconds since the frame was captured (its nominal time on the server's clock)."""
+        """Seconds from the frame's capture (its nominal time) to its delivery by GetFrame."""
         self._require_frame()
-        return max(0.0, self._server.now() - self._server.frame_time(self._frame))
+        return max(0.0, self._received_at - self._server.frame_time(self._frame))
 
     # -- subjects and markers ------------------------------------------------------------
     def GetSubjectNames(self):
