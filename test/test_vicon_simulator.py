@@ -250,3 +250,39 @@ def test_vicon_client_recovers_after_the_server_comes_back():
     jumps = [b - a for a, b in zip(numbers, numbers[1:]) if b != a + 1]
     assert len(jumps) == 1 and jumps[0] > 40                 # the outage shows as dropped frames
     assert got.frames[-1].marker_names == RECORDING_ORDER    # default: all, in SDK order
+
+
+def test_the_sdk_backend_drives_a_module_shaped_like_vicon_dssdk(monkeypatch):
+    """backend sdk imports vicon_dssdk.ViconDataStream and calls Client() without arguments:
+    a stand-in module with that layout (the simulator behind it) streams through it."""
+    import sys
+    import types
+
+    from biosig_ros.devices import vicon_simulator
+
+    server = abd_server()
+    module = types.ModuleType("vicon_dssdk.ViconDataStream")
+    module.DataStreamException = vicon_simulator.DataStreamException
+
+    class SdkClient(vicon_simulator.Client):
+        def __init__(self):                       # the SDK's signature
+            super().__init__(server)
+
+    module.Client = SdkClient
+    package = types.ModuleType("vicon_dssdk")
+    package.ViconDataStream = module
+    monkeypatch.setitem(sys.modules, "vicon_dssdk", package)
+    monkeypatch.setitem(sys.modules, "vicon_dssdk.ViconDataStream", module)
+    settings = ViconSettings(backend="sdk", host="10.0.0.7:801", subject="abd",
+                             marker_names=["STYLr", "STER"], buffer_size=1000)
+    got = Collector()
+    client = ViconClient(settings, create_adapter(settings), got.on_frame)
+    client.start()
+    try:
+        assert _wait(lambda: len(got.frames) >= 5)
+    finally:
+        client.stop()
+    frame = got.frames[-1]
+    row = (frame.frame_number - 1) % 700
+    assert frame.marker_names == ["STYLr", "STER"]
+    assert np.array_equal(frame.positions, ABD["markers"][:, [15, 0], row].T / 1000.0)
