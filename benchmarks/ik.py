@@ -1,0 +1,198 @@
+"""Benchmark: inverse kinematics on the Wu model (15 DoF, 16 markers).
+
+    tools/run bench ik [--seconds 10] [--rates 100,200,300,500,750,1000] [--step 3]
+                       [--methods kalman,least_squares] [--skip-ros]
+
+1. Solve time per frame (median, p99, first frame) of IkSolver.step for both methods, on a
+   synthetic trajectory (the model's own forward kinematics, 1 mm noise) and on data/abd.bio.
+2. End-to-end latency across processes: markers published here at 100 Hz (header.stamp = send
+   time), ik_node in its own process, JointState received here: arrival time - stamp.
+3. Highest sustained marker rate without drops: each rate for --step seconds; a rate is
+   sustained when the node received every frame (no frame_number gap) and solved every one
+   (none skipped) and every JointState came back here.
+Targets: p99 <= 3 ms at 100 Hz; 500 Hz sustained. Prints figures; never passes or fails.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "test"))
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+from biosig_ros.io.bio_file import load_bio  # noqa: E402
+from biosig_ros.paths import resolve_data_path  # noqa: E402
+from biosig_ros.processing.ik_model import load_model  # noqa: E402
+from biosig_ros.processing.ik_solver import IkSettings, IkSolver  # noqa: E402
+from biosig_ros.processing.ik_synthetic import synthetic_trajectory  # noqa: E402
+from biosig_ros.signals import MarkerFrame  # noqa: E402
+
+WU = "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
+RECORDING_NAMES = ["STER", "XIPH", "C7", "T10", "CLAV_SC", "CLAV_AC", "SCAP_IA", "Acrom",
+                   "SCAP_AA", "EPICl", "EPICm", "DELT", "ARMl", "LARM_elb", "STYLu", "STYLr"]
+
+
+def percentiles(values_ms) -> str:
+    values = np.asarray(values_ms)
+    return (f"median {np.median(values):6.3f} ms  p99 {np.percentile(values, 99):6.3f} ms  "
+            f"max {values.max():6.2f} ms")
+
+
+def solve_times(args) -> None:
+    model = load_model(WU)
+    trajectory = synthetic_trajectory(model, seconds=args.seconds, noise=0.001, seed=0)
+    synthetic = [trajectory.frame(i) for i in range(len(trajectory.q))]
+    markers = load_bio(resolve_data_path("data/abd.bio"))["markers"]
+    recording = [MarkerFrame(markers[:, :, k].T, RECORDING_NAMES, k, k / 100, 100.0)
+                 for k in range(markers.shape[2])]
+    print(f"1. IkSolver.step on {WU} ({model.nb_q} DoF, {model.nb_markers} markers), "
+          "one process, one thread")
+    for method in args.methods:
+        for label, frames, units in (("synthetic 1 mm noise", synthetic, "m"),
+                                     ("abd.bio (mm)", recording, "mm")):
+            solver = IkSolver(IkSettings(method=method, marker_units=units), model)
+            times = []
+            for frame in frames:
+                started = time.perf_counter()
+                solver.step(frame)
+                times.append((time.perf_counter() - started) * 1000)
+            print(f"   {method:13s} {label:21s} {len(frames):5d} frames: "
+                  f"{percentiles(times[1:])}  first frame {times[0]:5.1f} ms")
+
+
+class NodeUnderTest:
+    """ik_node in its own process, and this process's probe publishing and receiving."""
+
+    def __init__(self, method: str):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import JointState
+
+        from biosig_ros.msg import MarkerSet
+        from ros_harness import NodeProcess, RosProbe
+
+        self.probe = RosProbe(f"ik_bench_{method}")
+        self.joints = self.probe.subscribe(JointState, "/ik/joint_states")
+        self.diagnostics = self.probe.subscribe(DiagnosticArray, "/diagnostics")
+        self.publisher = self.probe.publisher(MarkerSet, "/markers")
+        self.node = NodeProcess("biosig_ros.nodes.ik_node", "ik", {"method": method})
+        if not (self.node.wait_for_output("ready:", 30) and self.probe.wait_until(
+                lambda: self.publisher.get_subscription_count() >= 1
+                and self.probe.node.count_publishers("/ik/joint_states") >= 1, 30)):
+            raise SystemExit(f"ik_node did not start:\n{self.node.output()}")
+        time.sleep(1.0)
+
+    def counters(self, after: float) -> dict:
+        """The node's diagnostic counters from a status published after `after`."""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            for _, array in reversed(self.diagnostics):
+                stamp = array.header.stamp.sec + array.header.stamp.nanosec * 1e-9
+                if stamp > after and array.status and array.status[0].name == "ik":
+                    return {kv.key: kv.value for kv in array.status[0].values}
+            time.sleep(0.05)
+        return {}
+
+    def close(self):
+        self.node.stop()
+        self.probe.close()
+
+
+def paced_publish(under_test: NodeUnderTest, frames, rate: float, first_number: int):
+    """Publish frames at `rate` with stamp = send time; returns the achieved rate."""
+    from biosig_ros.ros.conversions import frame_to_msg
+
+    messages = [frame_to_msg(frame) for frame in frames]
+    period = 1.0 / rate
+    start = time.perf_counter()
+    wall0 = time.time() - start
+    for k, msg in enumerate(messages):
+        delay = start + k * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)  # no busy-wait: it would steal the CPU the node needs
+        msg.frame_number = first_number + k
+        sent = wall0 + time.perf_counter()
+        msg.header.stamp.sec = int(sent)
+        msg.header.stamp.nanosec = int((sent - int(sent)) * 1e9)
+        under_test.publisher.publish(msg)
+    return len(messages) / (time.perf_counter() - start) if len(messages) > 1 else rate
+
+
+def ros_figures(args, method: str) -> None:
+    model = load_model(WU)
+    trajectory = synthetic_trajectory(model, seconds=max(args.step, 5.0) + 1, noise=0.001,
+                                      seed=2, frame_rate=100.0)
+    frames = [trajectory.frame(i) for i in range(len(trajectory.q))]
+    under_test = NodeUnderTest(method)
+    try:
+        number = 0
+        # 2. latency at 100 Hz over 5 s
+        count = 500
+        before = len(under_test.joints)
+        paced_publish(under_test, [frames[i % len(frames)] for i in range(count)], 100.0, number)
+        number += count
+        time.sleep(0.5)
+        received = under_test.joints[before:]
+        latency = [(arrival - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)) * 1000
+                   for arrival, m in received[50:]]  # after the filter's first frame
+        print(f"2. {method}: markers -> JointState across processes at 100 Hz "
+              f"({len(received)}/{count} back): {percentiles(latency)}")
+        # 3. sustained rates
+        best = 0.0
+        previous = under_test.counters(time.time())
+        for rate in args.rates:
+            count = int(rate * args.step)
+            before = len(under_test.joints)
+            achieved = paced_publish(
+                under_test, [frames[i % len(frames)] for i in range(count)], rate, number)
+            number += count
+            time.sleep(1.0)
+            now = under_test.counters(time.time())
+            if not now:
+                print(f"   {rate:6.0f} Hz: no diagnostics from the node")
+                break
+            delta = {k: int(now[k]) - int(previous.get(k, 0)) for k in (
+                "frames_received", "frames_solved", "frames_skipped", "frames_missing_upstream")}
+            previous = now
+            back = len(under_test.joints) - before
+            clean = (delta["frames_received"] == count and delta["frames_skipped"] == 0
+                     and back == count and achieved >= 0.98 * rate)
+            if clean:
+                best = max(best, rate)
+            print(f"   {rate:6.0f} Hz for {args.step:g} s (sent at {achieved:6.0f} Hz): received "
+                  f"{delta['frames_received']}/{count}, solved {delta['frames_solved']}, "
+                  f"skipped {delta['frames_skipped']}, missing upstream "
+                  f"{delta['frames_missing_upstream']}, JointState back {back}"
+                  f"{'  <- no drops' if clean else ''}; node solve p99 "
+                  f"{now.get('solve_time_ms_p99')} ms")
+        print(f"3. {method}: highest sustained marker rate without drops: {best:g} Hz")
+    finally:
+        under_test.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="synthetic trajectory length")
+    parser.add_argument("--rates", default="100,200,300,500,750,1000,1500")
+    parser.add_argument("--step", type=float, default=3.0, help="seconds per rate")
+    parser.add_argument("--methods", default="kalman,least_squares")
+    parser.add_argument("--skip-ros", action="store_true", help="only the in-process figures")
+    args = parser.parse_args()
+    args.methods = args.methods.split(",")
+    args.rates = [float(r) for r in args.rates.split(",")]
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    solve_times(args)
+    if not args.skip_ros:
+        for method in args.methods:
+            ros_figures(args, method)
+
+
+if __name__ == "__main__":
+    main()
