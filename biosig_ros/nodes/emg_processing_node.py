@@ -45,6 +45,9 @@ from biosig_ros.srv import CalibrateMvc
 from biosig_ros.stream_stats import StreamStats
 
 MODES = ("streaming", "biosiglive")
+BIOSIGLIVE_ARGUMENTS = ("band_pass_filter", "low_pass_filter", "moving_average", "centering",
+                        "absolute_value", "moving_average_window", "bpf_lcut", "bpf_hcut",
+                        "lpf_lcut", "lp_butter_order")
 # Parameters that may change while running: they do not touch the filters' state.
 RUNTIME_PARAMETERS = ("mvc", "publish_rate", "mvc_file", "mvc_window_s", "mvc_method",
                       "max_calibration_s")
@@ -161,7 +164,12 @@ class EmgProcessingNode(Node):
     def _make_core(self):
         s = self.settings
         if s.mode == "biosiglive":
-            return BiosigliveRealTime(s.biosiglive_settings())
+            equivalent = s.biosiglive_settings()
+            self.get_logger().info(
+                "biosiglive mode: RealTimeProcessing({:g}, {}).process_emg({})".format(
+                    equivalent.data_rate, equivalent.processing_window, ", ".join(
+                        f"{k}={getattr(equivalent, k)}" for k in BIOSIGLIVE_ARGUMENTS)))
+            return BiosigliveRealTime(equivalent)
         return EmgPipeline(s, s.decimation())
 
     def _initial_mvc(self) -> tuple[list[float] | None, str]:

@@ -326,27 +326,31 @@ class MovingMedian:
     def _start_sorted(self) -> None:
         times = np.arange(self._seen - self.window, self._seen, dtype=np.float64)
         self._keys = np.sort(self._history.last() + 1j * times, axis=1)
+        self._spare = np.empty_like(self._keys)
+        self._mask = np.empty(self._keys.shape, dtype=bool)
 
     def _step_sorted(self, piece: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         s = piece.shape[1]
         n = self.window
-        r1, r2 = self._ranks
-        keys = np.empty((self.channels, n), dtype=np.complex128)
-        # Keys of samples older than the first window ending in this piece are shared by none.
+        keys = self._spare  # two key arrays used in turn: no allocation per step
         kept = keys[:, :n - s]
-        kept[...] = self._keys[self._keys.imag >= self._seen + s - n].reshape(kept.shape)
+        # Keys of samples older than the first window ending in this piece are shared by none.
+        np.greater_equal(self._keys.imag, self._seen + s - n, out=self._mask)
+        kept[...] = self._keys[self._mask].reshape(kept.shape)
         np.add(piece, self._offsets[:s] + 1j * self._seen, out=keys[:, n - s:])
         result = None
         if len(wanted) and not (len(wanted) == 1 and wanted[0] == s - 1):
             result = self._select(kept.real, piece, wanted)
         keys.sort(axis=1, kind="stable")  # kept is sorted: a merge of two runs
-        self._keys = keys
+        self._spare, self._keys = self._keys, keys
         self._history.extend(piece)
         self._seen += s
         if result is None:
             if not len(wanted):
                 return np.empty((self.channels, 0))
-            result = 0.5 * (keys.real[:, r1] + keys.real[:, r2])[:, None]
+            r1, r2 = self._ranks
+            middle = keys.real[:, r1]  # a view of keys, which the next step overwrites: copied
+            result = (middle.copy() if r1 == r2 else 0.5 * (middle + keys.real[:, r2]))[:, None]
         return result
 
     def _select(self, kept: np.ndarray, piece: np.ndarray, wanted: np.ndarray) -> np.ndarray:

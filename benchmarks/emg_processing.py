@@ -1,0 +1,258 @@
+"""EMG processing: CPU per second of signal against biosiglive, and the latency the node adds
+over a bare relay, across processes. Prints figures; passes or fails nothing.
+
+    tools/run bench emg_processing [--channels 16] [--seconds 10] [--latency-seconds 10]
+
+1. CPU: 16 channels at 2 kHz (data/abd.bio's 10 channels, repeated to 16 and looped) in
+   20-sample chunks. biosiglive 2.0.3's RealTimeProcessing.process_emg with its defaults
+   (one envelope value per chunk), the biosiglive-compatible mode (same calls; identical
+   output is checked on every call), and the streaming core with the same settings (band-pass
+   10-425 Hz order 5, centring over 2000 samples, rectification, median of 200 samples, one
+   value per chunk) and variants. CPU time (time.process_time), best of --repeats runs.
+2. Latency: a probe publishes /emg/raw chunks at 100 Hz and times their envelope on
+   /emg/envelope (same process clock, so publish -> relay/node -> probe). The relay
+   (benchmarks/relay_node.py) and the node run in their own processes, alternately.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "test"))
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+from biosiglive import RealTimeProcessing  # noqa: E402
+
+from biosig_ros.io.bio_file import load_bio  # noqa: E402
+from biosig_ros.paths import resolve_data_path  # noqa: E402
+from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings  # noqa: E402
+from biosig_ros.processing.emg_pipeline import (  # noqa: E402
+    EmgPipeline, EmgPipelineSettings, EnvelopeStream)
+from biosig_ros.signals import SignalChunk  # noqa: E402
+
+RATE = 2000
+CHUNK = 20
+
+
+def test_signal(channels: int, seconds: float) -> np.ndarray:
+    emg = load_bio(resolve_data_path("data/abd.bio"))["emg"]
+    rows = np.resize(np.arange(emg.shape[0]), channels)
+    samples = int(seconds * RATE)
+    return np.ascontiguousarray(np.resize(emg[rows], (channels, samples)))
+
+
+def cpu_per_call(make, call, chunks, repeats: int) -> float:
+    """Best CPU seconds over the whole stream, a fresh processor per run."""
+    best = float("inf")
+    for _ in range(repeats):
+        processor = make()
+        start = time.process_time()
+        for c in chunks:
+            call(processor, c)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
+    x = test_signal(channels, seconds)
+    chunks_cs = [np.ascontiguousarray(x[:, a:a + CHUNK]) for a in range(0, x.shape[1], CHUNK)]
+    chunks_sc = [np.ascontiguousarray(c.T) for c in chunks_cs]  # samples x channels (topics)
+    indexed = list(zip(range(0, x.shape[1], CHUNK), chunks_sc))
+    print(f"CPU: {channels} channels, {RATE} Hz, {CHUNK}-sample chunks, {seconds:g} s of signal, "
+          f"best of {repeats} runs")
+
+    reference_outputs = []
+    ours_outputs = []
+    biosiglive = cpu_per_call(lambda: RealTimeProcessing(RATE, RATE),
+                              lambda p, c: p.process_emg(c), chunks_cs, repeats)
+    compat = cpu_per_call(lambda: BiosigliveRealTime(BiosigliveSettings(channel_count=channels)),
+                          lambda p, c: p.process_emg(c), chunks_cs, repeats)
+    # Identity, call by call, on the whole returned arrays.
+    reference, ours = RealTimeProcessing(RATE, RATE), BiosigliveRealTime(
+        BiosigliveSettings(channel_count=channels))
+    identical, largest = True, 0.0
+    for c in chunks_cs:
+        a, b = reference.process_emg(c), ours.process_emg(c)
+        reference_outputs.append(a[:, -1])
+        ours_outputs.append(b[:, -1])
+        if a.shape != b.shape:
+            identical, largest = False, float("inf")
+        elif not np.array_equal(a, b):
+            identical, largest = False, max(largest, float(np.abs(a - b).max()))
+
+    same = dict(channel_count=channels, centring=True, centring_window=2000, bandpass_order=5,
+                envelope="median", envelope_window=200)
+    variants = [
+        ("core, same settings, 1 value/chunk", EmgPipelineSettings(**same), CHUNK),
+        ("core, no centring (node default), 1 value/chunk",
+         EmgPipelineSettings(**{**same, "centring": False}), CHUNK),
+        ("core, same settings, every sample (2 kHz)", EmgPipelineSettings(**same), 1),
+        ("core, 5 Hz low-pass envelope, every sample",
+         EmgPipelineSettings(**{**same, "envelope": "lowpass"}), 1),
+        ("core, moving mean 200, every sample",
+         EmgPipelineSettings(**{**same, "envelope": "mean"}), 1),
+        ("core, median of 2000 samples, 1 value/chunk",
+         EmgPipelineSettings(**{**same, "envelope_window": 2000}), CHUNK),
+    ]
+    rows = [("biosiglive 2.0.3 process_emg (defaults)", biosiglive),
+            ("biosiglive-compatible mode (same calls)", compat)]
+    for label, settings, decimation in variants:
+        rows.append((label, cpu_per_call(
+            lambda s=settings, d=decimation: EmgPipeline(s, d),
+            lambda p, item: p.process(item[1], item[0]), indexed, repeats)))
+    stream_settings = EmgPipelineSettings(**{**same, "centring": False})
+    chunk_objects = [SignalChunk(c, a, a / RATE, float(RATE), [], "V") for a, c in indexed]
+    rows.append(("node's chunk path (checks + core), no centring, every sample", cpu_per_call(
+        lambda: EnvelopeStream(EmgPipeline(stream_settings), RATE),
+        lambda p, c: p.step(c), chunk_objects, repeats)))
+
+    print(f"  {'':62s} {'CPU ms per s':>12s} {'us per chunk':>13s} {'vs biosiglive':>14s}")
+    for label, cpu in rows:
+        print(f"  {label:62s} {1000 * cpu / seconds:12.2f} {1e6 * cpu / len(chunks_cs):13.1f} "
+              f"{biosiglive / cpu:13.1f}x")
+    print(f"  compatible mode output identical to biosiglive on all {len(chunks_cs)} calls "
+          f"(whole returned arrays, bit for bit): {'yes' if identical else 'NO'}; "
+          f"max |difference| = {largest:g}")
+
+    # How far the streaming envelope is from biosiglive's, same chunks, after its first second.
+    core = EmgPipeline(EmgPipelineSettings(**{**same, "centring": False}), CHUNK)
+    streaming = np.array([core.process(c, a).values[0] for a, c in indexed])
+    start = RATE // CHUNK
+    relative = np.abs(streaming[start:] - np.array(reference_outputs)[start:]) / np.array(
+        reference_outputs)[start:]
+    print(f"  streaming core (node defaults) vs biosiglive envelope, after 1 s: median relative "
+          f"difference {100 * np.median(relative):.3f} %, 99th percentile "
+          f"{100 * np.percentile(relative, 99):.2f} %")
+
+
+# --- latency ---------------------------------------------------------------------------------
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, seconds: float,
+                start_chunk: int) -> list[float]:
+    from biosig_ros.ros.conversions import chunk_to_msg
+
+    names = [f"emg_{i}" for i in range(x.shape[0])]
+    count = int(seconds * RATE / CHUNK)
+    period = CHUNK / RATE
+    keys = []
+    next_time = time.perf_counter()
+    for k in range(start_chunk, start_chunk + count):
+        a = (k * CHUNK) % (x.shape[1] - CHUNK)
+        msg = chunk_to_msg(SignalChunk(np.ascontiguousarray(x[:, a:a + CHUNK].T), k * CHUNK,
+                                       time.time(), float(RATE), names, "V"))
+        next_time += period
+        delay = next_time - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        sent[k * CHUNK] = time.perf_counter()
+        publisher.publish(msg)
+        keys.append(k * CHUNK)
+    time.sleep(0.5)
+    latencies = [received[key] - sent[key] for key in keys[50:] if key in received]
+    lost = sum(key not in received for key in keys[50:])
+    if lost:
+        print(f"    ({lost} of {len(keys) - 50} chunks not received)")
+    return latencies
+
+
+def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
+    from ros_harness import NodeProcess, RosProbe
+
+    from biosig_ros.msg import SignalChunk as SignalChunkMsg
+    from biosig_ros.ros.qos import sensor_qos
+
+    x = test_signal(channels, 7.0)
+    print(f"\nLatency: {channels} channels, {CHUNK}-sample chunks at {RATE // CHUNK} Hz, "
+          f"{rounds} x {seconds:g} s per target, alternating; publish -> /emg/envelope")
+    targets = {
+        "relay (republish unchanged)": ("benchmarks.relay_node", "relay", None),
+        "emg_processing_node (defaults, every sample)": (
+            "biosig_ros.nodes.emg_processing_node", "emg_processing", {"channel_count": channels}),
+        "emg_processing_node (publish_rate 100 Hz)": (
+            "biosig_ros.nodes.emg_processing_node", "emg_processing",
+            {"channel_count": channels, "publish_rate": 100.0}),
+    }
+    results = {label: [] for label in targets}
+    cpu = {label: [0.0, 0.0] for label in targets}
+    sent: dict[int, float] = {}
+    received: dict[int, float] = {}
+    lock = threading.Lock()
+    with RosProbe("latency_probe") as probe:
+        def on_envelope(msg):
+            now = time.perf_counter()
+            with lock:
+                # Decimated envelopes carry index // 20: map back to the chunk's first sample.
+                index = msg.first_sample_index if msg.sample_rate == RATE else \
+                    msg.first_sample_index * CHUNK
+                received.setdefault(index, now)
+
+        probe.node.create_subscription(SignalChunkMsg, "/emg/envelope", on_envelope,
+                                       sensor_qos(1000))
+        publisher = probe.publisher(SignalChunkMsg, "/emg/raw")
+        chunk_counter = 0
+        for _ in range(rounds):
+            for label, (module, name, params) in targets.items():
+                with NodeProcess(module, name, params) as node:
+                    if not (node.wait_for_output("ready", 30) and probe.wait_for_subscribers(
+                            publisher) and probe.wait_until(
+                            lambda: probe.node.count_publishers("/emg/envelope") >= 1)):
+                        print(f"  {label}: did not start\n{node.output()}")
+                        continue
+                    time.sleep(1.0)
+                    before = process_cpu_seconds(node.process.pid)
+                    results[label] += latency_run(probe, publisher, received, sent, x, seconds,
+                                                  chunk_counter)
+                    cpu[label][0] += process_cpu_seconds(node.process.pid) - before
+                    cpu[label][1] += seconds
+                    chunk_counter += int(seconds * RATE / CHUNK) + 100
+    print(f"  {'':48s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
+          f"{'node CPU %':>10s}")
+    for label, values in results.items():
+        if not values:
+            continue
+        v = np.array(values) * 1e3
+        share = 100 * cpu[label][0] / cpu[label][1] if cpu[label][1] else float("nan")
+        print(f"  {label:48s} {np.percentile(v, 50):8.3f} {np.percentile(v, 90):8.3f} "
+              f"{np.percentile(v, 99):8.3f} {v.max():8.3f} {share:10.1f}")
+    relay = np.array(results["relay (republish unchanged)"]) * 1e3
+    for label, values in list(results.items())[1:]:
+        if len(values) and len(relay):
+            v = np.array(values) * 1e3
+            print(f"  added by {label} over the relay: p50 "
+                  f"{np.percentile(v, 50) - np.percentile(relay, 50):+.3f} ms, p90 "
+                  f"{np.percentile(v, 90) - np.percentile(relay, 90):+.3f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0, help="signal for the CPU part")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f} (other processes share these CPUs)")
+    cpu_benchmark(args.channels, args.seconds, args.repeats)
+    if not args.skip_latency:
+        latency_benchmark(args.channels, args.latency_seconds, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""emg_processing_node across processes: the node runs in its own process (NodeProcess), a
+RosProbe publishes /emg/raw chunks from data/abd.bio, reads /emg/envelope and /diagnostics,
+calls the MVC calibration service and changes parameters."""
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import numpy as np
+import pytest
+import yaml
+from biosiglive import RealTimeProcessing
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+from ros_harness import NodeProcess, RosProbe
+
+from biosig_ros.io.bio_file import load_bio
+from biosig_ros.msg import SignalChunk as SignalChunkMsg
+from biosig_ros.paths import resolve_data_path
+from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
+from biosig_ros.processing.mvc import MvcCalibration, compute_mvc
+from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
+from biosig_ros.signals import SignalChunk
+from biosig_ros.srv import CalibrateMvc
+
+MODULE = "biosig_ros.nodes.emg_processing_node"
+NAME = "emg_processing"
+RATE = 2000.0
+NAMES = [f"muscle_{i}" for i in range(10)]
+START = 1_750_000_000.0
+
+
+@pytest.fixture(scope="module")
+def emg() -> np.ndarray:
+    return load_bio(resolve_data_path("data/abd.bio"))["emg"]
+
+
+def chunk(emg: np.ndarray, k: int, size: int = 20) -> SignalChunk:
+    """Chunk number k of the recording (samples x channels, V)."""
+    a = k * size
+    return SignalChunk(emg[:, a:a + size].T.copy(), a, START + a / RATE, RATE, NAMES, "V")
+
+
+class Rig:
+    """A probe publishing /emg/raw and collecting /emg/envelope and /diagnostics."""
+
+    def __init__(self, probe: RosProbe, node: NodeProcess):
+        self.probe = probe
+        self.node = node
+        self.envelope = probe.subscribe(SignalChunkMsg, "/emg/envelope")
+        self.diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+        self.raw = probe.publisher(SignalChunkMsg, "/emg/raw")
+        assert probe.wait_for_subscribers(self.raw), node.output()
+        assert probe.wait_until(lambda: probe.node.count_publishers("/emg/envelope") >= 1)
+        time.sleep(0.3)  # let the best-effort envelope link finish matching
+
+    def publish(self, chunks) -> None:
+        for c in chunks:
+            self.raw.publish(chunk_to_msg(c))
+            time.sleep(0.003)  # paced: a best-effort link drops nothing at this rate
+
+    def outputs(self, count: int, timeout: float = 20.0) -> list[SignalChunk]:
+        assert self.probe.wait_until(lambda: len(self.envelope) >= count, timeout), (
+            len(self.envelope), self.node.output())
+        time.sleep(0.1)
+        assert len(self.envelope) == count, self.node.output()
+        return [msg_to_chunk(m) for _, m in self.envelope]
+
+    def status(self, condition, timeout: float = 10.0) -> dict:
+        """The node's latest diagnostic values once condition(values) holds."""
+        def latest():
+            for _, array in reversed(list(self.diagnostics)):
+                for status in array.status:
+                    if status.name == NAME:
+                        return {kv.key: kv.value for kv in status.values} | {
+                            "message": status.message}
+            return {}
+        assert self.probe.wait_until(lambda: condition(latest()), timeout), latest()
+        return latest()
+
+    def set_parameter(self, name: str, value):
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self.probe.call(SetParameters, f"/{NAME}/set_parameters", request).results[0]
+
+
+def test_streaming_node_end_to_end(emg):
+    settings = EmgPipelineSettings()
+    local = EnvelopeStream(EmgPipeline(settings), RATE)
+    with NodeProcess(MODULE, NAME, {"channel_count": 10}) as node, RosProbe() as probe:
+        rig = Rig(probe, node)
+        # Chunk 12 never arrives (a gap of 20 samples); chunk 20 arrives twice (a late repeat).
+        order = [k for k in range(40) if k != 12]
+        order.insert(order.index(21) + 1, 20)
+        rig.publish(chunk(emg, k) for k in order)
+        accepted = [k for k in range(40) if k != 12]
+        outputs = rig.outputs(len(accepted))
+        for k, out in zip(accepted, outputs):
+            expected, _ = local.step(chunk(emg, k))
+            assert out.first_sample_index == 20 * k and out.sample_count == 20
+            assert out.stamp == pytest.approx(START + k * 20 / RATE, abs=1e-9)
+            assert out.channel_names == NAMES and out.unit == "V" and out.sample_rate == RATE
+            assert np.array_equal(out.data, expected.data)
+        values = rig.status(lambda v: v.get("chunks") == "39")
+        assert (values["gaps"], values["missing_samples"], values["late_chunks"],
+                values["refused_chunks"]) == ("1", "20", "1", "0")
+        assert float(values["processing_p50_us"]) > 0
+
+        # Runtime: the MVC may change (normalised output), the filters may not.
+        mvc = [2e-4] * 5 + [4e-4] * 5
+        assert rig.set_parameter("mvc", mvc).successful
+        refused = rig.set_parameter("bandpass_low_hz", 20.0)
+        assert not refused.successful and "restart" in refused.reason
+        bad = rig.set_parameter("mvc", [1e-4] * 9)
+        assert not bad.successful and "9 values for 10 channels" in bad.reason
+        rig.publish(chunk(emg, k) for k in range(40, 45))
+        outputs = rig.outputs(len(accepted) + 5)[-5:]
+        for k, out in zip(range(40, 45), outputs):
+            expected, _ = local.step(chunk(emg, k))
+            assert out.unit == ""
+            assert np.array_equal(out.data, expected.data / np.array(mvc))
+
+        # A chunk with NaN or the wrong channel count is refused and reported, not processed.
+        broken = chunk(emg, 45)
+        broken.data[0, 0] = np.nan
+        rig.publish([broken])
+        values = rig.status(lambda v: v.get("refused_chunks") == "1")
+        assert "non-finite" in values["message"]
+    assert node.process.returncode == 0, node.output()
+
+
+def test_biosiglive_mode_node_matches_biosiglive(emg):
+    params = {"mode": "biosiglive", "processing_window": 400, "centring": True}
+    reference = RealTimeProcessing(2000, 400)
+    expected = [reference.process_emg(emg[:, 20 * k:20 * k + 20])[:, -1] for k in range(60)]
+    with NodeProcess(MODULE, NAME, params) as node, RosProbe() as probe:
+        rig = Rig(probe, node)
+        rig.publish(chunk(emg, k) for k in range(60))
+        outputs = rig.outputs(40)  # nothing while biosiglive's first 400 samples fill
+    for k, out in zip(range(20, 60), outputs):
+        assert out.sample_count == 1 and out.sample_rate == 100.0
+        assert out.first_sample_index == (20 * k + 19) // 20
+        assert out.stamp == pytest.approx(START + (20 * k + 19) / RATE, abs=1e-6)
+        assert np.array_equal(out.data[0], expected[k])
+
+
+def test_mvc_calibration_service_end_to_end(emg, tmp_path):
+    path = tmp_path / "mvc" / "subject.yaml"
+    params = {"mvc_file": str(path), "mvc_window_s": 0.25}
+    local = EnvelopeStream(EmgPipeline(EmgPipelineSettings()), RATE)
+    with NodeProcess(MODULE, NAME, params) as node, RosProbe() as probe:
+        rig = Rig(probe, node)
+        assert "does not exist yet" in node.output()
+        invalid = probe.call(CalibrateMvc, f"/{NAME}/calibrate_mvc",
+                             CalibrateMvc.Request(duration=0.0))
+        assert not invalid.success and "duration" in invalid.message
+        rig.publish(chunk(emg, k) for k in range(40))
+        rig.outputs(40)
+        before = [local.step(chunk(emg, k)) for k in range(40)]
+        assert all(out.unit == "V" for out, _ in before)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(probe.call, CalibrateMvc, f"/{NAME}/calibrate_mvc",
+                                 CalibrateMvc.Request(duration=1.0), 30.0)
+            assert node.wait_for_output("MVC calibration: recording"), node.output()
+            rig.publish(chunk(emg, k) for k in range(40, 140))  # exactly 1 s of input
+            response = future.result(timeout=30)
+        recorded = np.concatenate([local.step(chunk(emg, k))[1] for k in range(40, 140)])
+        expected = compute_mvc(recorded, 500, "biosiglive")
+        assert response.success, response.message
+        assert np.array_equal(response.mvc, expected)
+        assert list(response.channel_names) == NAMES and str(path) in response.message
+        saved = MvcCalibration.load(path)
+        assert saved.mvc == list(response.mvc) and saved.channel_names == NAMES
+        assert (saved.window_samples, saved.envelope_rate, saved.method) == (500, 2000.0,
+                                                                             "biosiglive")
+        assert yaml.safe_load(path.read_text())["mvc"] == list(response.mvc)
+
+        # Applied at once: the next envelope is a fraction of the MVC.
+        local.set_mvc(expected)
+        rig.publish(chunk(emg, k) for k in range(140, 145))
+        for k, out in zip(range(140, 145), rig.outputs(145)[-5:]):
+            assert out.unit == ""
+            assert np.array_equal(out.data, local.step(chunk(emg, k))[0].data)
+
+    # A new node loads the saved MVC at start.
+    fresh = EnvelopeStream(EmgPipeline(EmgPipelineSettings()), RATE, expected)
+    with NodeProcess(MODULE, NAME, {"mvc_file": str(path)}) as node, RosProbe() as probe:
+        rig = Rig(probe, node)
+        assert f"MVC: file {path}" in node.output()
+        rig.publish(chunk(emg, k) for k in range(10))
+        for k, out in zip(range(10), rig.outputs(10)):
+            assert out.unit == ""
+            assert np.array_equal(out.data, fresh.step(chunk(emg, k))[0].data)
+
+
+def test_invalid_configuration_stops_the_node_with_a_clear_message(tmp_path):
+    three = tmp_path / "three.yaml"
+    three.write_text("mvc: [1.0e-4, 2.0e-4, 3.0e-4]\n")
+    cases = [({"bandpass_high_hz": 1500.0}, "'bandpass_high_hz' = 1500.0 Hz must be above 0 and "
+              "below the Nyquist frequency"),
+             ({"mvc": [1e-4] * 4}, "'mvc' has 4 values for 10 channels"),
+             ({"mvc": [1e-4] * 9 + [0.0]}, "must be finite and above zero"),
+             ({"mode": "biosiglive", "processing_window": 100}, "larger than the buffer"),
+             ({"mvc_file": str(three)}, "has 3 channels, parameter 'channel_count' is 10"),
+             ({"publish_rate": 300.0}, "'publish_rate' (300 Hz) must divide")]
+    nodes = [NodeProcess(MODULE, NAME, params) for params, _ in cases]
+    for node, (_, message) in zip(nodes, cases):
+        assert node.process.wait(timeout=30) == 2, node.output()
+        assert "configuration error" in node.output() and message in node.output(), node.output()
