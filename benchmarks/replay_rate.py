@@ -7,20 +7,16 @@ prints the sample rate by arrival time and by header stamps, its deviation from 
 index gaps. Target: within 0.1 % over 60 s, no gaps. Prints figures; never passes or fails.
 """
 import argparse
-import os
-import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 from biosig_ros.msg import SignalChunk  # noqa: E402
 from biosig_ros.ros.conversions import time_to_seconds  # noqa: E402
 from biosig_ros.stream_stats import StreamStats  # noqa: E402
-from ros_harness import NodeProcess, RosProbe  # noqa: E402
+from ros_harness import NodeProcess, RosProbe, isolate_ros_graph  # noqa: E402
 
 NOMINAL = 2000.0
 
@@ -30,6 +26,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds to measure")
     parser.add_argument("--speed", type=float, default=1.0)
     args = parser.parse_args()
+    isolate_ros_graph()
 
     probe = RosProbe("replay_rate_bench")
     received = probe.subscribe(SignalChunk, "/emg/raw")

@@ -6,7 +6,9 @@ and wait for conditions. Everything stays on loopback in the domain chosen by co
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,6 +24,33 @@ from rclpy.executors import SingleThreadedExecutor
 from biosig_ros.ros.qos import sensor_qos
 
 REPO = Path(__file__).resolve().parent.parent
+_DOMAIN_LOCKS: list = []
+
+
+def isolate_ros_graph(environment=os.environ) -> int:
+    """Give this process (and the processes it starts) a ROS domain that no other test run or
+    benchmark on this machine holds, with discovery limited to this machine.
+
+    Domains 1-100 are claimed with a lock file held until the process exits; since discovery
+    is localhost-only, a domain unique on this machine is unique for DDS."""
+    if environment.get("ROS_DISTRO") == "humble":
+        environment["ROS_LOCALHOST_ONLY"] = "1"
+    else:
+        environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        environment.pop("ROS_LOCALHOST_ONLY", None)  # deprecated since Jazzy; RANGE replaces it
+    candidates = list(range(1, 101))
+    random.SystemRandom().shuffle(candidates)
+    for domain in candidates:
+        lock = open(f"/tmp/biosig_ros-ros-domain-{domain}.lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _DOMAIN_LOCKS.append(lock)
+        environment["ROS_DOMAIN_ID"] = str(domain)
+        return domain
+    raise RuntimeError("every ROS domain 1-100 is held by another test run on this machine")
 
 
 class NodeProcess:
