@@ -15,6 +15,7 @@ biosiglive's compute_mvc does (biosig_ros.processing.mvc), applies it and saves 
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 import math
 import threading
@@ -35,7 +36,7 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
 from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
 from biosig_ros.processing.mvc import MVC_METHODS, MvcCalibration, check_mvc, compute_mvc
-from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
+from biosig_ros.ros.conversions import msg_to_chunk, seconds_to_time
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
@@ -217,12 +218,26 @@ class EmgProcessingNode(Node):
             return
         self._names = chunk.channel_names
         if out is not None:
-            out_msg = chunk_to_msg(out, msg.header.frame_id)
-            if out.first_sample_index == first and out.sample_rate == chunk.sample_rate:
-                out_msg.header.stamp = msg.header.stamp  # exact, no float round trip
-            self._publisher.publish(out_msg)
+            self._publisher.publish(self._envelope_msg(out, msg, chunk.sample_rate))
             self._published += 1
         self._times.append(time.perf_counter() - start)
+
+    @staticmethod
+    def _envelope_msg(out, raw: SignalChunkMsg, raw_rate: float) -> SignalChunkMsg:
+        msg = SignalChunkMsg()
+        msg.header.frame_id = raw.header.frame_id
+        if out.first_sample_index == raw.first_sample_index and out.sample_rate == raw_rate:
+            msg.header.stamp = raw.header.stamp  # exact, no float round trip
+        else:
+            msg.header.stamp = seconds_to_time(out.stamp)
+        msg.channel_names = list(out.channel_names)
+        msg.unit = out.unit
+        msg.sample_rate = float(out.sample_rate)
+        msg.first_sample_index = int(out.first_sample_index)
+        msg.sample_count = out.sample_count
+        # array('d') is rclpy's fast path: a numpy array is checked element by element (~13 us).
+        msg.data = array.array("d", np.ascontiguousarray(out.data, dtype=np.float64).tobytes())
+        return msg
 
     def _restart(self, first: int, expected: int) -> None:
         with self._lock:
