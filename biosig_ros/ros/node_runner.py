@@ -5,12 +5,14 @@ clear line and the process exits with status 2, without a traceback.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from biosig_ros.errors import ConfigError
 
@@ -22,7 +24,10 @@ def run_node(make_node: Callable[[], Node], name: str, threads: int = 2) -> int:
 
     Nodes may define close() to stop their own I/O threads; it is called before destruction.
     """
-    rclpy.init(args=sys.argv)
+    # Our own handling of SIGINT/SIGTERM: the node's close() must run while the context is
+    # still valid (it logs, stops device threads, closes recordings), then rclpy shuts down.
+    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     node = None
     status = 0
     try:
@@ -43,6 +48,10 @@ def run_node(make_node: Callable[[], Node], name: str, threads: int = 2) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return status
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main_for(make_node: Callable[[], Node], name: str) -> None:
