@@ -360,19 +360,15 @@ class MovingMedian:
         # The window ending at new sample j holds the kept values plus old[j+1:] and new[:j+1].
         # Its rank-r value lies between kept ranks r - s and r: the candidates are that band
         # and those s samples, with rank r - (r1 - s) among them.
-        old = self._history.last()[:, :s]
-        sequence = np.concatenate((old, piece), axis=1)
-        index = self._windows.get(s)
-        if index is None:
-            index = self._windows[s] = np.arange(1, s + 1)[:, None] + np.arange(s)
         band = kept[:, r1 - s:r2 + 1]
-        candidates = np.empty((self.channels, len(wanted), band.shape[1] + s))
-        candidates[:, :, :band.shape[1]] = band[:, None, :]
-        candidates[:, :, band.shape[1]:] = sequence[:, index[wanted]]
-        k2 = s + r2 - r1
-        candidates.partition(k2, axis=2)
-        upper = candidates[:, :, k2]
-        if r1 == r2:
-            return upper
-        # Rank k2 - 1 is the largest of the values the partition put before rank k2.
-        return 0.5 * (candidates[:, :, :k2].max(axis=2) + upper)
+        pool = np.concatenate((self._history.last()[:, :s], piece, band), axis=1)
+        index = self._windows.get(s)
+        if index is None:  # row j: the band, then old[j+1:] and new[:j+1] (pool columns)
+            windows = np.arange(1, s + 1)[:, None] + np.arange(s)
+            bands = np.broadcast_to(np.arange(2 * s, 2 * s + band.shape[1]), (s, band.shape[1]))
+            index = self._windows[s] = np.concatenate((bands, windows), axis=1)
+        candidates = pool[:, index if len(wanted) == s else index[wanted]]
+        # Sorting rows of ~2s values costs less than numpy's partition for two ranks here.
+        candidates.sort(axis=2)
+        upper = candidates[:, :, s + r2 - r1]
+        return upper if r1 == r2 else 0.5 * (candidates[:, :, s] + upper)
