@@ -147,7 +147,7 @@ def test_bad_settings_name_the_parameter(values, parameter):
 
 
 def test_simulator_recording_errors_are_config_errors():
-    with pytest.raises(ConfigError, match="16 markers but 2"):
+    with pytest.raises(ConfigError, match="16 markers but marker_names lists 2"):
         create_adapter(ViconSettings(backend="simulator", sim_marker_names=["a", "b"]))
     with pytest.raises(ConfigError, match="not found"):
         create_adapter(ViconSettings(backend="simulator", sim_recording="data/nothing.bio"))

@@ -14,13 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 
 import numpy as np
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.recording import RecordingSettings, read_recording
 
-LENGTH_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0}
 POLL_S = 0.02
 
 
@@ -81,82 +80,23 @@ def load_marker_recording(path: str, marker_names: list[str], frame_rate: float 
 
     .bio: markers_key is 3 x markers x frames in marker_unit, names and rates from the
     arguments. .c3d: names, rates and units from the file; marker_names / analog_names select.
+    Reading is biosig_ros.io.recording's, in the SDK's millimetres.
     """
-    from biosig_ros.paths import resolve_data_path
-
-    resolved = resolve_data_path(path)
-    if not resolved.is_file():
-        raise ConfigError(f"simulator recording not found: {path}")
-    if resolved.suffix.lower() == ".c3d":
-        return _load_c3d(resolved, marker_names, subject, bool(analog_key) or bool(analog_names),
-                         analog_names or [], analog_device)
-    if resolved.suffix.lower() != ".bio":
-        raise ConfigError(f"{path}: the simulator reads .bio or .c3d files")
-    from biosig_ros.io.bio_file import load_bio
-
-    content = load_bio(resolved)
-    if markers_key not in content:
-        raise ConfigError(f"{path}: no key '{markers_key}' (keys: {', '.join(map(str, content))})")
-    if marker_unit not in LENGTH_TO_MM:
-        raise ConfigError(f"marker unit must be one of {sorted(LENGTH_TO_MM)}, got {marker_unit!r}")
-    markers = np.asarray(content[markers_key], dtype=float)
-    if markers.ndim != 3 or markers.shape[0] != 3:
-        raise ConfigError(f"{path}: '{markers_key}' must be 3 x markers x frames, got {markers.shape}")
-    names = list(marker_names) or [f"marker_{i + 1}" for i in range(markers.shape[1])]
-    positions = np.transpose(markers, (2, 1, 0)) * LENGTH_TO_MM[marker_unit]
-    analog = None
-    if analog_key:
-        if analog_key not in content:
-            raise ConfigError(f"{path}: no key '{analog_key}' for the analog device")
-        analog = np.ascontiguousarray(np.asarray(content[analog_key], dtype=float).T)
-        analog_names = list(analog_names or [f"{analog_device}{i + 1}"
-                                             for i in range(analog.shape[1])])
-    return MarkerRecording(positions, names, frame_rate, subject, analog, analog_rate,
-                           tuple(analog_names or ()), analog_device)
-
-
-def _load_c3d(path: Path, marker_names: list[str], subject: str, with_analog: bool,
-              analog_names: list[str], analog_device: str) -> MarkerRecording:
-    import ezc3d
-
-    try:
-        c3d = ezc3d.c3d(str(path))
-    except Exception as error:  # noqa: BLE001 - ezc3d raises bare RuntimeError
-        raise ConfigError(f"{path}: not a readable .c3d file: {error}") from error
-    point = c3d["parameters"]["POINT"]
-    labels = [name.strip() for name in point["LABELS"]["value"]]
-    index = _select(labels, marker_names, "marker", path)
-    unit = (str((list(point.get("UNITS", {}).get("value", [])) or ["mm"])[0]).strip().lower()
-            or "mm")
-    if unit not in LENGTH_TO_MM:
-        raise ConfigError(f"{path}: unsupported POINT:UNITS {unit!r}")
-    points = np.asarray(c3d["data"]["points"], dtype=float)[:3, index, :]
-    positions = np.transpose(points, (2, 1, 0)) * LENGTH_TO_MM[unit]
-    residuals = c3d["data"].get("meta_points", {}).get("residuals")
-    if residuals is not None and np.size(residuals):
-        positions[np.transpose(np.asarray(residuals)[0, index, :]) < 0] = np.nan
-    analog = None
-    rate = 0.0
-    names: list[str] = []
-    if with_analog:
-        analog_labels = [n.strip() for n in c3d["parameters"]["ANALOG"]["LABELS"]["value"]]
-        a_index = _select(analog_labels, analog_names, "analog channel", path)
-        analog = np.ascontiguousarray(np.asarray(c3d["data"]["analogs"], dtype=float)[0][a_index].T)
-        rate = float(c3d["parameters"]["ANALOG"]["RATE"]["value"][0])
-        names = [analog_labels[i] for i in a_index]
-    return MarkerRecording(positions, [labels[i] for i in index],
-                           float(point["RATE"]["value"][0]), subject, analog, rate, tuple(names),
-                           analog_device)
-
-
-def _select(names: list[str], wanted: list[str], what: str, path: Path) -> list[int]:
-    if not wanted:
-        return list(range(len(names)))
-    missing = [n for n in wanted if n not in names]
-    if missing:
-        raise ConfigError(f"{path}: no {what} named {', '.join(missing)} "
-                          f"(available: {', '.join(names)})")
-    return [names.index(n) for n in wanted]
+    is_c3d = str(path).lower().endswith(".c3d")
+    with_analog = bool(analog_key) or (is_c3d and bool(analog_names))
+    recording = read_recording(RecordingSettings(
+        file=path, signal_key=analog_key, channel_names=list(analog_names or []),
+        sample_rate=analog_rate, markers_key=markers_key, marker_names=list(marker_names),
+        frame_rate=frame_rate, marker_unit=marker_unit, subject=subject))
+    if recording.markers is None:
+        raise ConfigError(f"{path}: the simulator needs markers and the recording has none")
+    markers = recording.markers
+    analog, rate, names = None, 0.0, ()
+    if with_analog and recording.signal is not None:
+        analog, rate = recording.signal.data, recording.signal.sample_rate
+        names = tuple(analog_names or [f"{analog_device}{i + 1}" for i in range(analog.shape[1])])
+    return MarkerRecording(markers.in_unit("mm"), markers.marker_names,
+                           markers.frame_rate, subject, analog, rate, names, analog_device)
 
 
 class SimulatedServer:

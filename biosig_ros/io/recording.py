@@ -32,12 +32,20 @@ class SignalTrack:
 
 @dataclass
 class MarkerTrack:
-    """Marker trajectories: positions is frames x markers x 3 in metres, NaN when occluded."""
+    """Marker trajectories: positions is frames x markers x 3 in `unit` (metres once loaded
+    with load_recording), NaN when occluded."""
 
     positions: np.ndarray
     frame_rate: float
     marker_names: list[str]
     subject: str
+    unit: str = "m"
+
+    def in_unit(self, unit: str) -> np.ndarray:
+        """Positions converted to unit (mm, cm, m); exact when unit is the track's own."""
+        if unit == self.unit:
+            return self.positions
+        return self.positions * (LENGTH_SCALE[self.unit] / LENGTH_SCALE[unit])
 
 
 @dataclass
@@ -85,7 +93,18 @@ class RecordingSettings:
 
 
 def load_recording(settings: RecordingSettings) -> Recording:
-    """Load settings.file (.bio or .c3d); raises ConfigError naming what is wrong."""
+    """Load settings.file (.bio or .c3d) in SI units; raises ConfigError naming what is wrong."""
+    recording = read_recording(settings)
+    if recording.markers is not None:
+        markers = recording.markers
+        recording.markers = MarkerTrack(markers.in_unit("m"), markers.frame_rate,
+                                        markers.marker_names, markers.subject, "m")
+    return recording
+
+
+def read_recording(settings: RecordingSettings) -> Recording:
+    """Like load_recording, but marker positions stay in the file's length unit (signals are
+    always in volts)."""
     path = resolve_data_path(settings.file)
     if not path.is_file():
         raise ConfigError(f"recording file not found: {settings.file}")
@@ -118,9 +137,9 @@ def _load_bio_recording(path: Path, settings: RecordingSettings) -> Recording:
         if len(names) != data.shape[1]:
             raise ConfigError(f"{path}: '{settings.markers_key}' has {data.shape[1]} markers but "
                               f"marker_names lists {len(names)}")
-        positions = np.transpose(data, (2, 1, 0)) * LENGTH_SCALE[settings.marker_unit.lower()]
+        positions = np.transpose(data, (2, 1, 0))
         markers = MarkerTrack(_occlusions_as_nan(positions), settings.frame_rate, list(names),
-                              settings.subject)
+                              settings.subject, settings.marker_unit.lower())
     if signal is None and markers is None:
         raise ConfigError(f"{path}: nothing to replay (signal_key and markers_key are empty)")
     return Recording(path, signal, markers)
@@ -189,13 +208,13 @@ def _load_c3d_recording(path: Path, settings: RecordingSettings) -> Recording:
         unit = str(unit).strip().lower() or "mm"
         if unit not in LENGTH_SCALE:
             raise ConfigError(f"{path}: unsupported POINT:UNITS {unit!r}")
-        positions = np.transpose(points[:3, index, :], (2, 1, 0)) * LENGTH_SCALE[unit]
+        positions = np.transpose(points[:3, index, :], (2, 1, 0))
         residuals = c3d["data"].get("meta_points", {}).get("residuals")
         if residuals is not None and np.size(residuals):
             positions[np.transpose(np.asarray(residuals)[0, index, :]) < 0] = np.nan
         markers = MarkerTrack(_occlusions_as_nan(positions),
                               float(parameters["POINT"]["RATE"]["value"][0]),
-                              [point_names[i] for i in index], settings.subject)
+                              [point_names[i] for i in index], settings.subject, unit)
     if signal is None and markers is None:
         raise ConfigError(f"{path}: the .c3d file has neither points nor analog channels")
     return Recording(path, signal, markers)
