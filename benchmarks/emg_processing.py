@@ -164,10 +164,7 @@ def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, sec
         keys.append(k * CHUNK)
     time.sleep(0.5)
     latencies = [received[key] - sent[key] for key in keys[50:] if key in received]
-    lost = sum(key not in received for key in keys[50:])
-    if lost:
-        print(f"    ({lost} of {len(keys) - 50} chunks not received)")
-    return latencies
+    return latencies, len(keys) - 50 - len(latencies)
 
 
 def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
@@ -188,6 +185,7 @@ def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
             {"channel_count": channels, "publish_rate": 100.0}),
     }
     results = {label: [] for label in targets}
+    lost = {label: 0 for label in targets}
     cpu = {label: [0.0, 0.0] for label in targets}
     sent: dict[int, float] = {}
     received: dict[int, float] = {}
@@ -215,20 +213,22 @@ def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
                         continue
                     time.sleep(1.0)
                     before = process_cpu_seconds(node.process.pid)
-                    results[label] += latency_run(probe, publisher, received, sent, x, seconds,
-                                                  chunk_counter)
+                    latencies, missing = latency_run(probe, publisher, received, sent, x,
+                                                     seconds, chunk_counter)
+                    results[label] += latencies
+                    lost[label] += missing
                     cpu[label][0] += process_cpu_seconds(node.process.pid) - before
                     cpu[label][1] += seconds
                     chunk_counter += int(seconds * RATE / CHUNK) + 100
     print(f"  {'':48s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
-          f"{'node CPU %':>10s}")
+          f"{'node CPU %':>10s} {'lost':>6s}")
     for label, values in results.items():
         if not values:
             continue
         v = np.array(values) * 1e3
         share = 100 * cpu[label][0] / cpu[label][1] if cpu[label][1] else float("nan")
         print(f"  {label:48s} {np.percentile(v, 50):8.3f} {np.percentile(v, 90):8.3f} "
-              f"{np.percentile(v, 99):8.3f} {v.max():8.3f} {share:10.1f}")
+              f"{np.percentile(v, 99):8.3f} {v.max():8.3f} {share:10.1f} {lost[label]:6d}")
     relay = np.array(results["relay (republish unchanged)"]) * 1e3
     for label, values in list(results.items())[1:]:
         if len(values) and len(relay):
@@ -246,11 +246,13 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-cpu", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} (other processes share these CPUs)")
-    cpu_benchmark(args.channels, args.seconds, args.repeats)
+    if not args.skip_cpu:
+        cpu_benchmark(args.channels, args.seconds, args.repeats)
     if not args.skip_latency:
         latency_benchmark(args.channels, args.latency_seconds, args.rounds)
 

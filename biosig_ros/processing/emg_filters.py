@@ -186,7 +186,7 @@ class _History:
         return self._buffer[:, self._end - self.keep:self._end]
 
     def _place(self, target: np.ndarray) -> np.ndarray:
-        # np.copyto through a copy: the source and target ranges may overlap.
+        # Through a copy: the source and target ranges may overlap.
         tail = self._buffer[:, self._end - self.keep:self._end].copy()
         target[:, :self.keep] = tail
         return target
@@ -260,9 +260,9 @@ class MovingMedian:
     drops the s oldest keys (one linear pass), merges the s new ones (one sort of two sorted
     runs: O(s log window) comparisons and a copy), and finds the median of each intermediate
     window among 2s + 2 candidates: the s + 2 middle values of the kept keys and the s samples
-    not shared by all windows of the step. Nothing is re-sorted or re-selected from scratch; the
-    only work that grows with the window is the copy of the sorted keys. The medians equal
-    numpy.median over each window bit for bit.
+    not shared by all windows of the step. Nothing is re-sorted or re-selected from scratch; what
+    grows with the window is two linear passes in C over the sorted keys (the drop, and the
+    merge's scan and copy). The medians equal numpy.median over each window bit for bit.
     """
 
     MAX_STEP = 32

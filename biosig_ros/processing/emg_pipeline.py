@@ -111,7 +111,8 @@ class EmgPipeline:
                 s.sample_rate, s.bandpass_low_hz, s.bandpass_high_hz, s.bandpass_order), ch))
         if s.rectify:
             self.stages.append(Rectify())
-        self.median = self.mean = None
+        self._positions: dict[tuple[int, int, int], np.ndarray] = {}
+        self.median = None
         if s.envelope == "median":
             self.median = MovingMedian(WindowSettings(s.envelope_window), ch)
         elif s.envelope == "mean":
@@ -130,7 +131,12 @@ class EmgPipeline:
         x = np.array(data.T, dtype=np.float64, order="C")  # channel-major working copy
         n = x.shape[1]
         d = self.decimation
-        positions = np.arange((-first_index - 1) % d, n, d)
+        key = (n, (-first_index - 1) % d, d)
+        positions = self._positions.get(key)
+        if positions is None:
+            if len(self._positions) > 64:  # chunks of ever-changing lengths
+                self._positions.clear()
+            positions = self._positions[key] = np.arange(key[1], n, d)
         for stage in self.stages:
             x = stage.step(x)
         if self.median is not None:
