@@ -265,3 +265,17 @@ def _wait(condition, timeout=5.0):
             return True
         time.sleep(0.02)
     return condition()
+
+
+def test_cached_replies_never_serve_stale_data():
+    buffers = SourceBuffers({"kinematics_data": [4]})
+    settings = ServerSettings(port=0)
+    with LegacyServer(settings, lambda r: reply_from_buffers(buffers, r),
+                      version=lambda: buffers.version) as server:
+        port = server.address[1]
+        for i in range(30):
+            buffers.push("kinematics_data", 0, np.full((2, 1), float(i)))
+            for _ in range(3):  # the same request three times at one data version
+                reply = legacy_get(port, command=["kinematics_data"], nb_frame_to_get=None)
+                np.testing.assert_array_equal(reply["kinematics_data"][0], np.arange(max(0, i - 3), i + 1))
+        assert server.stats.replies == 90

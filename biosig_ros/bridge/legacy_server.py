@@ -11,7 +11,8 @@ length-prefixed reply and closes. Nothing a client sends or fails to send stops 
 - at `max_connections` open connections the server stops accepting: new clients wait in the
   kernel's backlog until a connection ends (a burst of clients is served late, not refused).
 The thread never blocks on a socket (all sockets are non-blocking), so a slow client costs
-nothing but a file descriptor until its timeout.
+nothing but a file descriptor until its timeout. Clients polling the same request between two
+data updates share one encoded reply (cached per data version).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from biosig_ros.errors import ConfigError
 _LOG = logging.getLogger(__name__)
 _RECV_SIZE = 65536
 _POLL_S = 0.1
+_CACHE_ENTRIES = 16
 
 
 @dataclass
@@ -94,6 +96,10 @@ class _Connection:
         self.writing = False
 
 
+def _request_key(request: LegacyRequest) -> tuple:
+    return request.command, request.nb_frames_to_get, tuple(sorted(request.down_sampling.items()))
+
+
 def copy_reply(value):
     """Deep-copy the arrays of a reply built from buffer views (the views change on push)."""
     if isinstance(value, dict):
@@ -117,12 +123,19 @@ def reply_from_buffers(buffers: SourceBuffers, request: LegacyRequest) -> dict:
 
 
 class LegacyServer:
-    """Serves `answer(request) -> reply dict` to biosiglive clients from its own thread."""
+    """Serves `answer(request) -> reply dict` to biosiglive clients from its own thread.
+
+    version(), when given, returns a number that changes whenever answers may change: equal
+    requests at the same version get the same encoded reply without rebuilding it.
+    """
 
     def __init__(self, settings: ServerSettings, answer: Callable[[LegacyRequest], dict],
-                 clock=time.monotonic):
+                 version: Callable[[], int] | None = None, clock=time.monotonic):
         self.settings = settings
         self._answer = answer
+        self._version = version
+        self._cache: dict = {}
+        self._cache_version = None
         self._clock = clock
         self.stats = ServerStats()
         self._selector = selectors.DefaultSelector()
@@ -212,7 +225,9 @@ class LegacyServer:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.stats.connections += 1
-            self._register(_Connection(sock, peer, self._clock() + self.settings.request_timeout))
+            connection = _Connection(sock, peer, self._clock() + self.settings.request_timeout)
+            self._register(connection)
+            self._read(connection)  # the request is often there already: skip a select round
             if len(self._connections) >= self.settings.max_connections:
                 self._selector.unregister(self._listener)
                 self._accepting = False
@@ -225,6 +240,8 @@ class LegacyServer:
         self.stats.open_connections = len(self._connections)
 
     def _read(self, connection: _Connection) -> None:
+        if connection.sock.fileno() < 0 or connection.writing:
+            return
         try:
             data = connection.sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
@@ -252,6 +269,12 @@ class LegacyServer:
             return
         if request is None:
             return  # incomplete: wait for the next segment (or the timeout)
+        cached = self._cached(request)
+        if cached is not None:
+            self.stats.replies += 1
+            self._reply(connection, cached)
+            return
+        version = self._version() if self._version is not None else None
         try:
             reply = self._answer(request)
         except RequestError as error:
@@ -262,7 +285,18 @@ class LegacyServer:
             self._error(connection, f"internal error: {type(error).__name__}: {error}")
             return
         self.stats.replies += 1
-        self._reply(connection, encode_reply(reply))
+        payload = encode_reply(reply)
+        if version is not None:
+            if version != self._cache_version:
+                self._cache, self._cache_version = {}, version
+            if len(self._cache) < _CACHE_ENTRIES:
+                self._cache[_request_key(request)] = payload
+        self._reply(connection, payload)
+
+    def _cached(self, request: LegacyRequest) -> bytes | None:
+        if self._version is None or self._version() != self._cache_version:
+            return None
+        return self._cache.get(_request_key(request))
 
     def _error(self, connection: _Connection, message: str) -> None:
         self.stats.error_replies += 1

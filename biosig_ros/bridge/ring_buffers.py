@@ -80,6 +80,7 @@ class SourceBuffers:
     def __init__(self, layout: dict[str, list[int]]):
         """layout: key -> capacity of each of its sources (a key with no source is omitted)."""
         self.lock = threading.Lock()
+        self.version = 0  # incremented by every push: replies built at one version are equal
         self._buffers = {key: [RingBuffer(c) for c in capacities]
                          for key, capacities in layout.items() if capacities}
 
@@ -92,10 +93,12 @@ class SourceBuffers:
         with self.lock:
             if self._buffers[key][index].capacity != capacity:
                 self._buffers[key][index] = RingBuffer(capacity)
+                self.version += 1
 
     def push(self, key: str, index: int, chunk: np.ndarray) -> None:
         with self.lock:
             self._buffers[key][index].push(chunk)
+            self.version += 1
 
     def views(self) -> dict[str, list[np.ndarray]]:
         """key -> list of newest-sample views, for keys whose every source has data, in
