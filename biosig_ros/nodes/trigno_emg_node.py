@@ -16,7 +16,7 @@ from biosig_ros.devices.device_link import CONNECTING, STREAMING, LinkStatus
 from biosig_ros.devices.trigno_client import TrignoClient, TrignoSettings
 from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.ros.conversions import chunk_to_msg
-from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, link_level
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import sensor_qos
@@ -68,7 +68,7 @@ class TrignoEmgNode(Node):
     def _on_status(self, status: LinkStatus) -> None:
         if not self.context.ok():
             return
-        level = _level(status)
+        level = link_level(status)
         if level == OK and self._client.info.unpaired_slots:
             level = WARN
         self._diagnostics.set(level, status.message)
@@ -96,14 +96,6 @@ class TrignoEmgNode(Node):
 
     def close(self) -> None:
         self._client.stop()
-
-
-def _level(status: LinkStatus) -> int:
-    if status.state == STREAMING:
-        return OK
-    if status.state == CONNECTING and status.failures == 0:
-        return WARN
-    return ERROR
 
 
 def main():

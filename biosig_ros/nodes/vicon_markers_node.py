@@ -17,7 +17,7 @@ from biosig_ros.devices.device_link import CONNECTING, STREAMING, LinkStatus
 from biosig_ros.devices.vicon_client import ViconClient, ViconSettings, create_adapter
 from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg
-from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from biosig_ros.ros.diagnostics import ERROR, OK, Diagnostics, link_level
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import sensor_qos
@@ -69,7 +69,7 @@ class ViconMarkersNode(Node):
     def _on_status(self, status: LinkStatus) -> None:
         if not self.context.ok():
             return
-        level = _level(status)
+        level = link_level(status)
         self._diagnostics.set(level, status.message)
         if status.state == STREAMING:
             self.get_logger().info(status.message)
@@ -103,14 +103,6 @@ class ViconMarkersNode(Node):
 
     def close(self) -> None:
         self._client.stop()
-
-
-def _level(status: LinkStatus) -> int:
-    if status.state == STREAMING:
-        return OK
-    if status.state == CONNECTING and status.failures == 0:
-        return WARN
-    return ERROR
 
 
 def main():

@@ -6,6 +6,8 @@ import threading
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+from biosig_ros.devices.device_link import CONNECTING, STREAMING, LinkStatus
+
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
@@ -52,6 +54,16 @@ class Diagnostics:
             array = DiagnosticArray(status=[self._status])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)
+
+
+def link_level(status: LinkStatus) -> int:
+    """Diagnostic level of a device link: OK while streaming, WARN while connecting for the
+    first time, ERROR once the device has been lost or refused."""
+    if status.state == STREAMING:
+        return OK
+    if status.state == CONNECTING and status.failures == 0:
+        return WARN
+    return ERROR
 
 
 def _format(value) -> str:
