@@ -12,6 +12,8 @@ Clients: N processes, each a biosiglive.Client polling at --rate Hz with
 Message(command=[the four keys], nb_frame_to_get=--frames), each at a random phase of the
 polling period (independent programs, not a synchronized burst). Latency = get_data() wall time
 (connect, request, reply, unpickle). Errors = exceptions (5 s socket timeout) + error replies.
+Server CPU = CPU time of the server process (the whole bridge node: topics, recording and
+server; biosiglive: its server process) over the measurement, in % of one core.
 
     tools/run bench legacy_server [--clients 1,5,10,20] [--duration 5] [--rate 100] [--frames 1]
 """
@@ -220,12 +222,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def row(server, count, latencies, errors, kinds, duration):
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def row(server, count, latencies, errors, kinds, duration, cpu):
     a = np.asarray(latencies) if latencies else np.asarray([np.nan])
     kind = ", ".join(f"{k} {v}" for k, v in kinds.items())
     print(f"{count:>7} {server:<11} {len(latencies):>8} {len(latencies) / duration:>8.0f} "
           f"{np.percentile(a, 50):>7.2f} {np.percentile(a, 99):>7.2f} {np.max(a):>8.1f} "
-          f"{errors:>7}{'  (' + kind + ')' if kind else ''}", flush=True)
+          f"{errors:>7} {cpu:>6.0f}%{'  (' + kind + ')' if kind else ''}", flush=True)
 
 
 def main() -> None:
@@ -280,15 +288,18 @@ def main() -> None:
         if not wait_until_serving(ref_port):
             raise SystemExit("biosiglive server never served data")
         print(f"{'clients':>7} {'server':<11} {'replies':>8} {'per s':>8} {'p50 ms':>7} "
-              f"{'p99 ms':>7} {'max ms':>8} {'errors':>7}", flush=True)
+              f"{'p99 ms':>7} {'max ms':>8} {'errors':>7} {'server CPU':>7}", flush=True)
         for count in counts:
-            for name, server_port in (("biosig_ros", port), ("biosiglive", ref_port)):
+            for name, server_port, pid in (("biosig_ros", port, bridge.process.pid),
+                                           ("biosiglive", ref_port, reference.pid)):
                 if name == "biosiglive" and not reference.is_alive():
                     print(f"{count:>7} {name:<11} server process died (exit {reference.exitcode})")
                     continue
+                cpu0, t0 = cpu_seconds(pid), time.monotonic()
                 latencies, errors, kinds = run_clients(
                     (tasks, results), server_port, count, args.duration, args.rate, args.frames)
-                row(name, count, latencies, errors, kinds, args.duration)
+                cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+                row(name, count, latencies, errors, kinds, args.duration, cpu)
         print(f"bridge alive: {bridge.alive()}; biosiglive server alive: {reference.is_alive()}")
     finally:
         stop.set()
