@@ -1,10 +1,12 @@
 """ik_node: /markers (MarkerSet) -> /ik/joint_states (sensor_msgs/JointState) and
 /ik/marker_residuals (MarkerResiduals), with biorbd inverse kinematics.
 
-The subscription callback only drops the newest frame into a one-slot mailbox; a worker thread
-solves whatever is newest. When the solver cannot keep up, older frames are replaced and
-counted (frames_skipped), never silently lost; frame_number gaps on arrival (frames lost before
-reaching this node) are counted separately (frames_missing_upstream).
+Three threads, all kept on one core (pin_python_threads): /markers is taken by a companion
+node on its own SingleThreadedExecutor, whose callback only drops the newest frame into a
+one-slot mailbox; a solver thread solves whatever is newest and publishes; the main executor
+(node_runner's) serves diagnostics and parameters. When the solver cannot keep up, older frames
+are replaced and counted (frames_skipped), never silently lost; frame_number gaps on arrival
+(frames lost before reaching this node) are counted separately (frames_missing_upstream).
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -100,7 +104,18 @@ class IkNode(Node):
         self._worker = threading.Thread(target=self._solve_loop, name="ik_solver", daemon=True)
         self._worker.start()
 
-        self.create_subscription(MarkerSet, "/markers", self._on_markers, sensor_qos())
+        # rclpy's MultiThreadedExecutor (node_runner's) spends about twice the CPU per message
+        # of a SingleThreadedExecutor (measured here: 0.78 against 0.36 ms per MarkerSet).
+        self._intake_node = rclpy.create_node(
+            self.get_name() + "_intake", namespace=self.get_namespace(), context=self.context,
+            use_global_arguments=False, start_parameter_services=False)
+        self._intake_node.create_subscription(MarkerSet, "/markers", self._on_markers,
+                                              sensor_qos())
+        self._intake_executor = SingleThreadedExecutor(context=self.context)
+        self._intake_executor.add_node(self._intake_node)
+        self._intake_thread = threading.Thread(target=self._spin_intake, name="ik_intake",
+                                               daemon=True)
+        self._intake_thread.start()
         self.create_timer(1.0, self._update_diagnostics)
         self.get_logger().info(
             f"ready: model {model.path} ({model.nb_q} DoF, {model.nb_markers} markers), method "
@@ -108,7 +123,13 @@ class IkNode(Node):
             f"{f', Python threads on CPU {pinned}' if pinned is not None else ''}; "
             "/markers -> /ik/joint_states, /ik/marker_residuals")
 
-    # --- intake (executor thread): never blocks on the solver ---------------------------
+    # --- intake (its own executor thread): never blocks on the solver -------------------
+
+    def _spin_intake(self) -> None:
+        try:
+            self._intake_executor.spin()
+        except ExternalShutdownException:
+            pass
 
     def _on_markers(self, msg: MarkerSet) -> None:
         if self._first_frame is None:
@@ -233,6 +254,9 @@ class IkNode(Node):
         return (WARN, "; ".join(problems)) if problems else (OK, "tracking")
 
     def close(self) -> None:
+        self._intake_executor.shutdown(timeout_sec=2.0)
+        self._intake_thread.join(timeout=2.0)
+        self._intake_node.destroy_node()
         with self._condition:
             self._stopping = True
             self._condition.notify()
