@@ -152,8 +152,10 @@ def select(data: dict[str, list[np.ndarray]], request: LegacyRequest) -> dict:
     one-element unwrap runs over every key already in the reply after each requested key, as
     in biosiglive: an array whose first dimension is 1 loses it once per later key.
     """
-    keys = [key for key in DATA_KEYS if key in data] + [
-        key for key in data if key not in DATA_KEYS] if request.command is None else request.command
+    if request.command is None:
+        keys = [key for key in DATA_KEYS if key in data] + [k for k in data if k not in DATA_KEYS]
+    else:
+        keys = list(request.command)
     reply: dict = {}
     for key in keys:
         if key not in data:
