@@ -137,6 +137,8 @@ class EmgProcessingNode(Node):
         super().__init__("emg_processing")
         self.settings = declare_settings(self, EmgProcessingNodeSettings)
         s = self.settings
+        self._mvc_names: list[str] = []  # channel names the MVC was calibrated on, if known
+        self._name_warning = ""
         mvc, self._mvc_source = self._initial_mvc()
         self._stream = EnvelopeStream(self._make_core(), s.sample_rate, mvc)
         self._lock = threading.Lock()
@@ -185,6 +187,7 @@ class EmgProcessingNode(Node):
                 if len(calibration.mvc) != s.channel_count:
                     raise ConfigError(f"MVC file {path} has {len(calibration.mvc)} channels, "
                                       f"parameter 'channel_count' is {s.channel_count}")
+                self._mvc_names = list(calibration.channel_names)
                 return calibration.mvc, f"file {path}"
             self.get_logger().warning(f"MVC file {path} does not exist yet: publishing volts "
                                       "until ~/calibrate_mvc is called")
@@ -216,11 +219,23 @@ class EmgProcessingNode(Node):
             self._last_error = f"chunk {first} refused: {error}"
             self.get_logger().error(self._last_error, throttle_duration_sec=5.0)
             return
-        self._names = chunk.channel_names
+        if chunk.channel_names != self._names:
+            self._names = chunk.channel_names
+            self._check_names()
         if out is not None:
             self._publisher.publish(self._envelope_msg(out, msg, chunk.sample_rate))
             self._published += 1
         self._times.append(time.perf_counter() - start)
+
+    def _check_names(self) -> None:
+        """An MVC calibrated on other channels is still applied by column, but reported."""
+        names, calibrated = self._names, self._mvc_names
+        if self._stream.mvc is not None and calibrated and names and names != calibrated:
+            self._name_warning = (f"MVC calibrated on channels {calibrated}, /emg/raw has "
+                                  f"{names}: normalising column by column")
+            self.get_logger().error(self._name_warning)
+        else:
+            self._name_warning = ""
 
     @staticmethod
     def _envelope_msg(out, raw: SignalChunkMsg, raw_rate: float) -> SignalChunkMsg:
@@ -301,6 +316,8 @@ class EmgProcessingNode(Node):
         with self._lock:
             self._stream.set_mvc(mvc)
             self._mvc_source = "calibration"
+            self._mvc_names = names
+            self._name_warning = ""
         notes = []
         if window > len(envelope):
             notes.append(f"the {window}-sample MVC window is longer than the recording "
@@ -360,6 +377,7 @@ class EmgProcessingNode(Node):
             if "mvc" in coerced:
                 self._stream.set_mvc(updated.mvc or None)
                 self._mvc_source = "parameter mvc" if updated.mvc else "none (volts)"
+                self._mvc_names, self._name_warning = [], ""
             if "publish_rate" in coerced and isinstance(self._stream.core, EmgPipeline):
                 self._stream.core.decimation = updated.decimation()
             self.settings = updated
@@ -381,7 +399,8 @@ class EmgProcessingNode(Node):
             processing_p50_us=float(np.percentile(times, 50)),
             processing_max_us=float(times.max()), mvc=self._mvc_source,
             unit="fraction of MVC" if self._stream.mvc is not None else "V",
-            calibration="recording" if self._recording is not None else "idle")
+            calibration="recording" if self._recording is not None else "idle",
+            mvc_channels=self._name_warning or ("as calibrated" if self._mvc_names else "-"))
         silence = stats.seconds_since_last()
         if silence is None and not self._bad:
             level, message = STALE, "waiting for /emg/raw"
@@ -391,6 +410,8 @@ class EmgProcessingNode(Node):
             level, message = WARN, f"no /emg/raw for {silence:.1f} s"
         elif counts[0] > previous[0] or counts[2] > previous[2]:
             level, message = WARN, "missing, late or restarted input since the last report"
+        elif self._name_warning:
+            level, message = WARN, self._name_warning
         else:
             level, message = OK, "processing"
         self._diagnostics.set(level, message, **values)
