@@ -254,3 +254,28 @@ def test_recording_survives_kill_9(probe, tmp_path):
     np.testing.assert_array_equal(recorded, sent[:, indices])
     assert np.all(np.diff(indices) > 0)
     assert indices[-1] // RAW_CHUNK >= held, (int(indices[-1]) // RAW_CHUNK, held)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"save_frequency": 0.0}, "parameter 'save_frequency' must be in (0, 1000] Hz"),
+    ({"record_path": "run.txt"}, "must end in .bio"),
+    ({"marker_scale": -1.0}, "parameter 'marker_scale' must be > 0"),
+    ({"raw_device_topics": ["/emg/raw", " "]}, "'raw_device_topics' contains an empty topic name"),
+    ({"port": "BUSY"}, "(parameters 'bind_address', 'port')"),
+])
+def test_bad_configuration_exits_with_status_2_and_names_it(params, message):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        if params.get("port") == "BUSY":
+            params = {"port": busy.getsockname()[1]}
+        node = NodeProcess("biosig_ros.nodes.bridge_node", "bridge", params)
+        try:
+            node.process.wait(timeout=30)
+        finally:
+            node.stop()
+    assert node.process.returncode == 2, node.output()
+    assert message in node.output(), node.output()
+    assert "Traceback" not in node.output()
