@@ -127,7 +127,7 @@ def test_request_split_into_single_bytes_is_served(server):
 def test_huge_announced_length_is_refused_at_once(server):
     header = b"\x80\x04\x95" + (2 ** 40).to_bytes(8, "little") + b"}"
     reply = raw_exchange(server.address[1], header)
-    assert "exceeds the limit of 65536 bytes" in reply["error"]
+    assert "exceeds the limit of 8192 bytes" in reply["error"]
     assert_still_serving(server.address[1])
 
 
@@ -279,3 +279,32 @@ def test_cached_replies_never_serve_stale_data():
                 reply = legacy_get(port, command=["kinematics_data"], nb_frame_to_get=None)
                 np.testing.assert_array_equal(reply["kinematics_data"][0], np.arange(max(0, i - 3), i + 1))
         assert server.stats.replies == 90
+
+
+def test_a_request_dripped_in_pieces_costs_bounded_work(server):
+    """Pieces that each end like a pickle (STOP byte) are decoded at most 16 times, then the
+    client gets an error; meanwhile others are served."""
+    port = server.address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.send(b"\x80\x02]q\x00(")
+        reply = None
+        for _ in range(200):
+            try:
+                sock.send(b"K.")  # BININT1 46: a valid opcode whose argument is the STOP byte
+            except OSError:
+                break
+            time.sleep(0.002)
+            assert_still_serving(port)
+        reply = read_reply(sock)
+    assert reply == {"error": "request still incomplete after 16 pieces: send it in one piece"}
+
+
+def test_worth_decoding_spares_incomplete_pieces():
+    from biosig_ros.bridge.legacy_protocol import worth_decoding
+
+    request = pickle.dumps(Message().__dict__)
+    assert [worth_decoding(request[:n]) for n in range(len(request) + 1)].count(True) == 1
+    assert worth_decoding(request + b"extra")
+    protocol2 = pickle.dumps(Message().__dict__, protocol=2)
+    assert worth_decoding(protocol2) and not worth_decoding(protocol2[:-1])

@@ -6,6 +6,9 @@ length-prefixed reply and closes. Nothing a client sends or fails to send stops 
 - requests are decoded only by pickle_compat.loads_plain (legacy_protocol.try_decode_request);
 - a request larger than `max_request_bytes`, or whose pickle frame announces more, gets an
   error reply and is closed; garbage, refused globals and invalid fields get an error reply;
+- a request is decoded when its first piece arrives and then only when it may be complete
+  (legacy_protocol.worth_decoding), at most _MAX_DECODE_ATTEMPTS times: a client dripping
+  bytes cannot make the server re-parse its request at every byte;
 - a client that has not sent a whole request within `request_timeout` s, or not read its reply
   within `reply_timeout` s, is dropped; a client that closes early is simply forgotten;
 - at `max_connections` open connections the server stops accepting: new clients wait in the
@@ -29,7 +32,7 @@ import numpy as np
 
 from biosig_ros.bridge.legacy_protocol import (
     LegacyRequest, RequestError, declared_size, encode_error, encode_reply, select,
-    try_decode_request)
+    try_decode_request, worth_decoding)
 from biosig_ros.bridge.ring_buffers import SourceBuffers
 from biosig_ros.errors import ConfigError
 
@@ -37,6 +40,9 @@ _LOG = logging.getLogger(__name__)
 _RECV_SIZE = 65536
 _POLL_S = 0.1
 _CACHE_ENTRIES = 16
+# Decoding attempts allowed per request: each re-parses what arrived (up to max_request_bytes).
+# A real client's request arrives in one or two segments.
+_MAX_DECODE_ATTEMPTS = 16
 
 
 @dataclass
@@ -47,7 +53,7 @@ class ServerSettings:
         "doc": "address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)"})
     port: int = field(default=50000, metadata={
         "doc": "TCP port (biosiglive's default 50000; 0 picks a free port)"})
-    max_request_bytes: int = field(default=65536, metadata={
+    max_request_bytes: int = field(default=8192, metadata={
         "doc": "largest request accepted (a biosiglive Message pickles to about 100 bytes)"})
     request_timeout: float = field(default=2.0, metadata={
         "doc": "seconds a client has to send its whole request after connecting"})
@@ -85,7 +91,7 @@ class ServerStats:
 
 
 class _Connection:
-    __slots__ = ("sock", "peer", "received", "outgoing", "deadline", "writing")
+    __slots__ = ("sock", "peer", "received", "outgoing", "deadline", "writing", "attempts")
 
     def __init__(self, sock: socket.socket, peer, deadline: float):
         self.sock = sock
@@ -94,6 +100,7 @@ class _Connection:
         self.outgoing: memoryview | None = None
         self.deadline = deadline
         self.writing = False
+        self.attempts = 0
 
 
 def _request_key(request: LegacyRequest) -> tuple:
@@ -262,12 +269,20 @@ class LegacyServer:
             self._error(connection, f"request of {'at least ' if announced is None else ''}"
                                     f"{size} bytes exceeds the limit of {limit} bytes")
             return
+        # The first piece is always decoded (garbage is answered at once), later ones only
+        # when they may complete the request.
+        if connection.attempts and not worth_decoding(connection.received):
+            return  # incomplete: wait for the next segment (or the timeout)
+        connection.attempts += 1
         try:
             request = try_decode_request(bytes(connection.received))
         except RequestError as error:
             self._error(connection, str(error))
             return
         if request is None:
+            if connection.attempts >= _MAX_DECODE_ATTEMPTS:
+                self._error(connection, f"request still incomplete after {connection.attempts} "
+                                        "pieces: send it in one piece")
             return  # incomplete: wait for the next segment (or the timeout)
         cached = self._cached(request)
         if cached is not None:
