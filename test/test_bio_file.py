@@ -299,3 +299,32 @@ def test_convert_errors_are_named(tmp_path):
     assert bio_convert([str(tmp_path / "missing.bio")]) == 2
     with pytest.raises(ConfigError, match="must end in .c3d"):
         convert(ABD, tmp_path / "x.trc")
+
+
+def test_a_failed_write_is_cut_off_so_later_records_stay_readable(tmp_path, monkeypatch):
+    writer = BioWriter(tmp_path / "full.bio")
+    writer.append({"a": np.ones(3)})
+    real_write = writer._file.write
+    calls = []
+
+    def write_then_fail(data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(data[:10])  # a partial write, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_file", _FileProxy(writer._file, write_then_fail))
+    with pytest.raises(OSError):
+        writer.append({"a": np.ones(3)})
+    monkeypatch.undo()
+    writer.append({"a": np.full(3, 2.0)})
+    writer.close()
+    np.testing.assert_array_equal(load(str(writer.path))["a"], [1, 1, 1, 2, 2, 2])
+
+
+class _FileProxy:
+    def __init__(self, file, write):
+        self._file, self.write = file, write
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)

@@ -96,7 +96,8 @@ def load_bio(path: str | os.PathLike, max_records: int | None = None) -> dict:
 
 class BioWriter:
     """Appends records to a .bio file; each record is written whole and flushed (optionally
-    fsynced), so a crash loses at most the record being written."""
+    fsynced), so a crash loses at most the record being written, and a failed write (disk
+    full) is cut off again so that later records stay readable."""
 
     def __init__(self, path: str | os.PathLike, fsync: bool = False):
         self.path = bio_path(path)
@@ -107,17 +108,28 @@ class BioWriter:
             if content.torn_tail:
                 self.repaired_bytes = self.path.stat().st_size - content.valid_bytes
                 os.truncate(self.path, content.valid_bytes)
-        self._file = open(self.path, "ab")
+        # Unbuffered: every append reaches the kernel before append() returns.
+        self._file = open(self.path, "ab", buffering=0)
+        self._size = self._file.seek(0, os.SEEK_END)  # end of the last whole record
         self._fsync = fsync
         self.records_written = 0
 
     def append(self, record: dict) -> None:
-        # One write() of the whole pickle: a kill leaves either the record or a torn tail
-        # that the next BioWriter (or read_bio_records) cuts off.
-        self._file.write(dumps_portable(record, protocol=RECORD_PROTOCOL))
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
+        # The whole pickle in as few write() calls as the kernel allows: a kill leaves either
+        # the record or a torn tail that the next BioWriter (or read_bio_records) cuts off.
+        data = memoryview(dumps_portable(record, protocol=RECORD_PROTOCOL))
+        try:
+            while data:
+                data = data[self._file.write(data):]
+            if self._fsync:
+                os.fsync(self._file.fileno())
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), self._size)
+            except OSError:
+                pass
+            raise
+        self._size = self._file.tell()
         self.records_written += 1
 
     def close(self) -> None:
