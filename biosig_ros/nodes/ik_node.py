@@ -2,17 +2,20 @@
 /ik/marker_residuals (MarkerResiduals), with biorbd inverse kinematics.
 
 Three threads, all kept on one core (pin_python_threads): /markers is taken by a companion
-node on its own SingleThreadedExecutor, whose callback only drops the newest frame into a
-one-slot mailbox; a solver thread solves whatever is newest and publishes; the main executor
-(node_runner's) serves diagnostics and parameters. When the solver cannot keep up, older frames
-are replaced and counted (frames_skipped), never silently lost; frame_number gaps on arrival
-(frames lost before reaching this node) are counted separately (frames_missing_upstream).
+node on its own SingleThreadedExecutor, whose callback only queues the frame; a solver thread
+solves the queued frames in order and publishes; the main executor (node_runner's) serves
+diagnostics and parameters. When the solver cannot keep up (a frame waited more than max_lag),
+it skips to the newest frame and counts the others (frames_skipped): never silently lost.
+frame_number gaps on arrival (frames lost before reaching this node) are counted separately
+(frames_missing_upstream).
 """
 from __future__ import annotations
 
 import array
+import gc
 import os
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -33,6 +36,9 @@ from biosig_ros.ros.qos import sensor_qos
 from biosig_ros.stream_stats import StreamStats
 
 
+_QUEUE_LIMIT = 1000  # frames queued for the solver before the oldest are skipped regardless
+
+
 @dataclass
 class IkNodeSettings(IkSettings):
     residual_warning: float = field(default=0.05, metadata={
@@ -41,6 +47,8 @@ class IkNodeSettings(IkSettings):
         "doc": "keep this node's Python threads on one CPU core (see pin_cpu)"})
     pin_cpu: int = field(default=-1, metadata={
         "doc": "the core for pin_threads; -1 = the last core the process may use"})
+    max_lag: float = field(default=0.02, metadata={
+        "doc": "seconds a frame may wait for the solver; older ones are skipped for the newest"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -48,6 +56,8 @@ class IkNodeSettings(IkSettings):
             raise ConfigError("parameter 'residual_warning' must be a positive number of metres")
         if self.pin_cpu < -1:
             raise ConfigError("parameter 'pin_cpu' must be a core number, or -1 (automatic)")
+        if not self.max_lag >= 0:
+            raise ConfigError("parameter 'max_lag' must be >= 0 seconds (0: always the newest)")
 
 
 def pin_python_threads(cpu: int) -> int | None:
@@ -92,7 +102,7 @@ class IkNode(Node):
         self._intake = StreamStats()
         self._output = StreamStats()
         self._condition = threading.Condition()
-        self._pending: MarkerSet | None = None
+        self._queue: deque[tuple[float, MarkerSet]] = deque()  # (arrival, frame) in order
         self._stopping = False
         self._skipped = 0
         self._first_frame: int | None = None
@@ -117,6 +127,11 @@ class IkNode(Node):
                                                daemon=True)
         self._intake_thread.start()
         self.create_timer(1.0, self._update_diagnostics)
+        # A full garbage collection walks every object of rclpy, numpy, scipy and biorbd: 40 ms
+        # here, long enough to skip frames. Start-up objects live as long as the process: move
+        # them out of the collector's reach.
+        gc.collect()
+        gc.freeze()
         self.get_logger().info(
             f"ready: model {model.path} ({model.nb_q} DoF, {model.nb_markers} markers), method "
             f"{self.settings.method}, markers in {self.settings.marker_units}"
@@ -136,9 +151,10 @@ class IkNode(Node):
             self._first_frame = int(msg.frame_number)
         self._intake.update(int(msg.frame_number), 1)
         with self._condition:
-            if self._pending is not None:
+            if len(self._queue) >= _QUEUE_LIMIT:  # only if the solver thread stalls for long
+                self._queue.popleft()
                 self._skipped += 1
-            self._pending = msg
+            self._queue.append((time.monotonic(), msg))
             self._condition.notify()
 
     # --- solving (worker thread) --------------------------------------------------------
@@ -146,11 +162,17 @@ class IkNode(Node):
     def _solve_loop(self) -> None:
         while True:
             with self._condition:
-                while self._pending is None and not self._stopping:
+                while not self._queue and not self._stopping:
                     self._condition.wait()
                 if self._stopping:
                     return
-                msg, self._pending = self._pending, None
+                # Behind by more than max_lag: skip to the newest frame, counting the others.
+                # Short backlogs (scheduling jitter) are worked off in order.
+                now = time.monotonic()
+                while len(self._queue) > 1 and now - self._queue[0][0] > self.settings.max_lag:
+                    self._queue.popleft()
+                    self._skipped += 1
+                _, msg = self._queue.popleft()
             self._solve(msg)
 
     def _solve(self, msg: MarkerSet) -> None:

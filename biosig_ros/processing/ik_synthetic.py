@@ -37,16 +37,19 @@ class Trajectory:
 def synthetic_trajectory(model: IkModel, seconds: float = 10.0, frame_rate: float = 100.0,
                          noise: float = 0.001, seed: int = 0,
                          neutral: np.ndarray = WU_NEUTRAL,
-                         amplitude: np.ndarray = WU_AMPLITUDE) -> Trajectory:
-    """Smooth multi-sine motion around neutral; noise: marker noise std in metres per axis."""
+                         amplitude: np.ndarray = WU_AMPLITUDE,
+                         start_time: float = 0.0) -> Trajectory:
+    """Smooth multi-sine motion around neutral; noise: marker noise std in metres per axis.
+    The same seed gives the same motion: start_time continues it (pieces at any rate join)."""
     rng = np.random.default_rng(seed)
     frames = int(round(seconds * frame_rate))
-    t = np.arange(frames)[:, None] / frame_rate
+    t = start_time + np.arange(frames)[:, None] / frame_rate
     # Two incommensurate sines per DoF (0.1-0.5 Hz) with random phases.
     f1, f2 = rng.uniform(0.1, 0.3, model.nb_q), rng.uniform(0.25, 0.5, model.nb_q)
     p1, p2 = rng.uniform(0, 2 * np.pi, (2, model.nb_q))
     q = neutral + amplitude * (0.6 * np.sin(2 * np.pi * f1 * t + p1)
                                + 0.4 * np.sin(2 * np.pi * f2 * t + p2))
     markers = np.stack([model.markers(qi) for qi in q])
-    markers = markers + rng.normal(0.0, noise, markers.shape)
+    markers = markers + np.random.default_rng([seed, int(start_time * 1e6)]).normal(
+        0.0, noise, markers.shape)
     return Trajectory(q, markers, frame_rate, list(model.marker_names))
