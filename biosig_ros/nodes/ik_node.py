@@ -65,7 +65,7 @@ def pin_python_threads(cpu: int) -> int | None:
 
     biorbd holds the interpreter lock while it solves; on two free cores the executor's threads
     and the solver thread then fight over the lock (measured: ik_node answered 161 of 300
-    frames at 100 Hz, at 100 % CPU). On one core they take turns (299 of 300, 24 % CPU).
+    frames at 100 Hz, at 73 % CPU). On one core they take turns (299 of 300, 24 % CPU).
     Only threads started after the call move: the DDS threads, which do not need the lock,
     keep every core. Returns the core, or None where affinity is not available.
     """
