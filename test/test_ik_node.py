@@ -100,15 +100,18 @@ def test_joint_states_from_markers_of_another_process(probe, trajectory):
         values = settled(probe, diagnostics, residuals, time.time() + 0.1)
         output = node.output()
     assert len(joints) > 100, output
+    solved = {sent[(m.header.stamp.sec, m.header.stamp.nanosec)]: m for _, m in joints}
+    assert len(solved) == len(joints)  # each carries the stamp of a different marker frame
     truth_errors = []
-    for _, msg in joints:
+    for index, msg in solved.items():
         assert list(msg.name) == WU_DOFS and msg.header.frame_id == "world"
-        index = sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)]  # a marker frame's stamp
         assert len(msg.position) == 15 and len(msg.velocity) == 15
-        if index >= 100:
+        # after the first second, on frames whose 3 predecessors were solved too (a machine
+        # under load may skip frames, after which the filter needs a few frames to settle)
+        if index >= 100 and all(index - k in solved for k in (1, 2, 3)):
             error = np.degrees(np.abs(np.array(msg.position) - trajectory.q[index]))[3:]
             truth_errors.append(error.max())
-    assert truth_errors and max(truth_errors) < 4.0
+    assert len(truth_errors) > 50 and max(truth_errors) < 4.0
     for _, msg in residuals:
         assert list(msg.marker_names) == WU_MARKERS
         assert 0.0005 < msg.mean_residual < 0.004
