@@ -22,7 +22,7 @@ ROS_MODULES = ("rclpy", "rcl_interfaces", "std_msgs", "sensor_msgs", "diagnostic
 
 
 def imported_modules(path):
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
