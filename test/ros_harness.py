@@ -74,7 +74,7 @@ class NodeProcess:
             command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
 
     def output(self) -> str:
-        return Path(self._log.name).read_text()
+        return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
 
     def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout
