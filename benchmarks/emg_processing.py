@@ -9,15 +9,18 @@ over a bare relay, across processes. Prints figures; passes or fails nothing.
    output is checked on every call), and the streaming core with the same settings (band-pass
    10-425 Hz order 5, centring over 2000 samples, rectification, median of 200 samples, one
    value per chunk) and variants. CPU time (time.process_time), best of --repeats runs.
-2. Latency: a probe publishes /emg/raw chunks at 100 Hz and times their envelope on
-   /emg/envelope (same process clock, so publish -> relay/node -> probe). The relay
-   (benchmarks/relay_node.py) and the node run in their own processes, alternately.
+2. Latency: a probe (in a fresh process) publishes /emg/raw chunks at 100 Hz and times their
+   envelope on /emg/envelope (one clock: publish -> relay/node -> probe). The relay
+   (benchmarks/relay_node.py) and the node run in their own processes, alternately, each under
+   node_runner.main_for (the package's multi-threaded executor) and under a single-threaded
+   executor; "callback p50" is the node's own timing of its callback (its diagnostics).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -30,13 +33,8 @@ sys.path.insert(0, str(REPO / "test"))
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
-from biosiglive import RealTimeProcessing  # noqa: E402
-
 from biosig_ros.io.bio_file import load_bio  # noqa: E402
 from biosig_ros.paths import resolve_data_path  # noqa: E402
-from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings  # noqa: E402
-from biosig_ros.processing.emg_pipeline import (  # noqa: E402
-    EmgPipeline, EmgPipelineSettings, EnvelopeStream)
 from biosig_ros.signals import SignalChunk  # noqa: E402
 
 RATE = 2000
@@ -65,6 +63,13 @@ def cpu_times(cases: list, repeats: int) -> list[float]:
 
 
 def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
+    # Imported here: biosiglive pulls in biorbd and matplotlib, which the latency probe (another
+    # process) does without.
+    from biosiglive import RealTimeProcessing
+
+    from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
+    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
+
     x = test_signal(channels, seconds)
     chunks_cs = [np.ascontiguousarray(x[:, a:a + CHUNK]) for a in range(0, x.shape[1], CHUNK)]
     chunks_sc = [np.ascontiguousarray(c.T) for c in chunks_cs]  # samples x channels (topics)
@@ -170,23 +175,28 @@ def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, sec
 def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
     from ros_harness import NodeProcess, RosProbe
 
+    from diagnostic_msgs.msg import DiagnosticArray
+
     from biosig_ros.msg import SignalChunk as SignalChunkMsg
     from biosig_ros.ros.qos import sensor_qos
 
     x = test_signal(channels, 7.0)
     print(f"\nLatency: {channels} channels, {CHUNK}-sample chunks at {RATE // CHUNK} Hz, "
           f"{rounds} x {seconds:g} s per target, alternating; publish -> /emg/envelope")
-    targets = {
-        "relay (republish unchanged)": ("benchmarks.relay_node", "relay", None),
-        "emg_processing_node (defaults, every sample)": (
-            "biosig_ros.nodes.emg_processing_node", "emg_processing", {"channel_count": channels}),
-        "emg_processing_node (publish_rate 100 Hz)": (
-            "biosig_ros.nodes.emg_processing_node", "emg_processing",
-            {"channel_count": channels, "publish_rate": 100.0}),
-    }
+    node = {"channel_count": channels}
+    targets = {}
+    for executor in ("multi", "single"):
+        tag = "main_for" if executor == "multi" else "1 thread"
+        targets[f"relay, {tag}"] = (["--executor", executor], "relay", None)
+        targets[f"emg_processing, {tag}, every sample"] = (
+            ["--executor", executor, "--node", "emg_processing"], "emg_processing", node)
+        targets[f"emg_processing, {tag}, 100 Hz"] = (
+            ["--executor", executor, "--node", "emg_processing"], "emg_processing",
+            {**node, "publish_rate": 100.0})
     results = {label: [] for label in targets}
     lost = {label: 0 for label in targets}
     cpu = {label: [0.0, 0.0] for label in targets}
+    callback = {label: [] for label in targets}
     sent: dict[int, float] = {}
     received: dict[int, float] = {}
     lock = threading.Lock()
@@ -202,10 +212,11 @@ def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
         probe.node.create_subscription(SignalChunkMsg, "/emg/envelope", on_envelope,
                                        sensor_qos(1000))
         publisher = probe.publisher(SignalChunkMsg, "/emg/raw")
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
         chunk_counter = 0
         for _ in range(rounds):
-            for label, (module, name, params) in targets.items():
-                with NodeProcess(module, name, params) as node:
+            for label, (arguments, name, params) in targets.items():
+                with NodeProcess("benchmarks.relay_node", name, params, arguments) as node:
                     if not (node.wait_for_output("ready", 30) and probe.wait_for_subscribers(
                             publisher) and probe.wait_until(
                             lambda: probe.node.count_publishers("/emg/envelope") >= 1)):
@@ -220,22 +231,31 @@ def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
                     cpu[label][0] += process_cpu_seconds(node.process.pid) - before
                     cpu[label][1] += seconds
                     chunk_counter += int(seconds * RATE / CHUNK) + 100
-    print(f"  {'':48s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
-          f"{'node CPU %':>10s} {'lost':>6s}")
+                    time.sleep(1.1)  # the node's own callback timing, from its diagnostics
+                    reports = [kv.value for _, array in list(diagnostics) for status in
+                               array.status if status.name == name for kv in status.values
+                               if kv.key == "processing_p50_us"]
+                    if reports:
+                        callback[label].append(float(reports[-1]))
+                    diagnostics.clear()
+    print(f"  {'':42s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
+          f"{'CPU %':>6s} {'lost':>5s} {'callback p50 us':>16s}")
     for label, values in results.items():
         if not values:
             continue
         v = np.array(values) * 1e3
         share = 100 * cpu[label][0] / cpu[label][1] if cpu[label][1] else float("nan")
-        print(f"  {label:48s} {np.percentile(v, 50):8.3f} {np.percentile(v, 90):8.3f} "
-              f"{np.percentile(v, 99):8.3f} {v.max():8.3f} {share:10.1f} {lost[label]:6d}")
-    relay = np.array(results["relay (republish unchanged)"]) * 1e3
-    for label, values in list(results.items())[1:]:
-        if len(values) and len(relay):
-            v = np.array(values) * 1e3
-            print(f"  added by {label} over the relay: p50 "
-                  f"{np.percentile(v, 50) - np.percentile(relay, 50):+.3f} ms, p90 "
-                  f"{np.percentile(v, 90) - np.percentile(relay, 90):+.3f} ms")
+        inside = f"{np.median(callback[label]):16.0f}" if callback[label] else f"{'-':>16s}"
+        print(f"  {label:42s} {np.percentile(v, 50):8.3f} {np.percentile(v, 90):8.3f} "
+              f"{np.percentile(v, 99):8.3f} {v.max():8.3f} {share:6.1f} {lost[label]:5d} {inside}")
+    for executor in ("main_for", "1 thread"):
+        relay = np.array(results[f"relay, {executor}"]) * 1e3
+        for label, values in results.items():
+            if label.startswith("emg_processing, " + executor) and len(values) and len(relay):
+                v = np.array(values) * 1e3
+                print(f"  added by {label:34s} over the relay: p50 "
+                      f"{np.percentile(v, 50) - np.percentile(relay, 50):+.3f} ms, p90 "
+                      f"{np.percentile(v, 90) - np.percentile(relay, 90):+.3f} ms")
 
 
 def main() -> None:
@@ -243,18 +263,26 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="signal for the CPU part")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--latency-seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} (other processes share these CPUs)")
+    if not args.quiet:
+        print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+              f"{load[2]:.2f} (other processes share these CPUs)")
     if not args.skip_cpu:
         cpu_benchmark(args.channels, args.seconds, args.repeats)
     if not args.skip_latency:
-        latency_benchmark(args.channels, args.latency_seconds, args.rounds)
+        if args.skip_cpu:
+            latency_benchmark(args.channels, args.latency_seconds, args.rounds)
+        else:  # in a fresh process: the CPU part's imports would weigh on the probe
+            sys.stdout.flush()
+            subprocess.run([sys.executable, __file__, "--skip-cpu", "--channels",
+                            str(args.channels), "--latency-seconds", str(args.latency_seconds),
+                            "--rounds", str(args.rounds), "--quiet"], check=False)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ k * D + D - 1, stamped with that sample's acquisition time).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -152,7 +153,7 @@ def validate_chunk(data: np.ndarray, channel_count: int) -> None:
     if data.ndim != 2 or data.shape[1] != channel_count:
         raise ValueError(f"chunk of shape {data.shape}, expected samples x {channel_count}")
     # A sum is finite iff every sample is (volts never overflow it): one pass, no temporary.
-    if not np.isfinite(data.sum()):
+    if not math.isfinite(data.sum()):
         raise ValueError("chunk contains non-finite samples (NaN or inf)")
 
 
