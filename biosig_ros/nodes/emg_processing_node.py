@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from biosig_ros.errors import ConfigError
@@ -281,6 +282,10 @@ class EmgProcessingNode(Node):
         if not (math.isfinite(duration) and 0 < duration <= s.max_calibration_s):
             response.message = (f"duration must be above 0 and at most max_calibration_s "
                                 f"({s.max_calibration_s:g} s), got {duration!r}")
+            return response
+        if not isinstance(self.executor, MultiThreadedExecutor):
+            # Waiting here would stop /emg/raw processing on a single-threaded executor.
+            response.message = "MVC calibration needs the node to run on a multi-threaded executor"
             return response
         recording = _Recording(needed=int(math.ceil(duration * s.sample_rate)))
         with self._lock:
