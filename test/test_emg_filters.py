@@ -27,7 +27,8 @@ def random_chunks(total: int, rng, largest: int = 90):
     """Chunk boundaries with empty, single-sample, long (> window/2, > 32) and odd chunks."""
     edges, i = [0], 0
     while i < total:
-        i = min(total, i + int(rng.choice([0, 1, 2, 7, 20, 27, 33, largest, rng.integers(1, largest)])))
+        step = rng.choice([0, 1, 2, 7, 20, 27, 33, largest, rng.integers(1, largest)])
+        i = min(total, i + int(step))
         edges.append(i)
     return list(zip(edges[:-1], edges[1:]))
 

@@ -88,7 +88,8 @@ class Rig:
         return latest()
 
     def set_parameter(self, name: str, value):
-        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        request = SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg()])
         return self.probe.call(SetParameters, f"/{NAME}/set_parameters", request).results[0]
 
 

@@ -160,10 +160,10 @@ class EmgProcessingNode(Node):
         self.create_subscription(SignalChunkMsg, "/emg/raw", self._on_raw, sensor_qos())
         self.create_timer(1.0, self._update_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        rate = "every sample" if not s.publish_rate else f"{s.publish_rate:g} Hz"
         self.get_logger().info(
             f"ready: mode {s.mode}, {s.channel_count} channels at {s.sample_rate:g} Hz, envelope "
-            f"{s.envelope}, publish {'every sample' if not s.publish_rate else f'{s.publish_rate:g} Hz'}, "
-            f"MVC: {self._mvc_source}; /emg/raw -> /emg/envelope")
+            f"{s.envelope}, publish {rate}, MVC: {self._mvc_source}; /emg/raw -> /emg/envelope")
 
     def _make_core(self):
         s = self.settings
@@ -398,9 +398,9 @@ class EmgProcessingNode(Node):
         counts = (stats.missing_samples + self._late, self._bad, self._restarts)
         previous, self._reported = self._reported, counts
         values = dict(
-            input_rate_hz=stats.rate(), chunks=stats.messages, missing_samples=stats.missing_samples,
-            gaps=stats.gaps, late_chunks=self._late, refused_chunks=self._bad,
-            restarts=self._restarts, published_chunks=self._published,
+            input_rate_hz=stats.rate(), chunks=stats.messages,
+            missing_samples=stats.missing_samples, gaps=stats.gaps, late_chunks=self._late,
+            refused_chunks=self._bad, restarts=self._restarts, published_chunks=self._published,
             processing_p50_us=float(np.percentile(times, 50)),
             processing_max_us=float(times.max()), mvc=self._mvc_source,
             unit="fraction of MVC" if self._stream.mvc is not None else "V",

@@ -35,8 +35,8 @@ def _doc(default, text: str):
 class EmgPipelineSettings:
     """Parameters of the streaming chain (also the node's ROS parameters)."""
 
-    sample_rate: float = _doc(2000.0, "Hz of the raw EMG (input chunks at another rate are refused)")
-    channel_count: int = _doc(10, "channels of the raw EMG (input chunks with another count are refused)")
+    sample_rate: float = _doc(2000.0, "Hz of the raw EMG (chunks at another rate are refused)")
+    channel_count: int = _doc(10, "channels of the raw EMG (chunks with another count are refused)")
     centring: bool = _doc(False, "subtract the moving mean of the last centring_window samples "
                           "before the band-pass (an offset remover; the band-pass removes it too)")
     centring_window: int = _doc(2000, "samples of the centring mean")
@@ -45,7 +45,8 @@ class EmgPipelineSettings:
     bandpass_high_hz: float = _doc(425.0, "band-pass high cut-off (Hz), below Nyquist")
     bandpass_order: int = _doc(5, "band-pass order (scipy's: 2 x order poles); 5 as biosiglive")
     rectify: bool = _doc(True, "full-wave rectification")
-    envelope: str = _doc("median", "median | mean (of the last envelope_window samples) | lowpass | none")
+    envelope: str = _doc("median", "median | mean (of the last envelope_window samples) | "
+                         "lowpass | none")
     envelope_window: int = _doc(200, "samples of the moving median/mean (biosiglive: 200)")
     lowpass_hz: float = _doc(5.0, "cut-off of the low-pass envelope (Hz)")
     lowpass_order: int = _doc(4, "order of the low-pass envelope")
@@ -72,9 +73,6 @@ class EmgPipelineSettings:
             check_count("lowpass_order", self.lowpass_order, 1, 10)
         if self.mvc:
             check_mvc(self.mvc, self.channel_count)
-
-    def unit(self) -> str:
-        return "" if self.mvc else "V"
 
 
 class Envelope(NamedTuple):
