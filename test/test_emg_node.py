@@ -53,7 +53,10 @@ class Rig:
         self.raw = probe.publisher(SignalChunkMsg, "/emg/raw")
         assert probe.wait_for_subscribers(self.raw), node.output()
         assert probe.wait_until(lambda: probe.node.count_publishers("/emg/envelope") >= 1)
-        time.sleep(0.3)  # let the best-effort envelope link finish matching
+        # The node's first /diagnostics message (1 Hz) arriving shows its writers have matched
+        # this probe's readers; then a margin for the envelope link, matched at the same time.
+        assert probe.wait_until(lambda: len(self.diagnostics) > 0, 20), node.output()
+        time.sleep(0.5)
 
     def publish(self, chunks, outputs: bool = True, burst: int = 8) -> None:
         """Publish chunks. When each yields an envelope chunk (outputs), stay at most `burst`

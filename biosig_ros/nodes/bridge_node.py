@@ -9,11 +9,7 @@ the services ~/start_recording (biosig_ros/srv/StartRecording) and ~/stop_record
 from __future__ import annotations
 
 import sys
-import threading
 
-import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
@@ -32,16 +28,10 @@ from biosig_ros.ros.qos import sensor_qos
 from biosig_ros.srv import StartRecording
 
 
-# The server thread shares the GIL with the executor's threads, which run Python most of the
+# The server thread shares the GIL with the executor thread, which runs Python most of the
 # time at 400 messages/s; a thread waiting for the GIL gets it after at most the switch
 # interval (5 ms by default), which would be the reply latency floor under load.
 GIL_SWITCH_INTERVAL_S = 0.0005
-# Topic intake runs on a companion node spun by its own SingleThreadedExecutor: rclpy's
-# MultiThreadedExecutor (what node_runner spins) took 60-90 % of a core for the bridge's 400
-# messages/s and fell behind (120-350 messages/s delivered, the rest dropped), against 15 % and
-# none dropped single-threaded (measured here, 2 cores). Services and diagnostics stay on the
-# main node.
-INTAKE_SUFFIX = "_intake"
 
 
 class BridgeNode(Node):
@@ -55,11 +45,6 @@ class BridgeNode(Node):
         self.server: LegacyServer | None = None
 
         qos = sensor_qos()
-        self._intake = rclpy.create_node(
-            self.get_name() + INTAKE_SUFFIX, namespace=self.get_namespace(), context=self.context,
-            use_global_arguments=False, start_parameter_services=False)
-        self._intake_executor = SingleThreadedExecutor(context=self.context)
-        self._intake_executor.add_node(self._intake)
         self._topic_subscriptions = []
         for key, message_type, handler in (
                 ("raw_device_data", SignalChunkMsg, self._signal_handler),
@@ -68,16 +53,13 @@ class BridgeNode(Node):
                 ("kinematics_data", JointState, self._joints_handler)):
             for index, topic in enumerate(self.core.sources[key]):
                 try:
-                    self._topic_subscriptions.append(self._intake.create_subscription(
+                    self._topic_subscriptions.append(self.create_subscription(
                         message_type, topic, handler(key, index), qos))
                 except Exception as error:  # noqa: BLE001 - rclpy's invalid-name exceptions
                     raise ConfigError(f"topic '{topic}' in a *_topics parameter: {error}") from None
 
-        services = MutuallyExclusiveCallbackGroup()
-        self.create_service(StartRecording, "~/start_recording", self._start_recording,
-                            callback_group=services)
-        self.create_service(Trigger, "~/stop_recording", self._stop_recording,
-                            callback_group=services)
+        self.create_service(StartRecording, "~/start_recording", self._start_recording)
+        self.create_service(Trigger, "~/stop_recording", self._stop_recording)
 
         if self.settings.serve:
             self.server = LegacyServer(self.server_settings, self.core.answer,
@@ -91,16 +73,7 @@ class BridgeNode(Node):
         if self.settings.record_on_start:
             path = self.core.recorder.start()
             self.get_logger().info(f"recording to {path}")
-        self.create_timer(1.0, self._report, callback_group=services)
-        self._intake_thread = threading.Thread(target=self._spin_intake, name="topic_intake",
-                                               daemon=True)
-        self._intake_thread.start()
-
-    def _spin_intake(self) -> None:
-        try:
-            self._intake_executor.spin()
-        except ExternalShutdownException:
-            pass
+        self.create_timer(1.0, self._report)
 
     # --- topics ---------------------------------------------------------------------------
     def _signal_handler(self, key: str, index: int):
@@ -165,9 +138,6 @@ class BridgeNode(Node):
         self.diagnostics.set(level, message, **values)
 
     def close(self) -> None:
-        self._intake_executor.shutdown(timeout_sec=2.0)
-        self._intake_thread.join(timeout=2.0)
-        self._intake.destroy_node()
         if self.server is not None:
             self.server.stop()
         if self.core.recorder.recording:

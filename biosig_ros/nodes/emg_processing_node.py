@@ -15,7 +15,6 @@ biosiglive's compute_mvc does (biosig_ros.processing.mvc), applies it and saves 
 """
 from __future__ import annotations
 
-import array
 import dataclasses
 import math
 import threading
@@ -27,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
 from biosig_ros.errors import ConfigError
@@ -37,11 +34,12 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
 from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
 from biosig_ros.processing.mvc import MVC_METHODS, MvcCalibration, check_mvc, compute_mvc
-from biosig_ros.ros.conversions import msg_to_chunk, seconds_to_time
+from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.service_lane import ServiceLane
 from biosig_ros.settings import build_settings, coerce_value
 from biosig_ros.srv import CalibrateMvc
 from biosig_ros.stream_stats import StreamStats
@@ -155,8 +153,9 @@ class EmgProcessingNode(Node):
         self._diagnostics = Diagnostics(self, hardware_id="emg")
         self._diagnostics.set(STALE, "waiting for /emg/raw", mode=s.mode, envelope=s.envelope,
                               mvc=self._mvc_source)
-        self.create_service(CalibrateMvc, "~/calibrate_mvc", self._on_calibrate,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        # The handler waits for `duration` seconds of /emg/raw: it runs on its own lane.
+        self._service_lane = ServiceLane(self)
+        self._service_lane.create_service(CalibrateMvc, "calibrate_mvc", self._on_calibrate)
         self.create_subscription(SignalChunkMsg, "/emg/raw", self._on_raw, sensor_qos())
         self.create_timer(1.0, self._update_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -240,20 +239,10 @@ class EmgProcessingNode(Node):
 
     @staticmethod
     def _envelope_msg(out, raw: SignalChunkMsg, raw_rate: float) -> SignalChunkMsg:
-        msg = SignalChunkMsg()
-        msg.header.frame_id = raw.header.frame_id
-        if out.first_sample_index == raw.first_sample_index and out.sample_rate == raw_rate:
-            msg.header.stamp = raw.header.stamp  # exact, no float round trip
-        else:
-            msg.header.stamp = seconds_to_time(out.stamp)
-        msg.channel_names = list(out.channel_names)
-        msg.unit = out.unit
-        msg.sample_rate = float(out.sample_rate)
-        msg.first_sample_index = int(out.first_sample_index)
-        msg.sample_count = out.sample_count
-        # array('d') is rclpy's fast path: a numpy array is checked element by element (~13 us).
-        msg.data = array.array("d", np.ascontiguousarray(out.data, dtype=np.float64).tobytes())
-        return msg
+        same_start = (out.first_sample_index == raw.first_sample_index
+                      and out.sample_rate == raw_rate)
+        # The input's stamp when the first samples coincide: exact, no float round trip.
+        return chunk_to_msg(out, raw.header.frame_id, raw.header.stamp if same_start else None)
 
     def _restart(self, first: int, expected: int) -> None:
         with self._lock:
@@ -282,10 +271,6 @@ class EmgProcessingNode(Node):
         if not (math.isfinite(duration) and 0 < duration <= s.max_calibration_s):
             response.message = (f"duration must be above 0 and at most max_calibration_s "
                                 f"({s.max_calibration_s:g} s), got {duration!r}")
-            return response
-        if not isinstance(self.executor, MultiThreadedExecutor):
-            # Waiting here would stop /emg/raw processing on a single-threaded executor.
-            response.message = "MVC calibration needs the node to run on a multi-threaded executor"
             return response
         recording = _Recording(needed=int(math.ceil(duration * s.sample_rate)))
         with self._lock:
@@ -420,6 +405,9 @@ class EmgProcessingNode(Node):
         else:
             level, message = OK, "processing"
         self._diagnostics.set(level, message, **values)
+
+    def close(self) -> None:
+        self._service_lane.close()
 
 
 def main() -> None:

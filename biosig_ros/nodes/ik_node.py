@@ -1,10 +1,9 @@
 """ik_node: /markers (MarkerSet) -> /ik/joint_states (sensor_msgs/JointState) and
 /ik/marker_residuals (MarkerResiduals), with biorbd inverse kinematics.
 
-Three threads, all kept on one core (pin_python_threads): /markers is taken by a companion
-node on its own SingleThreadedExecutor, whose callback only queues the frame; a solver thread
-solves the queued frames in order and publishes; the main executor (node_runner's) serves
-diagnostics and parameters. When the solver cannot keep up (a frame waited more than max_lag),
+Two Python threads, both kept on one core (pin_python_threads): the executor thread
+(node_runner's SingleThreadedExecutor) takes /markers, only queueing each frame, and serves
+diagnostics and parameters; a solver thread solves the queued frames in order and publishes. When the solver cannot keep up (a frame waited more than max_lag),
 it skips to the newest frame and counts the others (frames_skipped): never silently lost.
 frame_number gaps on arrival (frames lost before reaching this node) are counted separately
 (frames_missing_upstream).
@@ -20,8 +19,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
@@ -114,18 +111,7 @@ class IkNode(Node):
         self._worker = threading.Thread(target=self._solve_loop, name="ik_solver", daemon=True)
         self._worker.start()
 
-        # rclpy's MultiThreadedExecutor (node_runner's) spends about twice the CPU per message
-        # of a SingleThreadedExecutor (measured here: 0.78 against 0.36 ms per MarkerSet).
-        self._intake_node = rclpy.create_node(
-            self.get_name() + "_intake", namespace=self.get_namespace(), context=self.context,
-            use_global_arguments=False, start_parameter_services=False)
-        self._intake_node.create_subscription(MarkerSet, "/markers", self._on_markers,
-                                              sensor_qos())
-        self._intake_executor = SingleThreadedExecutor(context=self.context)
-        self._intake_executor.add_node(self._intake_node)
-        self._intake_thread = threading.Thread(target=self._spin_intake, name="ik_intake",
-                                               daemon=True)
-        self._intake_thread.start()
+        self.create_subscription(MarkerSet, "/markers", self._on_markers, sensor_qos())
         self.create_timer(1.0, self._update_diagnostics)
         # A full garbage collection walks every object of rclpy, numpy, scipy and biorbd: 40 ms
         # here, long enough to skip frames. Start-up objects live as long as the process: move
@@ -138,13 +124,7 @@ class IkNode(Node):
             f"{f', Python threads on CPU {pinned}' if pinned is not None else ''}; "
             "/markers -> /ik/joint_states, /ik/marker_residuals")
 
-    # --- intake (its own executor thread): never blocks on the solver -------------------
-
-    def _spin_intake(self) -> None:
-        try:
-            self._intake_executor.spin()
-        except ExternalShutdownException:
-            pass
+    # --- intake (executor thread): only queues, never blocks on the solver --------------
 
     def _on_markers(self, msg: MarkerSet) -> None:
         if self._first_frame is None:
@@ -276,9 +256,6 @@ class IkNode(Node):
         return (WARN, "; ".join(problems)) if problems else (OK, "tracking")
 
     def close(self) -> None:
-        self._intake_executor.shutdown(timeout_sec=2.0)
-        self._intake_thread.join(timeout=2.0)
-        self._intake_node.destroy_node()
         with self._condition:
             self._stopping = True
             self._condition.notify()

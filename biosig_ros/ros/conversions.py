@@ -1,6 +1,7 @@
 """Conversions between the core's data types and the package's ROS messages."""
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -24,17 +25,19 @@ def time_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def chunk_to_msg(chunk: SignalChunk, frame_id: str = "") -> SignalChunkMsg:
+def chunk_to_msg(chunk: SignalChunk, frame_id: str = "", stamp: Time | None = None) -> SignalChunkMsg:
+    """SignalChunk -> message; `stamp` (exact, e.g. an input message's) replaces chunk.stamp."""
     msg = SignalChunkMsg()
-    msg.header.stamp = seconds_to_time(chunk.stamp)
+    msg.header.stamp = stamp if stamp is not None else seconds_to_time(chunk.stamp)
     msg.header.frame_id = frame_id
     msg.channel_names = list(chunk.channel_names)
     msg.unit = chunk.unit
     msg.sample_rate = float(chunk.sample_rate)
     msg.first_sample_index = int(chunk.first_sample_index)
     msg.sample_count = chunk.sample_count
-    # array('d') assignment is the fast path in rclpy (no per-element type checks).
-    msg.data = np.ascontiguousarray(chunk.data, dtype=np.float64).ravel()
+    # array('d') assignment is rclpy's fast path: a numpy array is checked element by element
+    # (13 us for 200 values against 0.7 us).
+    msg.data = array.array("d", np.ascontiguousarray(chunk.data, dtype=np.float64).tobytes())
     return msg
 
 
