@@ -19,6 +19,11 @@ EXECUTABLES = {
     "bridge_node": "biosig_ros.nodes.bridge_node",
 }
 
+# Command-line tools installed beside the executables (not part of any graph).
+TOOLS = {
+    "bio_convert": "biosig_ros.bridge.bio_convert",
+}
+
 
 @dataclass(frozen=True)
 class NodeSpec:

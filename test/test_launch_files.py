@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from biosig_ros.graph_spec import EXECUTABLES, GRAPHS
+from biosig_ros.graph_spec import EXECUTABLES, GRAPHS, TOOLS
 
 from ros_harness import REPO
 
@@ -74,3 +74,10 @@ def test_launch_file_names_real_executables_and_parameter_files(launch_file, fak
         assert f"from {EXECUTABLES[executable]} import main" in script.read_text()
         assert (install_lib / executable).exists(), f"{executable} not installed by colcon"
         assert callable(importlib.import_module(EXECUTABLES[executable]).main)
+
+
+def test_every_installed_script_runs_a_known_module():
+    scripts = {p.name for p in (REPO / "scripts").iterdir()}
+    assert scripts == set(EXECUTABLES) | set(TOOLS)
+    for name, module in {**EXECUTABLES, **TOOLS}.items():
+        assert f"from {module} import main" in (REPO / "scripts" / name).read_text()
