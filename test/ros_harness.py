@@ -53,6 +53,16 @@ def isolate_ros_graph(environment=os.environ) -> int:
     raise RuntimeError("every ROS domain 1-100 is held by another test run on this machine")
 
 
+def wait_until(condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
+    """Poll condition() until it is true or timeout seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
 class NodeProcess:
     """A node running in its own process. params: dict written to a ROS params file."""
 
@@ -153,12 +163,7 @@ class RosProbe:
         return future.result()
 
     def wait_until(self, condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(interval)
-        return condition()
+        return wait_until(condition, timeout, interval)
 
     def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 20.0) -> bool:
         return self.wait_until(lambda: publisher.get_subscription_count() >= count, timeout)

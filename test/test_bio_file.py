@@ -19,6 +19,8 @@ from biosig_ros.io.bio_file import (
 from biosig_ros.io.pickle_compat import dumps_portable, loads_numpy, loads_plain
 from biosig_ros.paths import resolve_data_path
 
+from hostile_payloads import RunsCode
+
 ABD = resolve_data_path("data/abd.bio")
 
 
@@ -90,14 +92,6 @@ def test_bio_convert_repair_makes_the_file_loadable_again(tmp_path, capsys):
     assert bio_convert([str(path), "--repair", "-o", str(tmp_path / "out.c3d")]) == 0
     assert "cut 50 bytes" in capsys.readouterr().out
     assert load(str(path))["raw_device_data"][0][0].shape == (2, 40)
-
-
-class RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 def test_a_bio_file_that_would_run_code_is_refused(tmp_path):

@@ -4,6 +4,7 @@ import os
 import pickle
 import socket
 import struct
+import functools
 import threading
 import time
 
@@ -13,7 +14,8 @@ from biosiglive import Client, Message
 
 from biosig_ros.bridge.legacy_server import LegacyServer, ServerSettings, reply_from_buffers
 from biosig_ros.bridge.ring_buffers import SourceBuffers
-from ros_harness import NodeProcess
+from hostile_payloads import RunsCode
+from ros_harness import NodeProcess, wait_until
 
 EMG = np.arange(40.0).reshape(2, 20)
 Q = np.linspace(0, 1, 15).reshape(3, 5)
@@ -67,14 +69,6 @@ def read_reply(sock):
     (length,) = struct.unpack(">I", data[:4])
     assert len(data) == 4 + length
     return pickle.loads(data[4:])
-
-
-class RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 def test_a_pickle_that_would_run_code_gets_an_error_and_does_not_run(server, tmp_path):
@@ -258,13 +252,7 @@ def test_the_node_process_survives_hostile_clients(tmp_path):
     assert not marker.exists()
 
 
-def _wait(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+_wait = functools.partial(wait_until, timeout=5.0)
 
 
 def test_cached_replies_never_serve_stale_data():

@@ -16,6 +16,8 @@ from biosig_ros.bridge.legacy_protocol import (
     select, try_decode_request)
 from biosig_ros.bridge.ring_buffers import RingBuffer, SourceBuffers
 
+from hostile_payloads import RunsCode
+
 
 def sample_data():
     """StreamData-like data: two EMG devices (one with a single channel), markers, q."""
@@ -146,18 +148,10 @@ def test_the_documented_example_request():
     assert try_decode_request(data).down_sampling == {"proc_device_data": 5}
 
 
-class _Evil:
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.path}",)
-
-
 def test_a_pickle_that_would_run_code_is_refused_before_running(tmp_path):
     marker = tmp_path / "pwned"
     payload = pickle.dumps({"command": ["all"], "nb_frames_to_get": 1, "down_sampling": None,
-                            "custom_cmd": _Evil(marker)})
+                            "custom_cmd": RunsCode(marker)})
     with pytest.raises(RequestError, match="refused to load global"):
         try_decode_request(payload)
     assert not marker.exists()

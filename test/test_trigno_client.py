@@ -1,4 +1,5 @@
 """TrignoClient against TrignoSimulator over loopback (no ROS): values, order, recovery."""
+import functools
 import threading
 import time
 
@@ -12,16 +13,12 @@ from biosig_ros.devices.trigno_simulator import (EmgSource, SimulatorSettings, T
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.paths import resolve_data_path
 
+from ros_harness import wait_until
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))["emg"]          # 10 x 14000, volts
 
 
-def _wait(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+_wait = functools.partial(wait_until, timeout=15.0)
 
 
 class Collector:

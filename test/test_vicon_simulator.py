@@ -1,4 +1,5 @@
 """Vicon simulator (SDK-shaped Client), adapter and ViconClient, without ROS."""
+import functools
 import threading
 import time
 
@@ -14,6 +15,8 @@ from biosig_ros.errors import ConfigError
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.paths import resolve_data_path
 
+from ros_harness import wait_until
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))
 RECORDING_ORDER = ["STER", "XIPH", "C7", "T10", "CLAV_SC", "CLAV_AC", "SCAP_IA", "Acrom",
                    "SCAP_AA", "EPICl", "EPICm", "DELT", "ARMl", "LARM_elb", "STYLu", "STYLr"]
@@ -26,13 +29,7 @@ def abd_server(**kwargs):
     return SimulatedServer(recording, **kwargs)
 
 
-def _wait(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+_wait = functools.partial(wait_until, timeout=15.0)
 
 
 def test_client_has_the_sdk_shapes_and_the_recording_values():

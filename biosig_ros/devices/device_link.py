@@ -6,6 +6,7 @@ the loss, waits `retry_interval` and tries again, so a node keeps running throug
 """
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -15,6 +16,15 @@ CONNECTING = "connecting"
 STREAMING = "streaming"
 DISCONNECTED = "disconnected"
 STOPPED = "stopped"
+
+
+def close_socket(sock: socket.socket) -> None:
+    """Shut a socket down (waking a peer blocked in recv) and close it, ignoring errors."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 class DeviceError(RuntimeError):

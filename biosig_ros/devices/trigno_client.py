@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from biosig_ros.devices import trigno_protocol as tp
-from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
+from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus, close_socket
 from biosig_ros.errors import ConfigError
 from biosig_ros.signals import SignalChunk
 
@@ -353,7 +353,7 @@ class TrignoClient(DeviceLink):
             if self.aux:
                 self.aux.flush()
             for sock in self._sockets:
-                _close(sock)
+                close_socket(sock)
             self._sockets.clear()
 
     # -- steps ---------------------------------------------------------------------------
@@ -448,11 +448,3 @@ class TrignoClient(DeviceLink):
             command.query("QUIT")
         except (OSError, DeviceError):
             pass
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()

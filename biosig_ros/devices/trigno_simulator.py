@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from biosig_ros.devices import trigno_protocol as tp
+from biosig_ros.devices.device_link import close_socket
 from biosig_ros.errors import ConfigError
 
 DEFAULT_BANNER = "Delsys Trigno System Digital Protocol Version 3.6.0 "
@@ -182,7 +183,7 @@ class TrignoSimulator:
                 group.clear()
             self._command_clients.clear()
         for sock in clients:
-            _close(sock)
+            close_socket(sock)
         for thread in self._threads:
             thread.join(timeout=2)
 
@@ -206,7 +207,7 @@ class TrignoSimulator:
 
     def _close_listeners(self) -> None:
         for sock in self._listeners.values():
-            _close(sock)
+            close_socket(sock)
         self._listeners.clear()
 
     def _accept_loop(self, name: str) -> None:
@@ -246,7 +247,7 @@ class TrignoSimulator:
             with self._lock:
                 if client in self._command_clients:
                     self._command_clients.remove(client)
-            _close(client)
+            close_socket(client)
 
     # -- commands ------------------------------------------------------------------------
     def reply(self, command: str) -> str:
@@ -388,7 +389,7 @@ class TrignoSimulator:
                 with self._lock:
                     if client in self._clients[port_name]:
                         self._clients[port_name].remove(client)
-                _close(client)
+                close_socket(client)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -402,14 +403,6 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def _close(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
 
 
 def _parse_slots(text: str) -> list[int]:
