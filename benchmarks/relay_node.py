@@ -1,23 +1,16 @@
 """A bare relay node, the latency baseline of benchmarks/emg_processing.py: every /emg/raw
-message is republished unchanged on /emg/envelope, with the same QoS as emg_processing_node.
+message is republished unchanged on /emg/envelope, with the same QoS as emg_processing_node,
+started the way every node of the package is (node_runner.main_for).
 
-    python -m benchmarks.relay_node [--executor multi|single] [--node relay|emg_processing] \
-        --ros-args -r __node:=relay
+    python -m benchmarks.relay_node [--node relay|emg_processing] --ros-args -r __node:=relay
 
---executor multi (default) runs the node with biosig_ros.ros.node_runner.main_for, as every
-node of the package runs; --executor single spins it with rclpy's SingleThreadedExecutor, which
-isolates the node's own work from the cost of the multi-threaded executor (measured: several
-times the CPU of the single-threaded one at 100 messages/s). --node emg_processing runs
-emg_processing_node the same way (its MVC service needs the multi-threaded executor; the
-benchmark does not call it).
+--node emg_processing runs emg_processing_node through the same entry point.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from biosig_ros.msg import SignalChunk
@@ -33,34 +26,16 @@ class RelayNode(Node):
         self.get_logger().info("ready: /emg/raw -> /emg/envelope unchanged")
 
 
-def spin_single_threaded(make_node) -> None:
-    rclpy.init(args=sys.argv)
-    node = make_node()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
 def main() -> None:
     own = sys.argv[1:sys.argv.index("--ros-args")] if "--ros-args" in sys.argv else sys.argv[1:]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executor", choices=("multi", "single"), default="multi")
     parser.add_argument("--node", choices=("relay", "emg_processing"), default="relay")
     args = parser.parse_args(own)
     if args.node == "relay":
         make_node = RelayNode
     else:
         from biosig_ros.nodes.emg_processing_node import EmgProcessingNode as make_node
-    if args.executor == "multi":
-        main_for(make_node, f"{args.node}_node")
-    else:
-        spin_single_threaded(make_node)
+    main_for(make_node, f"{args.node}_node")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ frame_number gaps on arrival (frames lost before reaching this node) are counted
 from __future__ import annotations
 
 import array
-import gc
 import os
 import threading
 import time
@@ -113,11 +112,6 @@ class IkNode(Node):
 
         self.create_subscription(MarkerSet, "/markers", self._on_markers, sensor_qos())
         self.create_timer(1.0, self._update_diagnostics)
-        # A full garbage collection walks every object of rclpy, numpy, scipy and biorbd: 40 ms
-        # here, long enough to skip frames. Start-up objects live as long as the process: move
-        # them out of the collector's reach.
-        gc.collect()
-        gc.freeze()
         self.get_logger().info(
             f"ready: model {model.path} ({model.nb_q} DoF, {model.nb_markers} markers), method "
             f"{self.settings.method}, markers in {self.settings.marker_units}"

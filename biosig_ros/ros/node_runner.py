@@ -5,6 +5,7 @@ clear line and the process exits with status 2, without a traceback.
 """
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from typing import Callable
@@ -35,6 +36,11 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
     status = 0
     try:
         node = make_node()
+        # A full garbage collection walks every object of rclpy, numpy, scipy (and biorbd):
+        # tens of ms, a stall on the data path. Start-up objects live as long as the process:
+        # move them out of the collector's reach.
+        gc.collect()
+        gc.freeze()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
