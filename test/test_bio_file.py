@@ -19,6 +19,7 @@ from biosig_ros.io.bio_file import (
 from biosig_ros.io.pickle_compat import dumps_portable, loads_numpy, loads_plain
 from biosig_ros.paths import resolve_data_path
 
+from assertions import assert_same
 from hostile_payloads import RunsCode
 
 ABD = resolve_data_path("data/abd.bio")
@@ -29,22 +30,6 @@ def records():
     return [{"emg": rng.normal(size=(2, 20)), "markers": rng.normal(size=(3, 4, 1)),
              "latency": 0.5 * i, "name": f"r{i}", "info": {"i": i}, "values": [i, i + 1]}
             for i in range(3)] + [{"emg": rng.normal(size=(2, 5)), "late_key": 7}]
-
-
-def assert_same(a, b):
-    assert type(a) is type(b)
-    if isinstance(a, dict):
-        assert list(a) == list(b)
-        for key in a:
-            assert_same(a[key], b[key])
-    elif isinstance(a, list):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_same(x, y)
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b)
-    else:
-        assert a == b
 
 
 def test_merge_matches_biosiglive_load_on_a_file_biosiglive_saved(tmp_path):

@@ -16,6 +16,7 @@ from biosig_ros.bridge.legacy_protocol import (
     select, try_decode_request)
 from biosig_ros.bridge.ring_buffers import RingBuffer, SourceBuffers
 
+from assertions import assert_same
 from hostile_payloads import RunsCode
 
 
@@ -28,23 +29,6 @@ def sample_data():
         "kinematics_data": [rng.normal(size=(1, 30))],
         "marker_set_data": [rng.normal(size=(3, 4, 1))],
     }
-
-
-def assert_same(a, b):
-    assert type(a) is type(b), (type(a), type(b))
-    if isinstance(a, dict):
-        assert list(a) == list(b)
-        for key in a:
-            assert_same(a[key], b[key])
-    elif isinstance(a, list):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_same(x, y)
-    elif isinstance(a, np.ndarray):
-        assert a.shape == b.shape and a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-    else:
-        assert a == b
 
 
 COMMANDS = [["proc_device_data"], ["raw_device_data"], ["kinematics_data"], ["marker_set_data"],
