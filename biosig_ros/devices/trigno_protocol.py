@@ -69,48 +69,43 @@ def encode_reply(reply: str) -> bytes:
     return reply.encode("ascii") + TERMINATOR
 
 
-class ReplyParser:
-    """Splits the command channel's byte stream into replies at CRLF CRLF, whatever recv()
-    boundaries were; the remainder waits for the next feed()."""
+class PacketSplitter:
+    """Splits a byte stream into packets ending in CRLF CRLF, whatever recv() boundaries were;
+    the remainder waits for the next feed()."""
 
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, data: bytes) -> list[str]:
+    def packets(self, data: bytes) -> list[bytes]:
         self._buffer += data
-        replies = []
-        while True:
-            end = self._buffer.find(TERMINATOR)
-            if end < 0:
-                return replies
-            replies.append(self._buffer[:end].decode("ascii", errors="replace").strip())
-            self._buffer = self._buffer[end + len(TERMINATOR):]
+        *complete, self._buffer = self._buffer.split(TERMINATOR)
+        return complete
 
     @property
     def pending(self) -> bytes:
         return self._buffer
 
 
-class CommandParser:
-    """Server side: splits the client's byte stream into commands. A packet ends with an empty
-    line; every non-empty line of a packet is one command, answered in order."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
+class ReplyParser(PacketSplitter):
+    """Client side: one reply per packet."""
 
     def feed(self, data: bytes) -> list[str]:
-        self._buffer += data
+        return [packet.decode("ascii", errors="replace").strip()
+                for packet in self.packets(data)]
+
+
+class CommandParser(PacketSplitter):
+    """Server side: a packet ends with an empty line; every non-empty line of a packet is one
+    command, answered in order."""
+
+    def feed(self, data: bytes) -> list[str]:
         commands = []
-        while True:
-            end = self._buffer.find(TERMINATOR)
-            if end < 0:
-                return commands
-            packet = self._buffer[:end]
-            self._buffer = self._buffer[end + len(TERMINATOR):]
+        for packet in self.packets(data):
             for line in packet.split(LINE_END):
                 text = line.decode("ascii", errors="replace").strip()
                 if text:
                     commands.append(text.upper())
+        return commands
 
 
 class RowDecoder:
