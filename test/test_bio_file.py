@@ -1,7 +1,6 @@
 """The .bio file: safe reading, biosiglive.load compatibility, crash repair, portable pickles,
 the bridge's recorder and the .bio -> .c3d converter."""
 import io
-import os
 import pickle
 import re
 import time

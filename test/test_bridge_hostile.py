@@ -1,6 +1,5 @@
 """Hostile and careless clients against the legacy server: it answers with an error or closes
 the socket, never runs their code, never crashes, and keeps serving everyone else."""
-import os
 import pickle
 import socket
 import struct

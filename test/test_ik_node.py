@@ -133,7 +133,7 @@ def test_frame_number_gaps_and_skips_are_counted(probe, trajectory):
     residuals = probe.subscribe(MarkerResiduals, "/ik/marker_residuals")
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
     publisher = probe.publisher(MarkerSet, "/markers")
-    with start_ik(probe) as node:
+    with start_ik(probe):
         for i in [*range(40), *range(50, 300)]:
             publisher.publish(frame_to_msg(trajectory.frame(i, 1_700_000_000.0)))
             if i < 40:

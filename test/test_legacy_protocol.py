@@ -1,7 +1,6 @@
 """The biosiglive protocol without sockets: request decoding, reply selection against
 biosiglive's own _prepare_data, reply encoding, and the ring buffers that feed it."""
 import itertools
-import os
 import pickle
 import pickletools
 import struct
