@@ -20,7 +20,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
-    install_requires=["numpy", "scipy", "PyYAML"],
+    install_requires=["numpy", "scipy", "numba", "PyYAML"],
     extras_require={"ik": ["biorbd"], "c3d": ["ezc3d"]},
     entry_points={"console_scripts": [
         "trigno_sim=biosig_ros.devices.trigno_simulator:main",

@@ -120,6 +120,23 @@ def test_moving_median_at_chosen_positions_only():
     assert np.array_equal(np.concatenate(got, axis=1), expected[:, chosen])
 
 
+def test_moving_median_after_reset_equals_a_fresh_one():
+    rng = np.random.default_rng(8)
+    x = synthetic(3, 900, 8)
+    used = MovingMedian(WindowSettings(64), 3)
+    stream(used.step, rng.standard_normal((3, 500)) * 5, rng)  # other values, then reset
+    used.reset()
+    assert np.array_equal(stream(used.step, x, rng), window_reference(x, 64, np.median))
+
+
+def test_moving_median_refuses_nan_and_keeps_its_state():
+    median = MovingMedian(WindowSettings(5), 1)
+    median.step(np.array([[1.0, 2.0, 3.0]]))
+    with pytest.raises(ValueError, match="NaN"):
+        median.step(np.array([[4.0, np.nan]]))
+    assert median.step(np.array([[10.0]]))[0, 0] == 2.5  # median of 1, 2, 3, 10
+
+
 @pytest.mark.parametrize("window", [1, 3, 200, 2000])
 def test_moving_mean_and_centring_equal_window_means(window):
     rng = np.random.default_rng(window)
@@ -152,9 +169,8 @@ def test_state_does_not_grow_with_the_stream():
         median.step(x.copy())
         mean.step(x.copy())
         if step in (500, 2999):
-            sizes.append((median._keys.shape, median._history._buffer.shape,
-                          mean._history._buffer.shape))
-    assert sizes[0] == sizes[1] == ((2, 200), (2, 464), (2, 464))
+            sizes.append((median._low.shape, median._where.shape, mean._ring.shape))
+    assert sizes[0] == sizes[1] == ((2, 101), (2, 200), (2, 200))
 
 
 # --- the pipeline ------------------------------------------------------------------------------
