@@ -148,15 +148,20 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, seconds: float,
-                start_chunk: int) -> list[float]:
+                start_chunk: int, until_echo: bool = False):
+    """Publishes `seconds` of chunks at 100 Hz; returns the latencies after the first 50 and
+    how many of those never came back. until_echo: publishes (up to 20 s) until a chunk comes
+    back instead, and returns how many were sent."""
     from biosig_ros.ros.conversions import chunk_to_msg
 
     names = [f"emg_{i}" for i in range(x.shape[0])]
-    count = int(seconds * RATE / CHUNK)
+    count = int((20.0 if until_echo else seconds) * RATE / CHUNK)
     period = CHUNK / RATE
     keys = []
     next_time = time.perf_counter()
     for k in range(start_chunk, start_chunk + count):
+        if until_echo and any(key in received for key in keys[-50:]):
+            return len(keys)
         a = (k * CHUNK) % (x.shape[1] - CHUNK)
         msg = chunk_to_msg(SignalChunk(np.ascontiguousarray(x[:, a:a + CHUNK].T), k * CHUNK,
                                        time.time(), float(RATE), names, "V"))
@@ -219,7 +224,12 @@ def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
                             lambda: probe.node.count_publishers("/emg/envelope") >= 1)):
                         print(f"  {label}: did not start\n{node.output()}")
                         continue
-                    time.sleep(1.0)
+                    # The graph may still list the previous round's node: measure only once
+                    # this one answers.
+                    echo = latency_run(probe, publisher, received, sent, x, 0.0, chunk_counter,
+                                       until_echo=True)
+                    chunk_counter += echo + 100
+                    time.sleep(0.5)
                     before = process_cpu_seconds(node.process.pid)
                     latencies, missing = latency_run(probe, publisher, received, sent, x,
                                                      seconds, chunk_counter)

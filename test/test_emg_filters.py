@@ -169,8 +169,8 @@ def test_state_does_not_grow_with_the_stream():
         median.step(x.copy())
         mean.step(x.copy())
         if step in (500, 2999):
-            sizes.append((median._low.shape, median._where.shape, mean._ring.shape))
-    assert sizes[0] == sizes[1] == ((2, 101), (2, 200), (2, 200))
+            sizes.append(tuple(a.shape for a in median._state + mean._state))
+    assert sizes[0] == sizes[1] == ((2, 101),) * 4 + ((2, 200), (2, 200), (2,))
 
 
 # --- the pipeline ------------------------------------------------------------------------------
@@ -214,6 +214,29 @@ def test_pipeline_streaming_equals_offline_causal_chain(emg, changes):
     got = np.concatenate(got, axis=0).T
     # Only the centring mean is summed differently (running sum vs numpy's pairwise sum).
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"centring": True, "centring_window": 300}, {"envelope": "mean", "envelope_window": 64},
+    {"envelope": "lowpass"}, {"envelope": "none", "rectify": False, "bandpass_order": 2},
+])
+def test_compiled_chain_equals_the_stage_classes_in_turn(emg, changes):
+    # The chain kernel and the stages (the band-pass through scipy's own kernel) agree bit for
+    # bit: the chain's IIR sections do scipy's arithmetic in scipy's order.
+    s = EmgPipelineSettings(**changes)
+    x = np.ascontiguousarray(emg[:, :5000])
+    y = Centring(WindowSettings(s.centring_window), 10).step(x.copy()) if s.centring else x.copy()
+    y = BandPass(BandPassSettings(RATE, s.bandpass_low_hz, s.bandpass_high_hz,
+                                  s.bandpass_order), 10).step(y)
+    y = np.abs(y) if s.rectify else y
+    envelope = {"median": lambda: MovingMedian(WindowSettings(s.envelope_window), 10).step(y),
+                "mean": lambda: MovingMean(WindowSettings(s.envelope_window), 10).step(y),
+                "lowpass": lambda: LowPass(LowPassSettings(RATE), 10).step(y.copy()),
+                "none": lambda: y}[s.envelope]()
+    pipeline = EmgPipeline(s)
+    got = np.concatenate([pipeline.process(x[:, a:b].T, a).values for a, b in random_chunks(
+        x.shape[1], np.random.default_rng(9))]).T
+    assert np.array_equal(got, envelope)
 
 
 def test_envelope_stream_indices_stamps_names_and_mvc(emg):

@@ -34,7 +34,7 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
 from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
 from biosig_ros.processing.mvc import MVC_METHODS, MvcCalibration, check_mvc, compute_mvc
-from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
+from biosig_ros.ros.conversions import msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
@@ -207,24 +207,33 @@ class EmgProcessingNode(Node):
                 self._late += 1  # already processed that stretch: the filters cannot go back
                 return
             self._restart(first, expected)
-        missing = self._stats.update(first, count)
+            expected = None
+        missing = 0 if expected is None else max(0, first - expected)
         try:
             chunk = msg_to_chunk(msg)
             with self._lock:
                 out, envelope = self._stream.step(chunk)
-                if self._recording is not None:
-                    self._record(self._recording, envelope, count, missing)
         except ValueError as error:
+            self._stats.update(first, count)
             self._bad += 1
             self._last_error = f"chunk {first} refused: {error}"
             self.get_logger().error(self._last_error, throttle_duration_sec=5.0)
             return
+        if out is not None:
+            # The input message becomes the envelope (same frame and channel names): fewer
+            # fields to set before publishing than a new message.
+            same_start = out.first_sample_index == first and out.sample_rate == chunk.sample_rate
+            self._publisher.publish(refill_msg(msg, out, msg.header.stamp if same_start else None))
+            self._published += 1
+        # Bookkeeping after publishing: the envelope's subscribers do not wait for it.
+        self._stats.update(first, count)
+        if self._recording is not None:
+            with self._lock:
+                if self._recording is not None:
+                    self._record(self._recording, envelope, count, missing)
         if chunk.channel_names != self._names:
             self._names = chunk.channel_names
             self._check_names()
-        if out is not None:
-            self._publisher.publish(self._envelope_msg(out, msg, chunk.sample_rate))
-            self._published += 1
         self._times.append(time.perf_counter() - start)
 
     def _check_names(self) -> None:
@@ -236,13 +245,6 @@ class EmgProcessingNode(Node):
             self.get_logger().error(self._name_warning)
         else:
             self._name_warning = ""
-
-    @staticmethod
-    def _envelope_msg(out, raw: SignalChunkMsg, raw_rate: float) -> SignalChunkMsg:
-        same_start = (out.first_sample_index == raw.first_sample_index
-                      and out.sample_rate == raw_rate)
-        # The input's stamp when the first samples coincide: exact, no float round trip.
-        return chunk_to_msg(out, raw.header.frame_id, raw.header.stamp if same_start else None)
 
     def _restart(self, first: int, expected: int) -> None:
         with self._lock:

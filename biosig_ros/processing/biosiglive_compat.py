@@ -40,7 +40,7 @@ from scipy.signal import butter, convolve, filtfilt, lfilter
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.emg_filters import check_count, check_cutoff, check_rate
-from biosig_ros.processing.emg_pipeline import Envelope
+from biosig_ros.processing.emg_pipeline import Envelope, refuse_non_finite
 from biosig_ros.processing.mvc import biosiglive_compute_mvc, check_mvc
 
 BIOSIGLIVE_BANDPASS_ORDER = 5  # GenericProcessing._butter_bandpass_filter's default, always used
@@ -202,7 +202,9 @@ class BiosigliveRealTime:
     def process(self, data: np.ndarray, first_index: int = 0) -> Envelope:
         """The values a call adds, for a chunk of samples x channels: with moving_average, the
         median (one sample, at the chunk's last sample: decimation = chunk length); otherwise
-        the window's last n samples (the chunk's own). Nothing while the window fills."""
+        the window's last n samples (the chunk's own). Nothing while the window fills.
+        A non-finite sample: ValueError, the state untouched."""
+        refuse_non_finite(data)
         n = data.shape[0]
         was_filling = self.filling
         output = self.process_emg(data.T)

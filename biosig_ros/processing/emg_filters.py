@@ -16,7 +16,7 @@ import numpy as np
 from scipy import signal
 
 from biosig_ros.errors import ConfigError
-from biosig_ros.processing.window_kernels import moving_mean_step, moving_median_step, warm_up
+from biosig_ros.processing.emg_kernels import moving_mean_step, moving_median_step
 
 try:  # The Cython kernel behind scipy.signal.sosfilt: same arithmetic, without ~30 us of checks.
     from scipy.signal._sosfilt import _sosfilt as _SOSFILT_KERNEL
@@ -151,28 +151,40 @@ class WindowSettings:
         check_count("window", self.window)
 
 
+def mean_state(window: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A moving mean's state: the ring of the last `window` samples and the running sums."""
+    return np.zeros((channels, window)), np.zeros(channels)
+
+
+def median_state(window: int, channels: int) -> tuple[np.ndarray, ...]:
+    """A moving median's state: the two half-window heaps (keys, the lower half negated, and
+    ring slots), each with a column of +inf past its entries, and every slot's heap position."""
+    half = (window + 1) // 2 + 1
+    return (np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
+            np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
+            np.zeros((channels, window), dtype=np.int64))
+
+
 class MovingMean:
-    """Mean of the last `window` samples (fewer at the start of the stream), O(chunk) per step:
-    a running sum, recomputed exactly from the window once every `window` samples so that
-    rounding does not accumulate over hours (window_kernels.moving_mean_step)."""
+    """Mean of the last `window` samples (fewer at the start of the stream), O(1) per sample: a
+    running sum, recomputed exactly from the window once every `window` samples so that
+    rounding does not accumulate over hours (emg_kernels)."""
 
     def __init__(self, settings: WindowSettings, channels: int):
         check_count("channels", channels)
         self.settings = settings
         self.window = settings.window
-        self._ring = np.zeros((channels, self.window))
-        self._sums = np.zeros(channels)
+        self._state = mean_state(self.window, channels)
         self._seen = 0
-        warm_up()
 
     def reset(self) -> None:
-        self._ring[...] = 0.0
-        self._sums[...] = 0.0
+        for array_ in self._state:
+            array_[...] = 0.0
         self._seen = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty_like(x)
-        self._seen = moving_mean_step(self._ring, self._sums, self._seen, x, out)
+        out = np.empty(x.shape)
+        self._seen = moving_mean_step(*self._state, self._seen, np.ascontiguousarray(x), out)
         return out
 
 
@@ -194,35 +206,28 @@ class Centring:
 class MovingMedian:
     """Median of the last `window` samples (fewer at the start of the stream), equal to
     numpy.median over each window, in O(log window) per sample: two heaps of the window's
-    halves (window_kernels.moving_median_step)."""
+    halves (emg_kernels)."""
 
     def __init__(self, settings: WindowSettings, channels: int):
         check_count("channels", channels)
         self.settings = settings
-        self.window = n = settings.window
+        self.window = settings.window
         self.channels = channels
-        half = (n + 1) // 2 + 1  # + a column of +inf past the entries (window_kernels._sift)
-        self._low = np.full((channels, half), np.inf)  # the lower half, negated
-        self._high = np.full((channels, half), np.inf)
-        self._low_slots = np.zeros((channels, half), dtype=np.int64)
-        self._high_slots = np.zeros((channels, half), dtype=np.int64)
-        self._where = np.zeros((channels, n), dtype=np.int64)
+        self._state = median_state(self.window, channels)
         self._seen = 0
-        warm_up()
 
     def reset(self) -> None:
-        self._low[...] = np.inf
-        self._high[...] = np.inf
+        self._state = median_state(self.window, self.channels)
         self._seen = 0
 
     def step(self, x: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Medians at the given sorted sample positions of x (all when None): (channels, k).
-        x is (channels, samples), C-contiguous float64, without NaN (ValueError)."""
+        x is (channels, samples), without NaN (ValueError)."""
         if positions is None:
             positions = np.arange(x.shape[1])
         out = np.empty((self.channels, len(positions)))
-        seen = moving_median_step(self._low, self._low_slots, self._high, self._high_slots,
-                                  self._where, self._seen, x, positions, out)
+        seen = moving_median_step(*self._state, self._seen, np.ascontiguousarray(x), positions,
+                                  out)
         if seen < 0:
             raise ValueError("moving median: the chunk contains NaN")
         self._seen = seen

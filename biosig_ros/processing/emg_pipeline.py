@@ -17,12 +17,17 @@ import numpy as np
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.emg_filters import (
-    BandPass, BandPassSettings, Centring, LowPass, LowPassSettings, MovingMean, MovingMedian,
-    Rectify, WindowSettings, check_count, check_cutoff, check_rate)
+    BandPassSettings, LowPassSettings, check_count, check_cutoff, check_rate, mean_state,
+    median_state)
+from biosig_ros.processing.emg_kernels import (
+    ENVELOPE_LOWPASS, ENVELOPE_MEAN, ENVELOPE_MEDIAN, ENVELOPE_NONE, emg_chain_step)
 from biosig_ros.processing.mvc import check_mvc
 from biosig_ros.signals import SignalChunk
 
 ENVELOPES = ("median", "mean", "lowpass", "none")
+ENVELOPE_KINDS = {"median": ENVELOPE_MEDIAN, "mean": ENVELOPE_MEAN, "lowpass": ENVELOPE_LOWPASS,
+                  "none": ENVELOPE_NONE}
+NON_FINITE = "chunk contains non-finite samples (NaN or inf)"
 
 
 def _doc(default, text: str):
@@ -88,47 +93,51 @@ class Envelope(NamedTuple):
 class EnvelopeCore(Protocol):
     channel_count: int
 
-    def process(self, data: np.ndarray, first_index: int) -> Envelope: ...
+    def process(self, data: np.ndarray, first_index: int) -> Envelope:
+        """ValueError, with the state untouched, for a non-finite sample."""
 
     def reset(self) -> None: ...
 
 
 class EmgPipeline:
     """The streaming chain. process() takes samples x channels (V) and gives the envelope at
-    every `decimation`-th sample of the stream (indices D-1, 2D-1, ...), not normalised."""
+    every `decimation`-th sample of the stream (indices D-1, 2D-1, ...), not normalised.
+
+    The stages' settings, checks and state are those of emg_filters' classes; a chunk runs
+    through all of them in one compiled call (emg_kernels.emg_chain_step), straight from the
+    samples x channels layout in which chunks arrive.
+    """
 
     def __init__(self, settings: EmgPipelineSettings, decimation: int = 1):
         check_count("decimation", decimation)
         self.settings = s = settings
         self.channel_count = ch = s.channel_count
         self.decimation = decimation
-        self.stages = []
-        if s.centring:
-            self.stages.append(Centring(WindowSettings(s.centring_window), ch))
-        if s.bandpass:
-            self.stages.append(BandPass(BandPassSettings(
-                s.sample_rate, s.bandpass_low_hz, s.bandpass_high_hz, s.bandpass_order), ch))
-        if s.rectify:
-            self.stages.append(Rectify())
         self._positions: dict[tuple[int, int, int], np.ndarray] = {}
-        self.median = None
-        if s.envelope == "median":
-            self.median = MovingMedian(WindowSettings(s.envelope_window), ch)
-        elif s.envelope == "mean":
-            self.stages.append(MovingMean(WindowSettings(s.envelope_window), ch))
-        elif s.envelope == "lowpass":
-            self.stages.append(LowPass(LowPassSettings(s.sample_rate, s.lowpass_hz,
-                                                       s.lowpass_order), ch))
+        self._envelope = ENVELOPE_KINDS[s.envelope]
+        self._bandpass_sos = BandPassSettings(
+            s.sample_rate, s.bandpass_low_hz, s.bandpass_high_hz, s.bandpass_order).sos() \
+            if s.bandpass else np.zeros((0, 6))
+        self._lowpass_sos = LowPassSettings(s.sample_rate, s.lowpass_hz, s.lowpass_order).sos() \
+            if s.envelope == "lowpass" else np.zeros((0, 6))
+        self.reset()
+        self.process(np.zeros((1, ch)))  # compiles or loads the kernel now, not on live data
+        self.reset()
 
     def reset(self) -> None:
-        for stage in self.stages:
-            stage.reset()
-        if self.median is not None:
-            self.median.reset()
+        s, ch = self.settings, self.channel_count
+        # Stages that are off get empty (or one-sample) state of the same types: one kernel.
+        self._centring = mean_state(s.centring_window if s.centring else 0, ch)
+        self._bandpass_zi = np.zeros((ch, self._bandpass_sos.shape[0], 2))
+        self._median = median_state(s.envelope_window if s.envelope == "median" else 1, ch)
+        self._mean = mean_state(s.envelope_window if s.envelope == "mean" else 1, ch)
+        self._lowpass_zi = np.zeros((ch, self._lowpass_sos.shape[0], 2))
+        self._seen = 0
 
     def process(self, data: np.ndarray, first_index: int = 0) -> Envelope:
-        x = np.array(data.T, dtype=np.float64, order="C")  # channel-major working copy
-        n = x.shape[1]
+        """Raises ValueError, with the state untouched, if a sample is not finite."""
+        samples = np.ascontiguousarray(data, dtype=np.float64).reshape(-1)
+        n = len(samples) // self.channel_count
         d = self.decimation
         key = (n, (-first_index - 1) % d, d)
         positions = self._positions.get(key)
@@ -136,23 +145,26 @@ class EmgPipeline:
             if len(self._positions) > 64:  # chunks of ever-changing lengths
                 self._positions.clear()
             positions = self._positions[key] = np.arange(key[1], n, d)
-        for stage in self.stages:
-            x = stage.step(x)
-        if self.median is not None:
-            values = self.median.step(x, positions)
-        else:
-            values = x if d == 1 else x[:, positions]
-        return Envelope(positions, values.T, d)
+        values = np.empty((len(positions), self.channel_count))
+        if not emg_chain_step(samples, self.channel_count, self._seen, positions, values,
+                              *self._centring, self._bandpass_sos, self._bandpass_zi,
+                              self.settings.rectify, self._envelope, *self._median, *self._mean,
+                              self._lowpass_sos, self._lowpass_zi):
+            raise ValueError(NON_FINITE)
+        self._seen += n
+        return Envelope(positions, values, d)
 
 
-def validate_chunk(data: np.ndarray, channel_count: int) -> None:
-    """A chunk the filters may take: samples x channel_count, all finite (a NaN or inf would
-    poison the filter state for good). Raises ValueError saying what is wrong."""
+def check_shape(data: np.ndarray, channel_count: int) -> None:
     if data.ndim != 2 or data.shape[1] != channel_count:
         raise ValueError(f"chunk of shape {data.shape}, expected samples x {channel_count}")
+
+
+def refuse_non_finite(data: np.ndarray) -> None:
+    """A NaN or inf would poison a filter's state for good: ValueError."""
     # A sum is finite iff every sample is (volts never overflow it): one pass, no temporary.
     if not math.isfinite(data.sum()):
-        raise ValueError("chunk contains non-finite samples (NaN or inf)")
+        raise ValueError(NON_FINITE)
 
 
 class EnvelopeStream:
@@ -183,7 +195,7 @@ class EnvelopeStream:
         """Returns (the output chunk or None, the envelope before normalisation)."""
         if abs(chunk.sample_rate - self.sample_rate) > 1e-6 * self.sample_rate:
             raise ValueError(f"chunk at {chunk.sample_rate:g} Hz, expected {self.sample_rate:g} Hz")
-        validate_chunk(chunk.data, self.core.channel_count)
+        check_shape(chunk.data, self.core.channel_count)
         result = self.core.process(chunk.data, chunk.first_sample_index)
         if len(result.positions) == 0:
             return None, result.values

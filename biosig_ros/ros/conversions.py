@@ -28,9 +28,15 @@ def time_to_seconds(stamp: Time) -> float:
 def chunk_to_msg(chunk: SignalChunk, frame_id: str = "", stamp: Time | None = None) -> SignalChunkMsg:
     """SignalChunk -> message; `stamp` (exact, e.g. an input message's) replaces chunk.stamp."""
     msg = SignalChunkMsg()
-    msg.header.stamp = stamp if stamp is not None else seconds_to_time(chunk.stamp)
     msg.header.frame_id = frame_id
     msg.channel_names = list(chunk.channel_names)
+    return refill_msg(msg, chunk, stamp)
+
+
+def refill_msg(msg: SignalChunkMsg, chunk: SignalChunk, stamp: Time | None = None) -> SignalChunkMsg:
+    """Writes chunk's samples, indices, rate, unit and stamp (`stamp` when given) into msg,
+    keeping its frame and channel names: a processing node republishes its input message."""
+    msg.header.stamp = stamp if stamp is not None else seconds_to_time(chunk.stamp)
     msg.unit = chunk.unit
     msg.sample_rate = float(chunk.sample_rate)
     msg.first_sample_index = int(chunk.first_sample_index)
