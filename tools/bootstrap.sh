@@ -92,6 +92,23 @@ build_package() {
   ) 9>"$VENV/.build.lock"
 }
 
+compile_kernels() {
+  # numba compiles the EMG kernels on first use (~5 s) and caches them beside the module it
+  # imported: here, so that the first EMG node does not start seconds late. Both the source tree
+  # (python -m from the repository) and the install space (installed executables) are warmed,
+  # only when the kernels or the dependencies changed.
+  local stamp="$ROOT/build/.kernels.sha256" want
+  want="$(cat "$ROOT"/biosig_ros/processing/emg_kernels.py "$VENV/.requirements.sha256" |
+          sha256sum | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  log "compiling the EMG kernels (numba cache)"
+  local warm='from biosig_ros.processing.emg_kernels import warm_up; warm_up()'
+  (cd "$ROOT" && "$VENV/bin/python" -c "$warm") &&
+    (set +u && . "$ROOT/tools/env.sh" && cd / && python -c "$warm") ||
+    { log "error: the EMG kernels did not compile"; exit 1; }
+  echo "$want" > "$stamp"
+}
+
 PYTHON="$(pick_python)"
 VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TAG_CMD")}"
 ensure_system_tools
@@ -100,4 +117,5 @@ patch_wheel_cmake_paths
 mkdir -p "$ROOT/log"
 build_package
 ln -sfn "$VENV" "$ROOT/.venv"   # a stable name for tools/env.sh and editors
+compile_kernels
 log "ready: source tools/env.sh to use the package in this shell"

@@ -226,3 +226,15 @@ def emg_chain_step(samples, channels, seen, positions, out, centre_ring, centre_
                 out[k, c] = v
                 k += 1
     return True
+
+
+def warm_up() -> None:
+    """Compiles every kernel for the argument types the stages and the pipeline pass (or loads
+    them from numba's cache): tools/bootstrap.sh runs it once after a change."""
+    # Imported here: those modules import this one.
+    from biosig_ros.processing.emg_filters import MovingMean, MovingMedian, WindowSettings
+    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
+
+    EmgPipeline(EmgPipelineSettings(channel_count=1))
+    MovingMedian(WindowSettings(3), 1).step(np.zeros((1, 2)))
+    MovingMean(WindowSettings(3), 1).step(np.zeros((1, 2)))
