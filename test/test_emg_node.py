@@ -20,7 +20,7 @@ from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
 from biosig_ros.processing.mvc import MvcCalibration, compute_mvc
-from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
+from biosig_ros.ros.conversions import advance_stamp, chunk_to_msg, msg_to_chunk
 from biosig_ros.signals import SignalChunk
 from biosig_ros.srv import CalibrateMvc
 
@@ -227,3 +227,11 @@ def test_invalid_configuration_stops_the_node_with_a_clear_message(tmp_path):
     for node, (_, message) in zip(nodes, cases):
         assert node.process.wait(timeout=30) == 2, node.output()
         assert "configuration error" in node.output() and message in node.output(), node.output()
+
+
+def test_advance_stamp_is_exact_and_carries_into_seconds():
+    from builtin_interfaces.msg import Time
+
+    stamp = advance_stamp(Time(sec=1_795_000_000, nanosec=999_990_000), 9_500_000)
+    assert (stamp.sec, stamp.nanosec) == (1_795_000_001, 9_490_000)
+    assert (advance_stamp(stamp, 0).sec, stamp.nanosec) == (1_795_000_001, 9_490_000)

@@ -34,7 +34,7 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
 from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
 from biosig_ros.processing.mvc import MVC_METHODS, MvcCalibration, check_mvc, compute_mvc
-from biosig_ros.ros.conversions import msg_to_chunk, refill_msg
+from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
@@ -221,9 +221,11 @@ class EmgProcessingNode(Node):
             return
         if out is not None:
             # The input message becomes the envelope (same frame and channel names): fewer
-            # fields to set before publishing than a new message.
-            same_start = out.first_sample_index == first and out.sample_rate == chunk.sample_rate
-            self._publisher.publish(refill_msg(msg, out, msg.header.stamp if same_start else None))
+            # fields to set before publishing than a new message. Its stamp moves by whole
+            # samples to the input sample of the first output sample.
+            offset = round((out.stamp - chunk.stamp) * chunk.sample_rate)
+            stamp = advance_stamp(msg.header.stamp, round(offset * 1e9 / chunk.sample_rate))
+            self._publisher.publish(refill_msg(msg, out, stamp))
             self._published += 1
         # Bookkeeping after publishing: the envelope's subscribers do not wait for it.
         self._stats.update(first, count)
