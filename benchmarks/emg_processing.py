@@ -12,8 +12,9 @@ over a bare relay, across processes. Prints figures; passes or fails nothing.
 2. Latency: a probe (in a fresh process) publishes /emg/raw chunks at 100 Hz and times their
    envelope on /emg/envelope (one clock: publish -> relay/node -> probe). The relay
    (benchmarks/relay_node.py) and the node run in their own processes, alternately, both
-   started by node_runner.main_for as every node is; "callback p50" is the node's own timing
-   of its callback (its diagnostics).
+   started by node_runner.main_for as every node is, and are measured once they have answered
+   a first chunk; "lost" counts chunks never answered after that; "callback p50" is the node's
+   own timing of its callback (its diagnostics).
 """
 from __future__ import annotations
 
