@@ -6,7 +6,8 @@ Every stage works on channel-major blocks: x has shape (channels, samples), floa
 dataclass (checked in __post_init__, ConfigError naming the parameter), holds its own state and
 has one call, step(x) -> y, which may reuse x's memory. reset() returns to the initial state.
 Feeding a signal chunk by chunk gives the same samples as filtering the whole signal at once
-(see test/test_emg_filters.py).
+(see test/test_emg_filters.py). The moving windows run compiled per-sample functions
+(emg_kernels), which emg_pipeline.EmgPipeline also runs, all stages fused in one call.
 """
 from __future__ import annotations
 
@@ -183,8 +184,9 @@ class MovingMean:
         self._seen = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64)
         out = np.empty(x.shape)
-        self._seen = moving_mean_step(*self._state, self._seen, np.ascontiguousarray(x), out)
+        self._seen = moving_mean_step(*self._state, self._seen, x, out)
         return out
 
 
@@ -226,8 +228,8 @@ class MovingMedian:
         if positions is None:
             positions = np.arange(x.shape[1])
         out = np.empty((self.channels, len(positions)))
-        seen = moving_median_step(*self._state, self._seen, np.ascontiguousarray(x), positions,
-                                  out)
+        seen = moving_median_step(*self._state, self._seen,
+                                  np.ascontiguousarray(x, dtype=np.float64), positions, out)
         if seen < 0:
             raise ValueError("moving median: the chunk contains NaN")
         self._seen = seen
