@@ -34,7 +34,8 @@ def time_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def chunk_to_msg(chunk: SignalChunk, frame_id: str = "", stamp: Time | None = None) -> SignalChunkMsg:
+def chunk_to_msg(chunk: SignalChunk, frame_id: str = "",
+                 stamp: Time | None = None) -> SignalChunkMsg:
     """SignalChunk -> message; `stamp` (exact, e.g. an input message's) replaces chunk.stamp."""
     msg = SignalChunkMsg()
     msg.header.frame_id = frame_id
@@ -42,7 +43,8 @@ def chunk_to_msg(chunk: SignalChunk, frame_id: str = "", stamp: Time | None = No
     return refill_msg(msg, chunk, stamp)
 
 
-def refill_msg(msg: SignalChunkMsg, chunk: SignalChunk, stamp: Time | None = None) -> SignalChunkMsg:
+def refill_msg(msg: SignalChunkMsg, chunk: SignalChunk,
+               stamp: Time | None = None) -> SignalChunkMsg:
     """Writes chunk's samples, indices, rate, unit and stamp (`stamp` when given) into msg,
     keeping its frame and channel names: a processing node republishes its input message."""
     msg.header.stamp = stamp if stamp is not None else seconds_to_time(chunk.stamp)
