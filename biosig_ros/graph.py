@@ -2,8 +2,9 @@
 
     python -m biosig_ros.graph demo [--duration SECONDS] [--set NODE.PARAM=VALUE ...]
 
-Output lines are prefixed with the process name. Ctrl-C (or --duration) sends SIGINT to every
-process and waits for them; a process that exits on its own stops the whole graph, and the
+Output lines are prefixed with the process name. Ctrl-C (or --duration) sends SIGTERM to every
+process and waits for them (a running node closes cleanly on it, as on SIGINT; one still
+importing its modules just ends, without a KeyboardInterrupt traceback); a process that exits on its own stops the whole graph, and the
 runner exits with that process's status so that a configuration error is not hidden.
 """
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Graph:
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for name, process in self.processes.items():
             try:
