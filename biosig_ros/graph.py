@@ -4,8 +4,9 @@
 
 Output lines are prefixed with the process name. Ctrl-C (or --duration) sends SIGTERM to every
 process and waits for them (a running node closes cleanly on it, as on SIGINT; one still
-importing its modules just ends, without a KeyboardInterrupt traceback); a process that exits on its own stops the whole graph, and the
-runner exits with that process's status so that a configuration error is not hidden.
+importing its modules just ends, without a KeyboardInterrupt traceback). A process that exits
+on its own stops the whole graph, and the runner exits with that process's status so that a
+configuration error is not hidden.
 """
 from __future__ import annotations
 

@@ -6,8 +6,9 @@ for 16 channels x 20 samples), and the received message, filled with the envelop
 before any bookkeeping: the envelope carries the input's stamps and running indices (divided by
 the decimation when publish_rate is set) and channel names. Chunks that cannot be processed
 are counted and reported, never half-applied to the filter state: wrong rate or channel count,
-non-finite samples, late or repeated chunks (index below the next expected one). An index far behind (over a second) is a restarted stream:
-the filters start again. Gaps (missing samples) are counted; the envelope shows them too.
+non-finite samples, late or repeated chunks (index below the next expected one). An index far
+behind (over a second) is a restarted stream: the filters start again. Gaps (missing samples)
+are counted; the envelope shows them too.
 
 Service ~/calibrate_mvc (biosig_ros/srv/CalibrateMvc): records the envelope (before
 normalisation) over the next `duration` seconds of input, computes the per-channel MVC the way

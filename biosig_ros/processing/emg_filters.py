@@ -175,12 +175,11 @@ class MovingMean:
         check_count("channels", channels)
         self.settings = settings
         self.window = settings.window
-        self._state = mean_state(self.window, channels)
-        self._seen = 0
+        self.channels = channels
+        self.reset()
 
     def reset(self) -> None:
-        for array_ in self._state:
-            array_[...] = 0.0
+        self._state = mean_state(self.window, self.channels)
         self._seen = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:
@@ -215,8 +214,7 @@ class MovingMedian:
         self.settings = settings
         self.window = settings.window
         self.channels = channels
-        self._state = median_state(self.window, channels)
-        self._seen = 0
+        self.reset()
 
     def reset(self) -> None:
         self._state = median_state(self.window, self.channels)
