@@ -254,12 +254,9 @@ class LegacyServer:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            self.stats.dropped += 1
-            self._close(connection)
-            return
+            data = b""  # a reset connection
         if not data:  # the client gave up (or sent a request without waiting for the reply)
-            self.stats.dropped += 1
-            self._close(connection)
+            self._drop(connection)
             return
         connection.received += data
         limit = self.settings.max_request_bytes
@@ -334,8 +331,7 @@ class LegacyServer:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            self.stats.dropped += 1
-            self._close(connection)
+            self._drop(connection)
             return
         connection.outgoing = None
         self._close(connection)
@@ -354,6 +350,11 @@ class LegacyServer:
                 except OSError:
                     pass
                 self._close(connection)
+
+    def _drop(self, connection: _Connection) -> None:
+        """The client went away before its exchange was complete."""
+        self.stats.dropped += 1
+        self._close(connection)
 
     def _close(self, connection: _Connection) -> None:
         fileno = connection.sock.fileno()
