@@ -38,14 +38,16 @@ class NodeSpec:
     is_ros_node: bool = True
 
 
-# The main job: the biosiglive example chain on the shipped recording.
-DEMO = (
-    NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
+# Every graph runs the same processing chain behind its sources.
+PROCESSING = (
     NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
     NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
     NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
-    NodeSpec("topic_monitor", "monitor", ("monitor.yaml",)),
 )
+MONITOR = NodeSpec("topic_monitor", "monitor", ("monitor.yaml",))
+
+# The main job: the biosiglive example chain on the shipped recording.
+DEMO = (NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),) + PROCESSING + (MONITOR,)
 
 # The device nodes against their simulators (no hardware): same processing chain.
 SIMULATED_DEVICES = (
@@ -53,19 +55,12 @@ SIMULATED_DEVICES = (
              is_ros_node=False),
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
-    NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
-    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
-    NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
-    NodeSpec("topic_monitor", "monitor", ("monitor.yaml",)),
-)
+) + PROCESSING + (MONITOR,)
 
 # The lab: real Trigno TCU and Vicon server (addresses in the config files).
 LAB = (
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
-    NodeSpec("emg_processing_node", "emg_processing", ("emg_processing.yaml",)),
-    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
-    NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
-)
+) + PROCESSING
 
 GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}
