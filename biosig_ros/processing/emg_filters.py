@@ -166,10 +166,11 @@ def median_state(window: int, channels: int) -> tuple[np.ndarray, ...]:
             np.zeros((channels, window), dtype=np.int64))
 
 
-class MovingMean:
-    """Mean of the last `window` samples (fewer at the start of the stream), O(1) per sample: a
-    running sum, recomputed exactly from the window once every `window` samples so that
-    rounding does not accumulate over hours (emg_kernels)."""
+class _WindowStage:
+    """What the moving windows share: settings, channels, and a state built by `make_state`
+    (window, channels) with the count of samples seen."""
+
+    make_state = staticmethod(mean_state)
 
     def __init__(self, settings: WindowSettings, channels: int):
         check_count("channels", channels)
@@ -179,8 +180,14 @@ class MovingMean:
         self.reset()
 
     def reset(self) -> None:
-        self._state = mean_state(self.window, self.channels)
+        self._state = self.make_state(self.window, self.channels)
         self._seen = 0
+
+
+class MovingMean(_WindowStage):
+    """Mean of the last `window` samples (fewer at the start of the stream), O(1) per sample: a
+    running sum, recomputed exactly from the window once every `window` samples so that
+    rounding does not accumulate over hours (emg_kernels)."""
 
     def step(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -204,21 +211,12 @@ class Centring:
         return np.subtract(x, mean, out=x)
 
 
-class MovingMedian:
+class MovingMedian(_WindowStage):
     """Median of the last `window` samples (fewer at the start of the stream), equal to
     numpy.median over each window, in O(log window) per sample: two heaps of the window's
     halves (emg_kernels)."""
 
-    def __init__(self, settings: WindowSettings, channels: int):
-        check_count("channels", channels)
-        self.settings = settings
-        self.window = settings.window
-        self.channels = channels
-        self.reset()
-
-    def reset(self) -> None:
-        self._state = median_state(self.window, self.channels)
-        self._seen = 0
+    make_state = staticmethod(median_state)
 
     def step(self, x: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Medians at the given sorted sample positions of x (all when None): (channels, k).
