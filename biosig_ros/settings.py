@@ -50,16 +50,6 @@ def field_default(field: dataclasses.Field):
     return value
 
 
-def coerce_settings(settings_type: type, values: dict):
-    """Build a settings dataclass from plain values (YAML dict), with the same checks."""
-    hints = typing.get_type_hints(settings_type)
-    known = {f.name for f in dataclasses.fields(settings_type) if f.init}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) for {settings_type.__name__}: {', '.join(unknown)}")
-    return build_settings(settings_type, {k: coerce_value(k, v, hints[k]) for k, v in values.items()})
-
-
 def build_settings(settings_type: type, values: dict):
     """Instantiate settings_type, turning its validation errors into ConfigError."""
     try:

@@ -149,10 +149,3 @@ def parse_number(reply: str, what: str) -> float:
         return float(reply.split()[-1])
     except (ValueError, IndexError):
         raise ValueError(f"unexpected reply to {what}: {reply!r}") from None
-
-
-def parse_yes_no(reply: str, what: str) -> bool:
-    word = reply.strip().upper()
-    if word in ("YES", "NO"):
-        return word == "YES"
-    raise ValueError(f"unexpected reply to {what}: {reply!r}")
