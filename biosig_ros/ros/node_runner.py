@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import signal
 import sys
+import threading
 from typing import Callable
 
 import rclpy
@@ -18,6 +19,7 @@ from rclpy.signals import SignalHandlerOptions
 from biosig_ros.errors import ConfigError
 
 EXIT_CONFIG_ERROR = 2
+_STOP_CHECK_S = 0.2  # longest wait between two looks at the stop request (when idle)
 
 
 def run_node(make_node: Callable[[], Node], name: str) -> int:
@@ -30,8 +32,12 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
     """
     # Our own handling of SIGINT/SIGTERM: the node's close() must run while the context is
     # still valid (it logs, stops device threads, closes recordings), then rclpy shuts down.
+    # While the node is built, a signal interrupts (KeyboardInterrupt); once it spins, a signal
+    # only asks the loop to end after the current callback: an exception raised at an arbitrary
+    # point of rclpy's C++ (converting a message) came out as a RuntimeError and a traceback.
     rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stop = threading.Event()
     node = None
     status = 0
     try:
@@ -43,7 +49,10 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
         gc.freeze()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=_STOP_CHECK_S)
     except ConfigError as error:
         print(f"{name}: configuration error: {error}", file=sys.stderr, flush=True)
         status = EXIT_CONFIG_ERROR
