@@ -22,6 +22,7 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.task import Future
 
@@ -73,7 +74,10 @@ class EmgProcessingNode(Node):
         self._diagnostics = Diagnostics(self, hardware_id="emg")
         self._diagnostics.set(STALE, "waiting for emg/raw", mode=s.mode, envelope=s.envelope,
                               mvc=source)
-        self.create_service(CalibrateMvc, "~/calibrate_mvc", self._on_calibrate)
+        # Its own callback group: the default group would stay taken while the coroutine
+        # awaits, holding back the very subscription that brings the data.
+        self.create_service(CalibrateMvc, "~/calibrate_mvc", self._on_calibrate,
+                            callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(SignalChunkMsg, "emg/raw", self._on_raw, input_qos())
         self.create_timer(1.0, self._update_diagnostics)
         rate = "every sample" if not s.publish_rate else f"{s.publish_rate:g} Hz"
@@ -109,7 +113,14 @@ class EmgProcessingNode(Node):
         return None, [], "none (volts)"
 
     def _notify(self, level: str, text: str) -> None:
-        getattr(self.get_logger(), level)(text)
+        # One call site per severity: rclpy refuses a call site whose severity changes.
+        logger = self.get_logger()
+        if level == "error":
+            logger.error(text)
+        elif level == "warning":
+            logger.warning(text)
+        else:
+            logger.info(text)
 
     # --- processing (executor thread) --------------------------------------------------
 
