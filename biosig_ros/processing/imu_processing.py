@@ -164,7 +164,6 @@ class BiosigliveImu:
 
     def process_imu(self, im_data: np.ndarray) -> np.ndarray:
         s = self.settings
-        im_data = np.asarray(im_data, dtype=np.float64)
         n = im_data.shape[2]
         if n >= self.window:
             raise ValueError(f"a chunk of {n} samples is not shorter than processing_window "
@@ -185,8 +184,12 @@ class BiosigliveImu:
         window = self._buffer[:, :, self._end - self.window:self._end]
         average = np.mean(window, axis=2)
         if s.squared:
-            # Norm of each consecutive triplet (biosiglive: axis 1 of the (-1, 3, 1) reshape).
-            norms = np.linalg.norm(average.reshape(self.imus, -1, 3, 1), axis=2)[..., 0]
+            # Norm of each consecutive triplet (biosiglive: axis 1 of the (-1, 3, 1) reshape:
+            # the same three squares summed in the same order).
+            if len(rows) == 1:
+                norms = np.linalg.norm(average, axis=1)[:, None]
+            else:
+                norms = np.linalg.norm(average.reshape(self.imus, -1, 3), axis=2)
             average = abs(norms - GRAVITY) if s.sensor == "acc" else norms
         if s.normalised:
             _normalise_loop(average, s.norm_min_bound, s.norm_max_bound, 3 if s.squared else 1)
