@@ -16,8 +16,6 @@ computes the MVC the way biosiglive's compute_mvc does, applies it and saves it 
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from collections import deque
@@ -35,7 +33,7 @@ from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProces
 from biosig_ros.processing.mvc import MvcCalibration
 from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, LossWindow
-from biosig_ros.ros.node_runner import EXIT_CONFIG_ERROR, run_node
+from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.srv import CalibrateMvc
@@ -266,15 +264,7 @@ class EmgProcessingNode(Node):
 
 
 def main() -> None:
-    status = run_node(EmgProcessingNode, "emg_processing_node")
-    if status == EXIT_CONFIG_ERROR:
-        # Nothing is left to clean up (the node is destroyed, rclpy shut down): leave without
-        # the interpreter's teardown, whose order (rclpy and DDS objects freed by the garbage
-        # collector, numba's LLVM) once ended a config error in SIGSEGV instead of status 2.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    main_for(EmgProcessingNode, "emg_processing_node")
 
 
 if __name__ == "__main__":

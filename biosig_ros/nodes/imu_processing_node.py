@@ -8,8 +8,6 @@ chunk). The IMUs and their axes are learned from the channel names (`<imu>_acc_x
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections import deque
 
@@ -21,7 +19,7 @@ from biosig_ros.processing.imu_processing import ImuProcessingSettings
 from biosig_ros.processing.imu_processor import ImuProcessor
 from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
-from biosig_ros.ros.node_runner import EXIT_CONFIG_ERROR, run_node
+from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
 
@@ -106,12 +104,7 @@ class ImuProcessingNode(Node):
 
 
 def main() -> None:
-    status = run_node(ImuProcessingNode, "imu_processing_node")
-    if status == EXIT_CONFIG_ERROR:  # leave without the interpreter's teardown (see EMG node)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    sys.exit(status)
+    main_for(ImuProcessingNode, "imu_processing_node")
 
 
 if __name__ == "__main__":
