@@ -274,8 +274,10 @@ def test_publish_rate_at_run_time_keeps_indices_monotonic_and_a_new_layout_is_le
     with NodeProcess(MODULE, NAME) as node, RosProbe() as probe:
         rig = Rig(probe, node)
         rig.publish(chunk(emg, k) for k in range(30))
+        rig.outputs(30)  # every chunk processed before the change: it applies from chunk 30
         assert rig.set_parameter("publish_rate", 100.0).successful
         rig.publish(chunk(emg, k) for k in range(30, 60))
+        rig.outputs(60)
         assert rig.set_parameter("publish_rate", 0.0).successful
         rig.publish(chunk(emg, k) for k in range(60, 90))
         outputs = rig.outputs(90)

@@ -32,7 +32,7 @@ def run(params: dict, data: np.ndarray, skip=(), size: int = 2, silent: int = 0)
         outputs = probe.subscribe(SignalChunkMsg, "/imu/processed")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
         publisher = probe.publisher(SignalChunkMsg, "/emg/aux")
-        assert probe.wait_for_subscribers(publisher), node.output()
+        assert probe.wait_for_subscribers(publisher, timeout=90), node.output()  # busy machine
         assert probe.wait_until(lambda: len(diagnostics) > 0, 30), node.output()
         sent = 0
         for k, a in enumerate(range(0, len(data), size)):
