@@ -71,7 +71,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
     from biosiglive import RealTimeProcessing
 
     from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
-    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
+    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
+    from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProcessor
 
     x = test_signal(channels, seconds)
     chunks_cs = [np.ascontiguousarray(x[:, a:a + CHUNK]) for a in range(0, x.shape[1], CHUNK)]
@@ -107,8 +108,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
         ("core, median of 2000 samples, 1 value/chunk",
          EmgPipelineSettings(**{**same, "envelope_window": 2000}), CHUNK),
     ]
-    stream_settings = EmgPipelineSettings(**{**same, "centring": False})
-    chunk_objects = [SignalChunk(c, a, a / RATE, float(RATE), [], "V") for a, c in indexed]
+    names = [f"emg_{i}" for i in range(channels)]
+    chunk_objects = [SignalChunk(c, a, a / RATE, float(RATE), names, "V") for a, c in indexed]
     cases = [
         ("biosiglive 2.0.3 process_emg (defaults)", (
             lambda: RealTimeProcessing(RATE, RATE), lambda p, c: p.process_emg(c), chunks_cs)),
@@ -119,9 +120,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
     for label, settings, decimation in variants:
         cases.append((label, (lambda s=settings, d=decimation: EmgPipeline(s, d),
                               lambda p, item: p.process(item[1], item[0]), indexed)))
-    cases.append(("node's chunk path (checks + core), no centring, every sample", (
-        lambda: EnvelopeStream(EmgPipeline(stream_settings), RATE),
-        lambda p, c: p.step(c), chunk_objects)))
+    cases.append(("node's chunk path (EmgProcessor: continuity, layout, core)", (
+        lambda: EmgProcessor(EmgProcessingSettings()), lambda p, c: p.step(c), chunk_objects)))
     rows = list(zip([label for label, _ in cases], cpu_times([c for _, c in cases], repeats)))
     biosiglive = rows[0][1]
     print(f"  {'':62s} {'CPU ms per s':>12s} {'us per chunk':>13s} {'vs biosiglive':>14s}")
