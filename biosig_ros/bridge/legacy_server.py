@@ -52,13 +52,15 @@ class ServerSettings:
     bind_address: str = field(default="127.0.0.1", metadata={
         "doc": "address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)"})
     port: int = field(default=50000, metadata={
-        "doc": "TCP port (biosiglive's default 50000; 0 picks a free port)"})
+        "doc": "TCP port (biosiglive's default 50000; 0 picks a free port)", "range": (0, 65535)})
     max_request_bytes: int = field(default=8192, metadata={
-        "doc": "largest request accepted (a biosiglive Message pickles to about 100 bytes)"})
+        "doc": "largest request accepted (a biosiglive Message pickles to about 100 bytes)",
+        "range": (64, 1 << 20)})
     request_timeout: float = field(default=2.0, metadata={
-        "doc": "seconds a client has to send its whole request after connecting"})
+        "doc": "seconds a client has to send its whole request after connecting",
+        "range": (0.001, 3600.0)})
     reply_timeout: float = field(default=5.0, metadata={
-        "doc": "seconds a client has to read its whole reply"})
+        "doc": "seconds a client has to read its whole reply", "range": (0.001, 3600.0)})
     max_connections: int = field(default=128, metadata={
         "doc": "open connections at once; at the cap a new client evicts the oldest one still "
                "waiting for its request", "range": (1, 4096)})
