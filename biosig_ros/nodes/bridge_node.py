@@ -15,7 +15,6 @@ import sys
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 from biosig_ros.bridge.bio_recorder import RecorderError, RecorderSettings
 from biosig_ros.bridge.core import BridgeCore
@@ -28,7 +27,8 @@ from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos
-from biosig_ros.srv import StartRecording
+from biosig_ros.nodes.recording_services import (
+    recording_problem, recording_service, recording_values)
 
 
 # The server thread shares the GIL with the executor thread, which runs Python most of the
@@ -39,51 +39,6 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 def stamp_ns(msg) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-def recording_service(node: Node, recorder, what: str):
-    """~/start_recording and ~/stop_recording for a RotatingRecorder (shared by the bridge
-    and mcap_recorder); `what` names the sizes in the stop reply."""
-    logger = node.get_logger()
-
-    def start(request, response):
-        try:
-            path = recorder.start(request.path)
-        except (RecorderError, ConfigError) as error:
-            response.success, response.message = False, str(error)
-            logger.warning(f"start_recording refused: {error}")
-            return response
-        logger.info(f"recording to {path}")
-        response.success, response.message, response.path = True, f"recording to {path}", str(path)
-        return response
-
-    def stop(request, response):
-        try:
-            path = recorder.stop()
-        except RecorderError as error:
-            response.success, response.message = False, str(error)
-            return response
-        logger.info(f"recording stopped: {path}")
-        response.success = True
-        response.message = f"{path} ({len(recorder.parts)} file(s)): {what()}"
-        return response
-
-    node.create_service(StartRecording, "~/start_recording", start)
-    node.create_service(Trigger, "~/stop_recording", stop)
-
-
-def recording_values(recorder) -> dict:
-    """The recorder's state for diagnostics."""
-    return {"recording": str(recorder.path) if recorder.recording else "no",
-            "parts": len(recorder.parts), "records_written": recorder.records_written,
-            "record_directory": str(recorder.directory)}
-
-
-def recording_problem(recorder) -> str:
-    """'' or the ERROR a recorder is in: stopped by itself, or failing writes."""
-    if recorder.stopped_by:
-        return recorder.stopped_by
-    return recorder.last_error if recorder.write_errors and recorder.recording else ""
 
 
 class BridgeNode(Node):
