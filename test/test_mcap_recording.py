@@ -138,3 +138,47 @@ def test_mcap_parts_rotate_refuse_and_never_append(tmp_path):
         again.start("/tmp/x.mcap")
     with pytest.raises(PathRefused, match="writes .mcap"):
         again.start("x.bio")
+
+
+def test_bio_convert_writes_a_bridge_recording_as_mcap(tmp_path):
+    from biosig_ros.bridge.bio_convert import run as bio_convert
+    from biosig_ros.bridge.bio_recorder import BioRecorder, RecorderSettings
+
+    layout = {"raw_device_data": 1, "marker_set_data": 1, "kinematics_data": 1}
+    rec = BioRecorder(layout, RecorderSettings(record_directory=str(tmp_path), max_file_bytes=0,
+                                               save_frequency=0.01))
+    path = rec.start("session")
+    rec.describe("raw_device_data", 0, topic="/emg/raw", names=["e0", "e1"], rate=1000.0, unit="V")
+    rec.describe("marker_set_data", 0, topic="/markers", names=["A", "B"], rate=100.0, unit="mm")
+    rec.describe("kinematics_data", 0, topic="/ik/joint_states", names=["q0"], rate=None, unit="rad")
+    emg = np.arange(2 * 30, dtype=float).reshape(2, 30)
+    indices = np.r_[np.arange(20), np.arange(25, 35)]          # 5 samples lost in transport
+    rec.add("raw_device_data", 0, emg, 100.0 + indices / 1000.0, indices)
+    markers = np.arange(3 * 2 * 3, dtype=float).reshape(3, 2, 3) + 1.0
+    markers[:, 1, 1] = 0.0                                     # occluded (Vicon zeros)
+    rec.add("marker_set_data", 0, markers, 100.0 + np.arange(3) / 100, np.arange(3) + 40)
+    rec.add("kinematics_data", 0, np.array([[0.5, 0.25]]), 100.0 + np.array([0.0, 0.03]),
+            np.array([40, 43]))
+    assert rec.flush()
+    rec.stop()
+    target = tmp_path / "session.mcap"
+    assert bio_convert([str(path), "-o", str(target)]) == 0
+    got = {}
+    with open(target, "rb") as stream:
+        reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+        for schema, channel, message, ros in reader.iter_decoded_messages(log_time_order=False):
+            got.setdefault(channel.topic, []).append((schema.name, message.log_time, ros))
+    chunks = [ros for _, _, ros in got["/emg/raw"]]
+    assert [(c.first_sample_index, c.sample_count) for c in chunks] == [(0, 20), (25, 10)]
+    np.testing.assert_array_equal(np.reshape(chunks[1].data, (10, 2)), emg[:, 20:].T)
+    assert got["/emg/raw"][1][1] == round((100.0 + 0.025) * 1e9)
+    frames = [ros for _, _, ros in got["/markers"]]
+    assert [f.frame_number for f in frames] == [40, 41, 42] and got["/markers"][0][0] == MARKERS_TYPE
+    assert frames[1].occluded == [False, True] and np.isnan(frames[1].positions[1].x)
+    assert frames[0].positions[0].x == pytest.approx(markers[0, 0, 0] / 1000.0)
+    joints = [ros for _, _, ros in got["/ik/joint_states"]]
+    assert [j.position for j in joints] == [[0.5], [0.25]] and joints[0].name == ["q0"]
+    assert bio_convert([str(path), "-o", str(tmp_path / "x.txt")]) == 2
+
+
+MARKERS_TYPE = "biosig_ros/msg/MarkerSet"

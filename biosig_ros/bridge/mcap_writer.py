@@ -55,10 +55,10 @@ class McapSettings(RecordFileSettings):
                               f"{self.flush_period}")
 
 
-class _Part:
-    """One open MCAP file and the ids its schemas and channels got."""
+class McapFile:
+    """One open MCAP file (profile ros2) and the ids its schemas and channels got."""
 
-    def __init__(self, path: Path, compression: CompressionType):
+    def __init__(self, path: Path, compression: CompressionType = CompressionType.ZSTD):
         self.file = open(path, "wb")
         self.writer = Writer(self.file, compression=compression, chunk_size=64 * 1024 * 1024)
         self.writer.start(profile=PROFILE, library=LIBRARY)
@@ -77,6 +77,19 @@ class _Part:
             channel = self.writer.register_channel(topic, "cdr", schema)
             self.channels[topic] = channel
         return channel
+
+    def write(self, topic: str, type_name: str, data: bytes, log_time: int,
+              publish_time: int) -> None:
+        channel = self.channel(topic, type_name)
+        sequence = self.sequence.get(channel, 0)
+        self.sequence[channel] = sequence + 1
+        self.writer.add_message(channel, log_time, data, publish_time, sequence)
+
+    def close(self) -> None:
+        try:
+            self.writer.finish()
+        finally:
+            self.file.close()
 
 
 class McapRecorder(RotatingRecorder):
@@ -105,34 +118,27 @@ class McapRecorder(RotatingRecorder):
             self._queue.append((topic, type_name, bytes(data), log_time_ns,
                                 log_time_ns if publish_time_ns is None else publish_time_ns))
 
-    def _open_part(self, path: Path) -> _Part:
-        return _Part(path, COMPRESSIONS[self.settings.compression])
+    def _open_part(self, path: Path) -> McapFile:
+        return McapFile(path, COMPRESSIONS[self.settings.compression])
 
-    def _write_pending(self, part: _Part) -> bool:
+    def _write_pending(self, part: McapFile) -> bool:
         with self._lock:
             queue, self._queue = self._queue, []
         if not queue:
             return False
         for topic, type_name, data, log_time, publish_time in queue:
             try:
-                channel = part.channel(topic, type_name)
+                part.write(topic, type_name, data, log_time, publish_time)
             except ConfigError as error:  # no definition of that type: that topic is skipped
                 self.last_error = str(error)
-                continue
-            sequence = part.sequence.get(channel, 0)
-            part.sequence[channel] = sequence + 1
-            part.writer.add_message(channel, log_time, data, publish_time, sequence)
         part.writer.flush()   # the chunk ends here: readable after a crash
         self.messages_recorded += len(queue)
         return True
 
-    def _close_part(self, part: _Part) -> None:
-        try:
-            part.writer.finish()
-        finally:
-            part.file.close()
+    def _close_part(self, part: McapFile) -> None:
+        part.close()
 
-    def _part_bytes(self, part: _Part) -> int:
+    def _part_bytes(self, part: McapFile) -> int:
         return part.file.tell()
 
     def _discard_pending(self) -> None:
