@@ -27,7 +27,7 @@ import datetime
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import numpy as np
 
@@ -45,9 +45,6 @@ __all__ = ["BioRecorder", "RecorderError", "RecorderSettings"]
 class RecorderSettings(RecordFileSettings):
     """Where and how often the bridge records."""
 
-    record_path: str = doc_field(
-        "", "file to record to, relative to record_directory; '' = a timestamped name "
-        "streamed_data_YYYYmmdd_HHMMSS.bio")
     save_frequency: float = doc_field(
         10.0, "records written per second (a crash loses at most 1/save_frequency s)",
         range=(0.01, 1000.0))
@@ -61,10 +58,6 @@ class RecorderSettings(RecordFileSettings):
                               f"got {self.save_frequency}")
         if self.record_path:
             bio_path(self.record_path)  # raises ConfigError for a foreign suffix
-            path = PurePath(self.record_path)
-            if path.is_absolute() or ".." in path.parts:
-                raise ConfigError(f"parameter 'record_path' ({self.record_path}) must be a name "
-                                  "inside record_directory: no absolute path, no '..'")
 
 
 @dataclass

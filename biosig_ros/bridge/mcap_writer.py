@@ -37,9 +37,6 @@ LIBRARY = "biosig_ros"
 class McapSettings(RecordFileSettings):
     """What and how the MCAP recorder writes."""
 
-    record_path: str = doc_field(
-        "", "file to record to, relative to record_directory; '' = a timestamped name "
-        "recording_YYYYmmdd_HHMMSS.mcap")
     flush_period: float = doc_field(
         0.5, "seconds between chunks written and flushed (a crash loses at most this)",
         range=(0.01, 60.0))

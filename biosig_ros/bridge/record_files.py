@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.settings import doc_field
@@ -37,6 +37,9 @@ class RecordFileSettings:
     record_directory: str = doc_field(
         "biosig_ros/recordings", "directory of recordings; a relative one is under $ROS_HOME "
         "(default ~/.ros), never the working directory")
+    record_path: str = doc_field(
+        "", "name to record to, inside record_directory; '' = a timestamped name "
+        "(<prefix>_YYYYmmdd_HHMMSS)")
     max_file_bytes: int = doc_field(
         1024 * MIB, "start a new part once a file reaches this many bytes (0: no size limit)",
         range=(0, None), runtime=True)
@@ -48,6 +51,10 @@ class RecordFileSettings:
         "free space than this", range=(0, None), runtime=True)
 
     def __post_init__(self):
+        path = PurePath(self.record_path)
+        if path.is_absolute() or ".." in path.parts or self.record_path.startswith("~"):
+            raise ConfigError(f"parameter 'record_path' ({self.record_path}) must be a name "
+                              "inside record_directory: no absolute path, no '..'")
         for name in ("max_file_bytes", "max_file_seconds", "min_free_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"parameter '{name}' must be >= 0, got {getattr(self, name)}")
