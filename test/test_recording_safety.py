@@ -127,8 +127,7 @@ def test_the_default_directory_is_under_ros_home_not_the_working_directory(tmp_p
     assert record_root("lab") == tmp_path / "roshome" / "lab"
     assert record_root(str(tmp_path / "abs")) == tmp_path / "abs"
     monkeypatch.delenv("ROS_HOME")
-    assert record_root("x") == os.path.expanduser("~/.ros/x") or \
-        str(record_root("x")) == os.path.expanduser("~/.ros/x")
+    assert str(record_root("x")) == os.path.expanduser("~/.ros/x")
 
 
 def test_the_disk_guard_stops_recording_with_one_error_while_data_keeps_coming(tmp_path):
@@ -151,9 +150,7 @@ def test_the_disk_guard_stops_recording_with_one_error_while_data_keeps_coming(t
     with pytest.raises(RecorderError, match="below min_free_bytes"):
         rec.stop()
     data = load(str(path))                    # what was written stays a complete file
-    np.testing.assert_array_equal(data["raw_device_data_index"][0][0] if isinstance(
-        data["raw_device_data_index"][0], list) else data["raw_device_data_index"][0],
-        np.arange(2000))
+    np.testing.assert_array_equal(data["raw_device_data_index"][0][0], np.arange(2000))
     with pytest.raises(PathRefused, match="not recording: .* below min_free_bytes"):
         rec.start("again")
 
