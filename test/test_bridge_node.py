@@ -356,6 +356,10 @@ def test_paths_refused_over_the_service_and_the_disk_guard_stops_only_the_record
                 type=ParameterType.PARAMETER_INTEGER, integer_value=2 ** 62))])
         result = probe.call(SetParameters, "/bridge/set_parameters", request)
         assert result.results[0].successful, result.results[0].reason
+        read_only = probe.call(SetParameters, "/bridge/set_parameters", SetParameters.Request(
+            parameters=[ParameterMsg(name="record_directory", value=ParameterValue(
+                type=ParameterType.PARAMETER_STRING, string_value="/"))]))
+        assert not read_only.results[0].successful
         assert probe.wait_until(lambda: _level(latest()) == 2), latest()
         assert "below min_free_bytes" in latest().message
         size = (tmp_path / "guarded_part001.bio").stat().st_size

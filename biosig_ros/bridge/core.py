@@ -47,7 +47,9 @@ class BridgeCore:
     def _count(self, key: str, index: int, first: int, count: int) -> None:
         missing = self.stats[(key, index)].update(first, count)
         if missing and self.on_gap is not None:
-            self.on_gap(missing, self.sources[key][index])
+            # A kinematics gap is an IK frame number missing: skipped by IK or lost on the way.
+            self.on_gap(missing, self.sources[key][index] + (
+                " IK frames" if key == "kinematics_data" else ""))
 
     def answer(self, request: LegacyRequest) -> dict:
         """The legacy server's answer function."""

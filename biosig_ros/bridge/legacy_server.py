@@ -43,6 +43,7 @@ _RECV_SIZE = 65536
 _POLL_S = 0.1
 _CACHE_ENTRIES = 16
 _ACCEPT_BATCH = 64  # accepts per loop round: the backlog drains without starving the others
+_EVICTED = encode_error("evicted: too many open connections")
 
 
 @dataclass
@@ -269,7 +270,7 @@ class LegacyServer:
             if connection.host == host and not connection.writing:
                 self.stats.evicted += 1
                 try:  # best effort: tell it why, without waiting for it to read
-                    connection.sock.send(encode_error("evicted: too many open connections"))
+                    connection.sock.send(_EVICTED)
                 except OSError:
                     pass
                 self._close(connection)
