@@ -52,6 +52,21 @@ def test_crafted_declarations_are_refused_before_any_allocation(payload, reason)
     assert peak < 64 * 1024, peak
 
 
+@pytest.mark.parametrize("protocol", range(6))
+def test_a_pickle_naming_a_global_is_walked_in_step_with_the_unpickler(protocol, tmp_path):
+    """GLOBAL / INST carry two lines: walked as one argument, the global is then refused by
+    name by the unpickler (not misread as opcodes by the walk)."""
+    from biosig_ros.bridge.legacy_protocol import try_decode_request
+    from hostile_payloads import RunsCode
+
+    data = pickle.dumps({"command": RunsCode(tmp_path / "ran")}, protocol)
+    scan = PickleScan(LIMIT)
+    assert scan.feed(data) and scan.pos == len(data)
+    with pytest.raises(RequestError, match="refused to load global"):
+        try_decode_request(data)
+    assert not (tmp_path / "ran").exists()
+
+
 def test_the_walk_resumes_instead_of_restarting():
     data = pickle.dumps({"custom_cmd": ["x" * 50] * 20, "command": ["all"]}, 2)
     scan = PickleScan(LIMIT)

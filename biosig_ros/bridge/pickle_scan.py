@@ -26,8 +26,10 @@ _LENGTH_PREFIX = {pickletools.TAKEN_FROM_ARGUMENT1: (1, False),
                   pickletools.TAKEN_FROM_ARGUMENT4: (4, True),
                   pickletools.TAKEN_FROM_ARGUMENT4U: (4, False),
                   pickletools.TAKEN_FROM_ARGUMENT8U: (8, False)}
+_TWO_LINES = -100  # GLOBAL and INST: "module\nname\n"
 # opcode byte -> (name, argument size or a pickletools size code)
-_OPCODES = {ord(op.code): (op.name, op.arg.n if op.arg is not None else 0)
+_OPCODES = {ord(op.code): (op.name, 0 if op.arg is None else _TWO_LINES
+                           if op.arg.name == "stringnl_noescape_pair" else op.arg.n)
             for op in pickletools.opcodes}
 
 
@@ -84,8 +86,10 @@ class PickleScan:
         """End offset of the opcode at start (maybe beyond the buffer); None while unknown."""
         if n >= 0:
             return start + 1 + n
-        if n == pickletools.UP_TO_NEWLINE:
+        if n in (pickletools.UP_TO_NEWLINE, _TWO_LINES):
             newline = buffer.find(b"\n", start + 1)
+            if newline >= 0 and n == _TWO_LINES:
+                newline = buffer.find(b"\n", newline + 1)
             return None if newline < 0 else newline + 1
         width, signed = _LENGTH_PREFIX[n]
         if start + 1 + width > len(buffer):
