@@ -34,7 +34,8 @@ def split_type(name: str) -> tuple[str, str]:
 
 
 def _share_roots() -> list[Path]:
-    roots = [Path(p) / "share" for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    prefixes = os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)
+    roots = [Path(p) / "share" for p in prefixes if p]
     roots.append(Path(sys.prefix) / "share")
     return roots
 
@@ -64,7 +65,10 @@ def _dependencies(package: str, text: str) -> list[str]:
         if base in PRIMITIVES:
             continue
         # A bare Header is std_msgs' (ROS 1 habit some .msg files keep).
-        full = base if "/" in base else ("std_msgs/Header" if base == "Header" else f"{package}/{base}")
+        if "/" in base:
+            full = base
+        else:
+            full = "std_msgs/Header" if base == "Header" else f"{package}/{base}"
         found.append("/".join(split_type(full)))
     return found
 
