@@ -141,3 +141,18 @@ def test_crafted_requests_never_print_a_traceback(capfd, caplog):
     out, err = capfd.readouterr()
     for text in (out, err, caplog.text):
         assert "Traceback" not in text and "SystemError" not in text, text[-2000:]
+
+
+def test_the_node_process_logs_no_traceback_for_crafted_requests():
+    from ros_harness import NodeProcess
+
+    with NodeProcess("biosig_ros.nodes.bridge_node", "bridge",
+                     {"port": 0, "request_timeout": 0.5}) as node:
+        assert node.wait_for_output("serving biosiglive clients on"), node.output()
+        port = int(node.output().split("serving biosiglive clients on 127.0.0.1:")[1].split()[0])
+        for payload in crafted_requests(seed=12, count=150):
+            raw_exchange(port, payload, shutdown=True)
+        assert "error" in Client("127.0.0.1", port, client_type="TCP").get_data(Message())
+        assert node.alive()
+    output = node.output()
+    assert "Traceback" not in output and "SystemError" not in output, output[-3000:]
