@@ -340,16 +340,10 @@ def test_paths_refused_over_the_service_and_the_disk_guard_stops_only_the_record
         publish_loops(publisher, 5, seed=5)
         assert probe.wait_until(lambda: "emg/raw" in (latest().message if latest() else "")), \
             latest()
-        assert _level(latest()) == 1 and "500 lost" in latest().message
-        stop = threading.Event()
-        feeder = threading.Thread(target=lambda: [publish_loops(publisher, 1, seed=6)
-                                                  for _ in iter(stop.is_set, True)])
-        feeder.start()
-        try:
-            assert probe.wait_until(lambda: _level(latest()) == 0, timeout=30), latest()
-        finally:
-            stop.set()
-            feeder.join()
+        assert _level(latest()) == 1, latest()
+        assert int(latest().message.split(" lost")[0]) >= 500, latest().message
+        # No new gap (nothing published meanwhile): OK again once the 10 s window has passed.
+        assert probe.wait_until(lambda: _level(latest()) == 0, timeout=40), latest()
 
         request = SetParameters.Request(parameters=[ParameterMsg(
             name="min_free_bytes", value=ParameterValue(
