@@ -18,6 +18,7 @@ EXECUTABLES = {
     "imu_processing_node": "biosig_ros.nodes.imu_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
