@@ -165,7 +165,8 @@ def test_nexus_c3d_picks_emg_by_label_and_strips_the_subject_prefix(tmp_path):
     assert np.isnan(markers.positions[first:last + 1, markers.marker_names.index("DELT")]).all()
 
     lines = "\n".join(summary_lines(recording, written["model_names"], "wu.bioMod"))
-    assert "EMG channels: 16 of 23 analog channels match 'EMG' (7 others left out)" in lines
+    assert ("EMG channels: 16 of 23 analog channels match emg_channel_pattern 'EMG'; left out: "
+            "Fx1, Fy1, Fz1, Mx1, My1, Mz1, Voltage.Sync") in lines
     assert f"subject '{SUBJECT}' taken from the labels' prefix" in lines
     assert "1 trajectories of no subject or another one left out: *12" in lines
     assert "15 of 16 model markers in the recording" in lines

@@ -52,11 +52,10 @@ def _signal(path, parameters, analogs, settings, notes) -> SignalTrack | None:
                          f"{settings.emg_channel_pattern!r} (labels: {', '.join(labels)}): "
                          "markers only; set channel_names or emg_channel_pattern")
             return None
-        left = len(labels) - len(index)
+        left = [label for i, label in enumerate(labels) if i not in set(index)]
         notes.append(f"EMG channels: {len(index)} of {len(labels)} analog channels match "
-                     f"{settings.emg_channel_pattern!r}"
-                     f"{f' ({left} others left out)' if left else ''}: "
-                     f"{', '.join(labels[i] for i in index)}")
+                     f"emg_channel_pattern {settings.emg_channel_pattern!r}"
+                     + (f"; left out: {', '.join(left)}" if left else ""))
     units = [str(u).strip() for u in parameters["ANALOG"].get("UNITS", {}).get("value", [])]
     units += ["V"] * (len(labels) - len(units))
     chosen = [units[i].lower() for i in index]
