@@ -15,6 +15,7 @@ from biosig_ros.errors import ConfigError
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.paths import resolve_data_path
+from biosig_ros.settings import doc_field
 
 # Length units of marker positions -> metres.
 LENGTH_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
@@ -70,39 +71,33 @@ class Recording:
         return max(durations, default=0.0)
 
 
-def _doc(default, doc: str, **metadata):
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"doc": doc, **metadata})
-    return field(default=default, metadata={"doc": doc, **metadata})
-
-
 @dataclass
 class RecordingSettings:
     """What to read from a recording. A `.bio` file carries no names, rates or units: they come
     from here. A `.c3d` or `.mcap` file carries its own; here they only select."""
 
-    file: str = _doc("data/abd.bio", "recording to play: .bio, .c3d or .mcap")
-    model_path: str = _doc(
+    file: str = doc_field("data/abd.bio", "recording to play: .bio, .c3d or .mcap")
+    model_path: str = doc_field(
         "", ".bioMod whose marker names are matched against the recording's at start (and "
         "name the markers of a .bio that has as many markers as the model); empty = none")
-    signal_key: str = _doc("emg", ".bio: key of the channels x samples signal (empty = none)")
-    channel_names: list[str] = _doc(
+    signal_key: str = doc_field("emg", ".bio: key of the channels x samples signal (empty = none)")
+    channel_names: list[str] = doc_field(
         [], ".bio: names of the signal's channels (empty = EMG1..n); .c3d/.mcap: the analog "
         "channels to play, in this order (empty = those matching emg_channel_pattern)")
-    emg_channel_pattern: str = _doc(
+    emg_channel_pattern: str = doc_field(
         "EMG", ".c3d/.mcap: regular expression (case-insensitive) picking the EMG channels by "
         "label when channel_names is empty; empty = every analog channel")
-    sample_rate: float = _doc(2000.0, ".bio: Hz of the signal", range=(0.0, 1e6))
-    signal_unit: str = _doc("V", ".bio: unit of the signal: V, mV or uV")
-    markers_key: str = _doc("markers", ".bio: key of the 3 x markers x frames array "
+    sample_rate: float = doc_field(2000.0, ".bio: Hz of the signal")
+    signal_unit: str = doc_field("V", ".bio: unit of the signal: V, mV or uV")
+    markers_key: str = doc_field("markers", ".bio: key of the 3 x markers x frames array "
                                        "(empty = none)")
-    marker_names: list[str] = _doc(
+    marker_names: list[str] = doc_field(
         [], ".bio: marker names in file order (empty = the model's when model_path has as many "
         "markers, else marker_1..n); .c3d/.mcap: the markers to play, by name without the "
         "subject prefix (empty = all)")
-    frame_rate: float = _doc(100.0, ".bio: Hz of the markers", range=(0.0, 1e5))
-    marker_unit: str = _doc("mm", ".bio: unit of the marker positions: mm, cm or m")
-    subject: str = _doc(
+    frame_rate: float = doc_field(100.0, ".bio: Hz of the markers")
+    marker_unit: str = doc_field("mm", ".bio: unit of the marker positions: mm, cm or m")
+    subject: str = doc_field(
         "", "MarkerSet.subject. Labels 'Subject:MARKER' give it (and lose the prefix); among "
         "several subjects this picks one. Empty for a .bio: the file's name")
 

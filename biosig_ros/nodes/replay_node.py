@@ -8,7 +8,7 @@ before its consumers listen (wait_for_nodes / wait_for_subscribers).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rclpy.node import Node
 
@@ -18,39 +18,35 @@ from biosig_ros.io.recording import RecordingSettings, load_recording
 from biosig_ros.io.replay import ReplayEvent, ReplayPacer, ReplaySchedule
 from biosig_ros.io.summary import summary_lines
 from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
+from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg
 from biosig_ros.ros.node_runner import main_for
-from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import output_qos
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import SignalChunk
 from biosig_ros.stream_stats import StreamStats
-
-
-def _doc(default, doc: str):
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass
 class ReplayOptions:
     """How to play: pacing, topics, and when to start."""
 
-    publish_rate: float = _doc(100.0, "signal chunks per second (chunk = sample_rate / this)")
-    speed: float = _doc(1.0, "2.0 plays twice as fast (stamps follow the replay)")
-    loop: bool = _doc(False, "restart at the end; indices keep counting")
-    signal_topic: str = _doc("emg/raw", "topic of the EMG chunks (SignalChunk)")
-    markers_topic: str = _doc("markers", "topic of the marker frames (MarkerSet)")
-    frame_id: str = _doc("world", "header.frame_id of both topics (the capture frame)")
-    wait_for_subscribers: int = _doc(
+    publish_rate: float = doc_field(100.0,
+                                    "signal chunks per second (chunk = sample_rate / this)")
+    speed: float = doc_field(1.0, "2.0 plays twice as fast (stamps follow the replay)")
+    loop: bool = doc_field(False, "restart at the end; indices keep counting")
+    signal_topic: str = doc_field("emg/raw", "topic of the EMG chunks (SignalChunk)")
+    markers_topic: str = doc_field("markers", "topic of the marker frames (MarkerSet)")
+    frame_id: str = doc_field("world", "header.frame_id of both topics (the capture frame)")
+    wait_for_subscribers: int = doc_field(
         0, "start once each topic has at least this many subscriptions")
-    wait_for_nodes: list[str] = _doc(
+    wait_for_nodes: list[str] = doc_field(
         [], "and once each of these nodes (by name) subscribes to one of the topics, e.g. "
             "[emg_processing, ik]: nothing of the recording is played before they listen")
-    wait_timeout: float = _doc(30.0, "seconds to wait for them; then start anyway (WARN)")
-    settle_time: float = _doc(0.5, "seconds between ready and the first message: matching "
+    wait_timeout: float = doc_field(30.0, "seconds to wait for them; then start anyway (WARN)")
+    settle_time: float = doc_field(0.5, "seconds between ready and the first message: matching "
                                    "completes on both sides")
 
     def __post_init__(self):
@@ -75,10 +71,10 @@ class ReplayNode(Node):
         if self.recording.signal is not None:
             chunk_size = max(1, round(self.recording.signal.sample_rate / self.options.publish_rate))
             self.signal_publisher = self.create_publisher(
-                SignalChunkMsg, self.options.signal_topic, sensor_qos())
+                SignalChunkMsg, self.options.signal_topic, output_qos())
         if self.recording.markers is not None:
             self.markers_publisher = self.create_publisher(
-                MarkerSet, self.options.markers_topic, sensor_qos())
+                MarkerSet, self.options.markers_topic, output_qos())
         self.stats = StreamStats()
         self.pacer = ReplayPacer(ReplaySchedule(self.recording, chunk_size, self.options.loop),
                                  self._publish, self.options.speed)
