@@ -60,3 +60,14 @@ def test_nexus_c3d_report(capsys, tmp_path):
 def test_unusable_files_are_one_line_and_status_2(capsys, argv, message):
     status, out, err = run(capsys, *argv)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_without_biorbd_all_but_the_residuals(capsys, monkeypatch):
+    from biosig_ros.processing import ik_model
+
+    monkeypatch.setattr(ik_model, "biorbd", None)
+    status, out, _ = run(capsys, ABD, WU_MODEL)
+    assert status == 0
+    assert "16 of 16 model markers in the recording" in out
+    assert "IK residuals: skipped, biorbd is not installed" in out
+    assert "advice: none" in out

@@ -23,8 +23,10 @@ import numpy as np
 import yaml
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.io.recording import RecordingSettings, load_recording
 from biosig_ros.io.summary import match_markers, summary_lines
+from biosig_ros.paths import resolve_data_path
 from biosig_ros.signals import MarkerFrame
 
 EXIT_ERROR = 2
@@ -115,11 +117,14 @@ def scale_advice(model, positions) -> str:
 
 def check(settings: RecordingSettings, seconds: float, out=print) -> list[str]:
     """Print the report; returns the advice lines."""
-    from biosig_ros.processing.ik_model import load_model
+    from biosig_ros.processing import ik_model
 
     recording = load_recording(settings)
-    model = load_model(settings.model_path)
-    for line in summary_lines(recording, list(model.marker_names), settings.model_path):
+    # Without biorbd (the core installed without its "ik" extra) all but the residuals.
+    model = ik_model.load_model(settings.model_path) if ik_model.biorbd is not None else None
+    model_names = (list(model.marker_names) if model is not None
+                   else biomod_marker_names(resolve_data_path(settings.model_path)))
+    for line in summary_lines(recording, model_names, settings.model_path):
         out(line)
     advice = []
     out("EMG channels (whole file):")
@@ -127,56 +132,65 @@ def check(settings: RecordingSettings, seconds: float, out=print) -> list[str]:
         out(line)
     if recording.signal is None:
         advice.append("no EMG channel found: set emg_channel_pattern or channel_names")
-    markers = recording.markers
-    if markers is None:
+    if recording.markers is None:
         advice.append("no markers in the recording: IK has nothing to track")
-        return _print_advice(advice, out)
-    match = match_markers(markers.marker_names, model.marker_names)
+    else:
+        advice += check_markers(recording.markers, model, model_names, seconds, out)
+    out("advice:" if advice else "advice: none, the recording fits the model")
+    for line in advice:
+        out(f"  - {line}")
+    return advice
+
+
+def check_markers(markers, model, model_names: list[str], seconds: float, out) -> list[str]:
+    """Per-marker table (occlusion, IK residual); returns the advice on markers."""
+    advice = []
+    match = match_markers(markers.marker_names, model_names)
     for name in match.missing:
         close = difflib.get_close_matches(name, match.unknown, n=2, cutoff=0.5)
         advice.append(f"model marker {name} is not in the recording"
                       + (f" (the recording has {' or '.join(close)}: rename it with IK's "
                          f"marker_name_map)" if close else ""))
-    unit = scale_advice(model, markers.positions)
+    frames = markers.positions[:max(1, int(round(seconds * markers.frame_rate)))]
+    unit, residuals, suspects = "", {}, []
+    if model is None:
+        out("IK residuals: skipped, biorbd is not installed "
+            "(pip install 'biosig-ros-core[ik]')")
+    else:
+        unit = scale_advice(model, markers.positions)
+        values = ik_residuals(model, markers.marker_names, frames, markers.frame_rate)
+        residuals = dict(zip(model_names, values * 1000))
+        finite = values[np.isfinite(values)] * 1000
+        limit = max(OUTLIER_MM, OUTLIER_FACTOR * np.median(finite)) if finite.size else np.inf
+        suspects = [n for n, value in residuals.items() if value > limit]
     if unit:
         advice.append(unit)
-    frames = markers.positions[:max(1, int(round(seconds * markers.frame_rate)))]
-    residuals = ik_residuals(model, markers.marker_names, frames, markers.frame_rate)
-    by_name = dict(zip(model.marker_names, residuals * 1000))
-    finite = residuals[np.isfinite(residuals)]
-    limit = max(OUTLIER_MM, OUTLIER_FACTOR * np.median(finite) * 1000) if finite.size else np.inf
-    suspects = [n for n, value in by_name.items() if value > limit]
     hidden = np.isnan(markers.positions).any(axis=2).mean(axis=0)
     out(f"markers: occluded (whole file) and IK residual (mean over the first {len(frames)} "
         "frames)")
     for name, fraction in zip(markers.marker_names, hidden):
-        value = by_name.get(name)
-        residual = ("not in the model" if value is None else "never seen" if np.isnan(value)
-                    else f"{value:6.1f} mm" + ("  <- stands out" if name in suspects else ""))
-        out(f"  {name:16s} {fraction * 100:5.1f} % occluded   {residual}")
+        value = residuals.get(name)
+        text = ("not in the model" if name not in model_names else "" if value is None
+                else "never seen" if np.isnan(value)
+                else f"{value:6.1f} mm" + ("  <- stands out" if name in suspects else ""))
+        out(f"  {name:16s} {fraction * 100:5.1f} % occluded   {text}")
         if fraction > 0.2:
             advice.append(f"{name} is occluded in {fraction * 100:.0f} % of the frames")
     for name in match.missing:
         out(f"  {name:16s} missing from the recording")
-    if unit:  # residuals of markers at the wrong scale say nothing about single markers
-        return _print_advice(advice, out)
-    swaps = find_swaps(model, markers.marker_names, frames, markers.frame_rate, residuals,
-                       suspects) if len(suspects) >= 2 else []
+    if unit or len(suspects) < 2:  # at the wrong scale, residuals say nothing of one marker
+        swaps = []
+    else:
+        swaps = find_swaps(model, markers.marker_names, frames, markers.frame_rate,
+                           np.array([residuals[n] for n in model_names]) / 1000, suspects)
     for a, b in swaps:
         advice.append(f"{a} and {b} look swapped: with the two names exchanged their residual "
                       "drops (fix the labels, or exchange them in marker_names / "
                       "marker_name_map)")
-    for name in suspects:
+    for name in suspects if not unit else []:
         if not any(name in pair for pair in swaps):
             advice.append(f"{name}: residual far above the others (mislabelled or moved "
                           "marker, or a model that does not fit the subject there)")
-    return _print_advice(advice, out)
-
-
-def _print_advice(advice: list[str], out) -> list[str]:
-    out("advice:" if advice else "advice: none, the recording fits the model")
-    for line in advice:
-        out(f"  - {line}")
     return advice
 
 
