@@ -2,10 +2,13 @@
 
 Starts `python -m biosig_ros.graph demo` (the whole demo graph, as `tools/run demo` does) and
 a subscriber here, and times the first /emg/raw, /emg/envelope, /markers and /ik/joint_states
-message and each node's "ready" line from the moment the command was started. --imports also
+message and each node's "ready" line from the moment the command was started. On a shared
+machine these wall times follow the load; --cpu also starts each node alone and prints the CPU
+seconds it used until ready (imports and construction: what start-up work costs, whatever the
+load), --root DIR taking the code from another checkout (for before/after figures). --imports
 prints the slowest imports of each node module (`python -X importtime`, cumulative).
 
-    tools/run bench startup [--runs 3] [--imports] [--set NODE.PARAM=VALUE ...]
+    tools/run bench startup [--runs 3] [--cpu] [--root DIR] [--imports] [--set NODE.PARAM=VALUE]
 """
 from __future__ import annotations
 
@@ -73,6 +76,34 @@ def one_run(probe: RosProbe, extra: list[str], timeout: float) -> dict[str, floa
     return firsts
 
 
+NODES = (("replay_node", "replay", "replay_abd.yaml", "playing"),
+         ("emg_processing_node", "emg_processing", "emg_processing.yaml", "ready:"),
+         ("ik_node", "ik", "ik_wu.yaml", "ready:"),
+         ("bridge_node", "bridge", "bridge.yaml", "serving"))
+
+
+def cpu_to_ready(root: Path, module: str, name: str, config: str, text: str) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) a node started alone uses until it logs `text`."""
+    started = time.monotonic()
+    node = subprocess.Popen(
+        [sys.executable, "-u", "-m", f"biosig_ros.nodes.{module}", "--ros-args", "-r",
+         f"__node:={name}", "--params-file", str(ROOT / "config" / config), "-p", "port:=0",
+         "-p", "record_on_start:=false"] if name == "bridge" else
+        [sys.executable, "-u", "-m", f"biosig_ros.nodes.{module}", "--ros-args", "-r",
+         f"__node:={name}", "--params-file", str(ROOT / "config" / config)],
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cpu = wall = float("nan")
+    for line in node.stdout:
+        if text in line:
+            wall = time.monotonic() - started
+            fields = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            break
+    node.terminate()
+    node.wait(timeout=30)
+    return cpu, wall
+
+
 def slowest_imports(module: str, count: int = 6) -> list[tuple[float, str]]:
     """(cumulative seconds, package) of the slowest top-level imports of module."""
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
@@ -96,6 +127,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--imports", action="store_true")
+    parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help="source checkout whose biosig_ros the --cpu nodes run")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
     args = parser.parse_args()
     extra = [word for assignment in args.set for word in ("--set", assignment)]
@@ -104,6 +138,13 @@ def main() -> None:
             rows = slowest_imports(module)
             print(f"import {module}: {rows[0][0]:.2f} s; slowest: "
                   + ", ".join(f"{name} {seconds:.2f} s" for seconds, name in rows[1:]))
+    if args.cpu:
+        for module, name, config, text in NODES:
+            figures = [cpu_to_ready(args.root, module, name, config, text)
+                       for _ in range(args.runs)]
+            cpu = [c for c, _ in figures]
+            print(f"{name:16s} alone: CPU to ready {np.median(cpu):.2f} s (min {min(cpu):.2f}), "
+                  f"wall {np.median([w for _, w in figures]):.2f} s", flush=True)
     results = []
     with RosProbe("startup_probe") as probe:
         for run in range(args.runs):
