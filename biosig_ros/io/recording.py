@@ -80,7 +80,9 @@ class RecordingSettings:
     model_path: str = doc_field(
         "", ".bioMod whose marker names are matched against the recording's at start (and "
         "name the markers of a .bio that has as many markers as the model); empty = none")
-    signal_key: str = doc_field("emg", ".bio: key of the channels x samples signal (empty = none)")
+    signal_key: str = doc_field(
+        "emg", ".bio: key of the channels x samples signal; .mcap: SignalChunk topic (another "
+        "value: the file's emg/raw); empty = no signal")
     channel_names: list[str] = doc_field(
         [], ".bio: names of the signal's channels (empty = EMG1..n); .c3d/.mcap: the analog "
         "channels to play, in this order (empty = those matching emg_channel_pattern)")
@@ -89,8 +91,9 @@ class RecordingSettings:
         "label when channel_names is empty; empty = every analog channel")
     sample_rate: float = doc_field(2000.0, ".bio: Hz of the signal")
     signal_unit: str = doc_field("V", ".bio: unit of the signal: V, mV or uV")
-    markers_key: str = doc_field("markers", ".bio: key of the 3 x markers x frames array "
-                                       "(empty = none)")
+    markers_key: str = doc_field(
+        "markers", ".bio: key of the 3 x markers x frames array; .mcap: MarkerSet topic "
+        "(another value: the file's markers); empty = no markers")
     marker_names: list[str] = doc_field(
         [], ".bio: marker names in file order (empty = the model's when model_path has as many "
         "markers, else marker_1..n); .c3d/.mcap: the markers to play, by name without the "
