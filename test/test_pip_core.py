@@ -3,7 +3,6 @@ it pulls in (its dependencies and the documented extras), runs every installed c
 shipped data. Nothing of this checkout or of the ROS environment is visible to it."""
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import venv
 import ezc3d
 import pytest
 
+from core_wheel import build_core_wheel
 from ros_harness import REPO
 
 ABD = REPO / "data" / "abd.bio"
@@ -22,15 +22,7 @@ COMMANDS = ("bio_convert", "trigno_sim", "bio_check")
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory):
     root = tmp_path_factory.mktemp("pip_core")
-    source = root / "src"
-    shutil.copytree(REPO / "biosig_ros", source / "biosig_ros",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "setup.py", source)
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(root), str(source)], capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stderr
-    (wheel,) = root.glob("biosig_ros_core-*.whl")
+    wheel = build_core_wheel(root)
     environment = {k: v for k, v in os.environ.items()
                    if not k.startswith(("PYTHON", "AMENT", "COLCON", "CMAKE", "ROS", "VIRTUAL"))
                    and k not in ("LD_LIBRARY_PATH",)}
