@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 
 from biosig_ros.msg import MarkerResiduals, SignalChunk
@@ -70,3 +71,19 @@ def test_one_command_on_a_nexus_c3d_loses_nothing_at_start(tmp_path):
     assert indices[0][0] == 0
     assert all(a + n == b for (a, n), (b, _) in zip(indices, indices[1:])), indices[:5]
     assert list(envelopes[0][1].channel_names) == EMG_LABELS
+
+
+def test_recording_and_model_become_parameter_overrides(monkeypatch):
+    from biosig_ros.graph import user_files
+    from biosig_ros.graph_spec import GRAPHS
+
+    monkeypatch.setenv("BIOSIG_ROS_CALLER_DIR", "/home/me/data")
+    overrides = {"replay": ["loop:=false"]}
+    specs = user_files(GRAPHS["demo"], overrides, "trial.c3d", "../models/s01.bioMod")
+    replay = next(spec for spec in specs if spec.name == "replay")
+    assert replay.params == ("replay.yaml",)              # not the abd.bio names
+    assert overrides["replay"] == ["loop:=false", "file:=/home/me/data/trial.c3d",
+                                   "model_path:=/home/me/models/s01.bioMod"]
+    assert overrides["ik"] == ["model_path:=/home/me/models/s01.bioMod"]
+    with pytest.raises(SystemExit, match="--recording applies to graphs with a replay node"):
+        user_files(GRAPHS["lab"], {}, "trial.c3d", None)
