@@ -181,8 +181,11 @@ def test_emg_channels_by_another_pattern_or_none(tmp_path):
     write_nexus_c3d(path, seconds=0.2)
     deltoid = load_recording(RecordingSettings(file=str(path), emg_channel_pattern=r"^delt"))
     assert deltoid.signal.channel_names == ["Delt_ant.EMG1", "Delt_med.EMG2", "Delt_post.EMG3"]
-    none = load_recording(RecordingSettings(file=str(path), emg_channel_pattern="gonio"))
+    none = load_recording(RecordingSettings(file=str(path), emg_channel_pattern="gonio",
+                                            frame_rate=50.0))
     assert none.signal is None and "no analog label matches" in " ".join(none.notes)
+    assert "frame_rate: for .bio files only, ignored" in " ".join(none.notes)
+    assert none.markers.frame_rate == 100.0
     with pytest.raises(ConfigError, match="emg_channel_pattern"):
         load_recording(RecordingSettings(file=str(path), emg_channel_pattern="EMG("))
 

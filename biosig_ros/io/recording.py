@@ -19,6 +19,8 @@ from biosig_ros.settings import doc_field
 
 # Length units of marker positions -> metres.
 LENGTH_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+# Settings a .c3d or .mcap file carries itself.
+BIO_ONLY = ("sample_rate", "signal_unit", "frame_rate", "marker_unit")
 # Analog units -> volts (EMG); other units are passed through unchanged.
 VOLTAGE_SCALE = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6}
 
@@ -117,8 +119,15 @@ class RecordingSettings:
 
 
 def load_recording(settings: RecordingSettings) -> Recording:
-    """Load settings.file (.bio or .c3d) in SI units; raises ConfigError naming what is wrong."""
+    """Load settings.file (.bio, .c3d, .mcap) in SI units; raises ConfigError naming what is
+    wrong."""
     recording = read_recording(settings)
+    if recording.path.suffix.lower() != ".bio":
+        defaults = RecordingSettings()
+        ignored = [n for n in BIO_ONLY if getattr(settings, n) != getattr(defaults, n)]
+        if ignored:
+            recording.notes.append(f"{', '.join(ignored)}: for .bio files only, ignored (the "
+                                   "file carries its own)")
     if recording.markers is not None:
         markers = recording.markers
         recording.notes.append(f"marker positions: {markers.unit} in the file, published in m")
