@@ -98,5 +98,5 @@ def _markers(path, parameters, data, settings, notes) -> MarkerTrack | None:
         positions[np.transpose(np.asarray(residuals)[0, index, :]) < 0] = np.nan
     return MarkerTrack(occlusions_as_nan(positions),
                        float(parameters["POINT"]["RATE"]["value"][0]),
-                       [split.names[i] for i in chosen], split.subject or settings.subject or path.stem,
-                       unit)
+                       [split.names[i] for i in chosen],
+                       split.subject or settings.subject or path.stem, unit)

@@ -69,7 +69,8 @@ class ReplayNode(Node):
         chunk_size = 1
         self.signal_publisher = self.markers_publisher = None
         if self.recording.signal is not None:
-            chunk_size = max(1, round(self.recording.signal.sample_rate / self.options.publish_rate))
+            chunk_size = max(1, round(self.recording.signal.sample_rate
+                                      / self.options.publish_rate))
             self.signal_publisher = self.create_publisher(
                 SignalChunkMsg, self.options.signal_topic, output_qos())
         if self.recording.markers is not None:
