@@ -1,8 +1,10 @@
 """Vicon marker stream (ROS-free): frames of one subject's markers in metres, with occlusion
 flags, Vicon frame numbers and capture stamps, plus optional analog device outputs.
 
-ViconClient runs the ViconAdapter in its own thread (DeviceLink): connect, wait for frames,
-resolve subject / markers / device outputs, then one MarkerFrame (and SignalChunk) per frame.
+ViconClient is a DeviceLink: connect() connects the ViconAdapter, waits for a frame and resolves
+subject / markers / device outputs; stream() delivers one MarkerFrame (and SignalChunk) per
+frame in the link's thread; disconnect() disconnects. Vicon's frame numbers are the running
+index: frames dropped (by the SDK or during a pause or outage) show as gaps and are counted.
 The backend (real SDK or simulator) only changes how the adapter is built (create_adapter).
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
+from biosig_ros.devices.stream_assembler import SampleClock
 from biosig_ros.devices.vicon_adapter import STREAM_MODES, ViconAdapter
 from biosig_ros.errors import ConfigError
 from biosig_ros.signals import MarkerFrame, SignalChunk
@@ -135,26 +138,35 @@ class ViconClient(DeviceLink):
         self.subject = ""
         self.marker_names: list[str] = []
         self.last_frame_number: int | None = None
+        self.dropped_frames = 0         # frame numbers skipped between two frames received
+        self._analog: AnalogLayout | None = None
 
-    def interrupt(self) -> None:
+    def connect(self) -> str:
+        """Connect, wait for a frame, resolve subject, markers and device outputs."""
+        s = self.settings
+        self._analog = None
+        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, self._analog_wanted)
+        self._wait_for_first_frame()
+        self.subject = self._resolve_subject()
+        self.marker_names = self._resolve_markers()
+        if self._analog_wanted:
+            self._analog = self._resolve_analog()
+        return (f"{len(self.marker_names)} markers of '{self.subject}' at "
+                f"{self.adapter.frame_rate():g} Hz from {s.host}"
+                + (f" and {len(self._analog.names)} outputs of '{self._analog.device}'"
+                   if self._analog else ""))
+
+    def stream(self) -> None:
+        self.streaming(f"streaming {len(self.marker_names)} markers of '{self.subject}' from "
+                       f"{self.settings.host}")
+        self._stream(self._analog)
+
+    def disconnect(self) -> None:
         self.adapter.disconnect()
 
-    def session(self) -> None:
-        s = self.settings
-        analog_wanted = bool(s.analog_device) and self._on_analog is not None
-        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, analog_wanted)
-        try:
-            self._wait_for_first_frame()
-            self.subject = self._resolve_subject()
-            self.marker_names = self._resolve_markers()
-            analog = self._resolve_analog() if analog_wanted else None
-            self.streaming(f"streaming {len(self.marker_names)} markers of '{self.subject}' at "
-                           f"{self.adapter.frame_rate():g} Hz from {s.host}"
-                           + (f" and {len(analog.names)} outputs of '{analog.device}'"
-                              if analog else ""))
-            self._stream(analog)
-        finally:
-            self.adapter.disconnect()
+    @property
+    def _analog_wanted(self) -> bool:
+        return bool(self.settings.analog_device) and self._on_analog is not None
 
     def _wait_for_first_frame(self) -> None:
         deadline = time.monotonic() + self.settings.frame_timeout
@@ -162,8 +174,6 @@ class ViconClient(DeviceLink):
             if time.monotonic() > deadline:
                 raise DeviceError(f"connected to {self.settings.host} but no frame within "
                                   f"{self.settings.frame_timeout:g} s (is the system live?)")
-            if self.stop_requested():
-                return
             time.sleep(0.01)
 
     def _resolve_subject(self) -> str:
@@ -209,6 +219,8 @@ class ViconClient(DeviceLink):
     def _stream(self, analog: AnalogLayout | None) -> None:
         adapter, s = self.adapter, self.settings
         last_new = time.monotonic()
+        previous: int | None = None       # within this stream(): a pause is not a drop
+        clock: SampleClock | None = None
         while not self.stop_requested():
             if not adapter.next_frame():
                 if time.monotonic() - last_new > s.frame_timeout:
@@ -221,14 +233,21 @@ class ViconClient(DeviceLink):
                 if time.monotonic() - last_new > s.frame_timeout:
                     raise DeviceError(f"frame number stuck at {number} for {s.frame_timeout:g} s")
                 continue
+            if previous is not None and number > previous + 1:
+                self.dropped_frames += number - previous - 1
             positions, occluded = adapter.marker_positions(self.subject, self.marker_names)
             rate = adapter.frame_rate()
-            stamp = arrival - adapter.latency()
+            # Vicon's frame numbers are its clock: frames delivered late (a stall, then a
+            # burst) keep the capture times their numbers give, never later than arrival.
+            if clock is None or clock.rate != rate or number < clock.base_index:
+                clock = SampleClock(rate, number)
+            clock.update(arrival - adapter.latency(), number)
+            stamp = clock.stamp(number)
             self._on_frame(MarkerFrame(positions / MM_PER_M, self.marker_names, number, stamp,
                                        rate, self.subject, occluded))
             if analog is not None:
                 self._emit_analog(analog, number, stamp, rate)
-            self.last_frame_number = number
+            self.last_frame_number = previous = number
             last_new = time.monotonic()
 
     def _emit_analog(self, analog: AnalogLayout, number: int, stamp: float, rate: float) -> None:
