@@ -67,6 +67,7 @@ class DeviceLink:
         self._lock = threading.Lock()
         self._status = LinkStatus(since=time.time())
         self.connected = False
+        self.after_loss = False     # the running stream() follows a loss (not a start())
 
     # -- subclass steps --------------------------------------------------------------------
     def connect(self) -> str:
@@ -112,6 +113,7 @@ class DeviceLink:
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError(f"{self._name} already started")
         self._stop.clear()
+        self.after_loss = False
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
@@ -178,6 +180,7 @@ class DeviceLink:
                     break
                 text = describe_error(error)
                 lost = self.status.state == STREAMING
+                self.after_loss = True
                 self.set_status(DISCONNECTED, ("device lost: " if lost else "cannot connect: ")
                                 + text, failures=self.status.failures + 1, last_error=text)
                 self._stop.wait(self._retry_interval)

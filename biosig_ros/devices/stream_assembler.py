@@ -14,8 +14,10 @@ import numpy as np
 from biosig_ros.signals import SignalChunk
 
 RATE_TOLERANCE_HZ = 0.5  # a reconnected device whose rate differs more starts a new clock
-SETTLE_MAX_S = 0.25      # longest hold of a new segment's first reads (see StreamAssembler)
-BURST_CHUNKS = 4         # a read completing this many chunks or more is sent as one message
+SETTLE_WINDOW_S = 0.05   # a new segment's reads are paced when this long brought ...
+PACED_SPEED = 2.0        # ... at most this many times real time (StreamAssembler)
+SETTLE_MAX_S = 0.5       # longest hold of a new segment's first reads
+BURST_S = 0.25           # a read completing this much signal or more is sent as one message
 
 
 class SampleClock:
@@ -31,7 +33,7 @@ class SampleClock:
         self.base_index = base_index
         self.base_time: float | None = None
         self._drift = drift
-        self._last_arrival = 0.0
+        self.last_arrival = 0.0
 
     def update(self, arrival: float, end_index: int) -> None:
         """Samples up to end_index (exclusive) had been acquired at arrival."""
@@ -39,9 +41,9 @@ class SampleClock:
         if self.base_time is None:
             self.base_time = candidate
         else:
-            allowed = self.base_time + self._drift * max(0.0, arrival - self._last_arrival)
+            allowed = self.base_time + self._drift * max(0.0, arrival - self.last_arrival)
             self.base_time = min(allowed, candidate)
-        self._last_arrival = arrival
+        self.last_arrival = max(self.last_arrival, arrival)
 
     def stamp(self, index: int) -> float:
         return self.base_time + (index - self.base_index) / self.rate
@@ -77,12 +79,17 @@ class StreamAssembler:
         self._pending_first = 0
         self._held: list[tuple[np.ndarray, float]] | None = None
         self._last_stamp = -math.inf
+        self._count_jump = False
         self.samples = 0
+        self.lost = 0                           # samples skipped by segments after a loss
 
-    def begin_segment(self, rate: float) -> None:
+    def begin_segment(self, rate: float, after_loss: bool = False) -> None:
+        """A new connection streams; after_loss: the index jump counts as lost samples (not
+        after a deliberate pause)."""
         self.flush()
         self.rate = rate
         self._held = []
+        self._count_jump = after_loss
 
     def push(self, rows: np.ndarray, arrival: float) -> None:
         if rows.shape[0] == 0:
@@ -109,15 +116,18 @@ class StreamAssembler:
             self._emit_pending(self._pending_count)
 
     def _paced(self) -> bool:
-        # A burst comes faster than real time: a read is paced when it came at least half its
-        # own duration after the previous one. SETTLE_MAX_S bounds the added latency.
+        # A burst comes much faster than real time; the reads of the last SETTLE_WINDOW_S tell
+        # whether it is over. A timer-based test would be fooled by one late read; this one
+        # costs SETTLE_WINDOW_S of latency once per segment, SETTLE_MAX_S at most.
         held = self._held
-        if held[-1][1] - held[0][1] >= SETTLE_MAX_S:
+        last = held[-1][1]
+        span = last - held[0][1]
+        if span >= SETTLE_MAX_S:
             return True
-        if len(held) < 2:
+        if span < SETTLE_WINDOW_S:
             return False
-        (_, previous), (rows, last) = held[-2], held[-1]
-        return last - previous >= 0.5 * rows.shape[0] / self.rate
+        recent = sum(rows.shape[0] for rows, arrival in held if arrival > last - SETTLE_WINDOW_S)
+        return recent <= PACED_SPEED * SETTLE_WINDOW_S * self.rate
 
     def _start_segment(self, held: list[tuple[np.ndarray, float]]) -> None:
         # Earliest acquisition time of the first held sample that every arrival allows.
@@ -127,8 +137,14 @@ class StreamAssembler:
             first_time = min(first_time, arrival - total / self.rate)
         if self.clock is not None and self.clock.base_time is not None and \
                 abs(self.clock.rate - self.rate) < RATE_TOLERANCE_HZ:
-            self.next_index = max(self.next_index, self.clock.index_at(first_time))
+            start = max(self.next_index, self.clock.index_at(first_time))
+            if self._count_jump:
+                self.lost += start - self.next_index
+            self.next_index = start
+        # Anchored on every held arrival at once: the held reads replayed next must not stamp
+        # their chunks from the first arrival alone.
         self.clock = SampleClock(self.rate, self.next_index)
+        self.clock.base_time, self.clock.last_arrival = first_time, held[-1][1]
 
     def _append(self, rows: np.ndarray, arrival: float) -> None:
         count = rows.shape[0]
@@ -144,7 +160,7 @@ class StreamAssembler:
             self._emit_pending(self._pending_count)
             return
         ready = self._pending_count // self.chunk_size
-        if ready >= BURST_CHUNKS:
+        if ready > 1 and ready * self.chunk_size >= BURST_S * self.rate:
             # A burst: its chunks go out as one message of whole chunks, so that a
             # subscriber's queue is not flooded with hundreds of messages at once.
             self._emit_pending(ready * self.chunk_size)

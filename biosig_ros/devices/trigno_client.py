@@ -242,9 +242,9 @@ class TrignoClient(DeviceLink):
             emg_sock = self._connect(emg_port, "EMG data")
             aux_sock = self._connect(aux_port, "aux data") if self.aux else None
             self._chunk_sizes()
-            self.emg.begin_segment(self.info.emg_rate)
+            self.emg.begin_segment(self.info.emg_rate, self.after_loss)
             if self.aux:
-                self.aux.begin_segment(self.info.aux_rate)
+                self.aux.begin_segment(self.info.aux_rate, self.after_loss)
             command.expect_ok("START")
             self.streaming(self._describe_stream())
             self._stream(command, emg_sock, aux_sock)

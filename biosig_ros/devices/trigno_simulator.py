@@ -7,6 +7,10 @@ synthetic. Usable in-process (TrignoSimulator) or as a program:
 
     trigno_sim --recording data/abd.bio --loop
     python -m biosig_ros.devices.trigno_simulator --synthetic --channels 16 --port-base 0
+
+A stall (the TCU, or the network, holds its frames, then delivers them in a burst) is
+reproduced by stall(seconds), by `--stall AT:SECONDS`, or by the signal SIGUSR1 (a stall of
+`--stall-seconds`).
 """
 from __future__ import annotations
 
@@ -153,6 +157,7 @@ class TrignoSimulator:
             "emg": [], "aux": [], "legacy_emg": [], "legacy_aux": []}
         self._command_clients: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        self._stall_until = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> "TrignoSimulator":
@@ -192,6 +197,18 @@ class TrignoSimulator:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def stall(self, seconds: float) -> None:
+        """Hold the frames for `seconds`, then send every frame owed at once (a burst): the
+        acquisition clock keeps running, as on a TCU whose connection froze."""
+        self._stall_until = time.monotonic() + seconds
+
+    def connections(self) -> dict[str, int]:
+        """Open client connections per port (command, emg, aux, legacy_emg, legacy_aux)."""
+        with self._lock:
+            counts = {name: len(group) for name, group in self._clients.items()}
+            counts["command"] = len(self._command_clients)
+        return counts
 
     @property
     def emg_samples_per_frame(self) -> int:
@@ -349,8 +366,8 @@ class TrignoSimulator:
             now = time.monotonic()
             if next_due is None:
                 next_due = now + interval
-            if now < next_due:
-                self._stop.wait(min(next_due - now, 0.05))
+            if now < next_due or now < self._stall_until:
+                self._stop.wait(min(max(next_due, self._stall_until) - now, 0.05))
                 continue
             # Whole frames on an absolute schedule: a late wake-up sends the frames it owes.
             if not self._send_frame():
@@ -412,6 +429,16 @@ def _parse_slots(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"slots must be comma-separated integers: {text!r}")
 
 
+def _parse_stall(text: str) -> tuple[float, float]:
+    try:
+        at, seconds = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--stall expects AT:SECONDS, got {text!r}") from None
+    if at < 0 or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"--stall: invalid stall {text!r}")
+    return at, seconds
+
+
 def _parse_reply(text: str) -> tuple[str, str]:
     command, sep, reply = text.partition("=")
     if not sep or not command.strip():
@@ -442,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reply", type=_parse_reply, action="append", default=[],
                         metavar="COMMAND=REPLY", help="answer COMMAND with REPLY")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    parser.add_argument("--stall", type=_parse_stall, action="append", default=[],
+                        metavar="AT:SECONDS", help="hold the frames SECONDS long, AT s after "
+                        "start, then send them in a burst (repeatable)")
+    parser.add_argument("--stall-seconds", type=float, default=3.0,
+                        help="length of the stall that SIGUSR1 causes")
     return parser
 
 
@@ -472,13 +504,19 @@ def run(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: simulator.stall(args.stall_seconds))
+    stalls = sorted(args.stall)
     ports = " ".join(f"{k}={v}" for k, v in simulator.ports.items())
     print(f"trigno_sim: listening on {args.host} ({ports}); {len(source.slots)} EMG channels "
           f"in slots {source.slots}, {'looping' if source.loop else 'once'}", flush=True)
     started = time.monotonic()
     while not stop.wait(0.2):
-        if args.duration is not None and time.monotonic() - started >= args.duration:
+        elapsed = time.monotonic() - started
+        if args.duration is not None and elapsed >= args.duration:
             break
+        while stalls and elapsed >= stalls[0][0]:
+            print(f"trigno_sim: stalling {stalls[0][1]:g} s", flush=True)
+            simulator.stall(stalls.pop(0)[1])
         if simulator.finished.is_set():
             print("trigno_sim: recording finished", flush=True)
             simulator.finished.clear()

@@ -219,7 +219,8 @@ class ViconClient(DeviceLink):
     def _stream(self, analog: AnalogLayout | None) -> None:
         adapter, s = self.adapter, self.settings
         last_new = time.monotonic()
-        previous: int | None = None       # within this stream(): a pause is not a drop
+        # Frames missed during an outage are dropped; during a pause (deactivated), they are not.
+        previous = self.last_frame_number if self.after_loss else None
         clock: SampleClock | None = None
         while not self.stop_requested():
             if not adapter.next_frame():
