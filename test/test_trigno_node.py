@@ -45,8 +45,8 @@ def node_statuses(diagnostics):
 
 
 def chunks(received):
-    # frame_id "trigno" tells this node's messages from those of any other graph that shares
-    # the test's ROS domain.
+    # frame_id "trigno" (a parameter; the default is "world") tells this node's messages from
+    # those of any other graph that shares the test's ROS domain.
     return [msg_to_chunk(m) for _, m in list(received) if m.header.frame_id == "trigno"]
 
 
@@ -54,7 +54,7 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
     ports = free_ports(5)
     params = dict(host="127.0.0.1", command_port=ports[0], emg_port=ports[3],
                   sensor_slots=list(range(1, 11)), channel_names=NAMES, publish_rate=100.0,
-                  retry_interval=0.3)
+                  retry_interval=0.3, frame_id="trigno")
     with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
         emg = probe.subscribe(SignalChunk, "/emg/raw")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
@@ -122,7 +122,8 @@ def test_aux_on_legacy_ports_with_the_simulator_in_a_thread():
                           SimulatorSettings.from_port_base(0)).start()
     params = dict(command_port=sim.ports["command"], emg_port=sim.ports["legacy_emg"],
                   aux_port=sim.ports["legacy_aux"], legacy=True, sensor_slots=[4, 1],
-                  channel_names=["biceps", "triceps"], aux_enabled=True, publish_rate=0.0)
+                  channel_names=["biceps", "triceps"], aux_enabled=True, publish_rate=0.0,
+                  frame_id="trigno")
     try:
         with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
             emg = probe.subscribe(SignalChunk, "/emg/raw")

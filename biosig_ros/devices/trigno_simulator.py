@@ -204,8 +204,14 @@ class TrignoSimulator:
         self._stall_until = time.monotonic() + seconds
 
     def connections(self) -> dict[str, int]:
-        """Open client connections per port (command, emg, aux, legacy_emg, legacy_aux)."""
+        """Open client connections per port (command, emg, aux, legacy_emg, legacy_aux); data
+        connections that the client closed are dropped here (they are written to only while
+        streaming)."""
         with self._lock:
+            for group in self._clients.values():
+                for sock in [sock for sock in group if not _open(sock)]:
+                    group.remove(sock)
+                    close_socket(sock)
             counts = {name: len(group) for name, group in self._clients.items()}
             counts["command"] = len(self._command_clients)
         return counts
@@ -407,6 +413,16 @@ class TrignoSimulator:
                     if client in self._clients[port_name]:
                         self._clients[port_name].remove(client)
                 close_socket(client)
+
+
+def _open(sock: socket.socket) -> bool:
+    """False once the peer closed the connection (a data client never sends anything)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
 
 
 def _listen(host: str, port: int) -> socket.socket:

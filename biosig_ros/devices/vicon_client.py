@@ -222,6 +222,7 @@ class ViconClient(DeviceLink):
         # Frames missed during an outage are dropped; during a pause (deactivated), they are not.
         previous = self.last_frame_number if self.after_loss else None
         clock: SampleClock | None = None
+        started = self._clock()
         while not self.stop_requested():
             if not adapter.next_frame():
                 if time.monotonic() - last_new > s.frame_timeout:
@@ -234,15 +235,18 @@ class ViconClient(DeviceLink):
                 if time.monotonic() - last_new > s.frame_timeout:
                     raise DeviceError(f"frame number stuck at {number} for {s.frame_timeout:g} s")
                 continue
+            latency = adapter.latency()
+            rate = adapter.frame_rate()
+            if arrival - latency < started - 0.5 / rate:
+                continue        # buffered by the SDK while not streaming (before activation)
             if previous is not None and number > previous + 1:
                 self.dropped_frames += number - previous - 1
             positions, occluded = adapter.marker_positions(self.subject, self.marker_names)
-            rate = adapter.frame_rate()
             # Vicon's frame numbers are its clock: frames delivered late (a stall, then a
             # burst) keep the capture times their numbers give, never later than arrival.
             if clock is None or clock.rate != rate or number < clock.base_index:
                 clock = SampleClock(rate, number)
-            clock.update(arrival - adapter.latency(), number)
+            clock.update(arrival - latency, number)
             stamp = clock.stamp(number)
             self._on_frame(MarkerFrame(positions / MM_PER_M, self.marker_names, number, stamp,
                                        rate, self.subject, occluded))

@@ -60,8 +60,10 @@ class DeviceNode(LifecycleNode):
         self.losses = LossWindow()
         self._diagnostics = Diagnostics(self, hardware_id=hardware_id(self.settings))
         self._lock = threading.Lock()
-        self._latest: tuple[LinkStatus, float] | None = None
+        self._latest: LinkStatus | None = None
+        self._outage: tuple[float, LinkStatus] | None = None   # since when, first status
         self._reported: LinkStatus | None = None
+        self._reported_outage: LinkStatus | None = None
         self._state = "unconfigured"
         self._failure = ""                      # why the last configure failed
         self._autostart = None
@@ -102,7 +104,11 @@ class DeviceNode(LifecycleNode):
     def on_link_status(self, status: LinkStatus) -> None:
         """The link's callback (any thread): kept for the executor thread to report."""
         with self._lock:
-            self._latest = (status, time.monotonic())
+            self._latest = status
+            if status.state in (STREAMING, CONNECTED) or status.failures == 0:
+                self._outage = None
+            elif self._outage is None:
+                self._outage = (time.monotonic(), status)
 
     @property
     def lifecycle_state(self) -> str:
@@ -178,13 +184,20 @@ class DeviceNode(LifecycleNode):
 
     def _report(self) -> None:
         with self._lock:
-            latest = self._latest
-        if latest is None or latest[0] is self._reported or self._state != "active":
+            latest, outage = self._latest, self._outage
+        if latest is None or self._state != "active":
             return
-        status, when = latest
-        if status.state not in (STREAMING, CONNECTING, CONNECTED) and \
-                time.monotonic() - when < GRACE_S:
-            return
+        if outage is not None:
+            since, first = outage
+            if time.monotonic() - since < GRACE_S:
+                return
+            if first is not self._reported_outage:     # the loss itself, then what followed
+                self._reported_outage = first
+                self._report_status(first)
+        if latest is not self._reported:
+            self._report_status(latest)
+
+    def _report_status(self, status: LinkStatus) -> None:
         self._reported = status
         level, message = self.assess(status)
         self._diagnostics.set(level, message)
