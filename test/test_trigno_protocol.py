@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from biosig_ros.devices import trigno_protocol as tp
-from biosig_ros.devices.trigno_client import SampleClock, StreamAssembler, TrignoSettings
+from biosig_ros.devices.stream_assembler import SampleClock, StreamAssembler
+from biosig_ros.devices.trigno_client import TrignoSettings
 from biosig_ros.devices.trigno_simulator import EmgSource, TrignoSimulator, synthetic_aux_rows
 from biosig_ros.errors import ConfigError
 
