@@ -99,8 +99,15 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
             sim = start_sim(ports)                         # ... and comes back
             assert probe.wait_until(lambda: len(emg) >= received_during_outage + 100, 30), \
                 node.output() + sim.output()
+            # streaming again, but the outage's samples were lost within the window: WARN, then
+            # OK once the window (10 s) has passed
+            assert probe.wait_until(lambda: any(
+                s.level == DiagnosticStatus.WARN and "(EMG samples)" in s.message
+                for _, s in node_statuses(diagnostics)), 20)
             assert probe.wait_until(lambda: node_statuses(diagnostics)[-1][1].level
-                                    == DiagnosticStatus.OK)
+                                    == DiagnosticStatus.OK, 30)
+            warned = [s.message for _, s in node_statuses(diagnostics)
+                      if s.level == DiagnosticStatus.WARN and "(EMG samples)" in s.message]
         finally:
             sim.stop()
         assert node.alive()
@@ -110,11 +117,13 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
     assert len(gaps) == 1 and gaps[0] >= killed_at - 1
     before, after = everything[gaps[0] - 1], everything[gaps[0]]
     missing = after.first_sample_index - before.next_sample_index
+    assert warned[0].startswith(f"{missing} lost in the last 10 s (EMG samples)")
     assert missing >= 2000                                 # > 1 s outage, visible in indices
     assert after.stamp - before.stamp == pytest.approx(
         (after.first_sample_index - before.first_sample_index) / 2000.0, abs=0.1)
     resumed = np.concatenate([c.data for c in everything[gaps[0]:]])
-    assert np.array_equal(resumed, ABD[:len(resumed)])     # the new TCU starts the file over
+    looped = ABD[np.arange(len(resumed)) % len(ABD)]       # the new TCU starts the file over
+    assert np.array_equal(resumed, looped)
 
 
 def test_aux_on_legacy_ports_with_the_simulator_in_a_thread():

@@ -13,7 +13,7 @@ import math
 import selectors
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -22,6 +22,7 @@ from biosig_ros.devices import trigno_protocol as tp
 from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus, close_socket
 from biosig_ros.devices.stream_assembler import RATE_TOLERANCE_HZ, StreamAssembler
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import SignalChunk
 
 STANDARD_GRAVITY = 9.80665
@@ -34,32 +35,42 @@ AUX_SI = {"acc": (STANDARD_GRAVITY, "m/s^2"), "gyro": (math.pi / 180.0, "rad/s")
           "mag": (1e-6, "T")}
 
 
-def _slots_default() -> list[int]:
-    return list(range(1, tp.SLOTS + 1))
-
-
 @dataclass
 class TrignoSettings:
     """Parameters of the Trigno client (and of the trigno_emg node)."""
 
-    host: str = "127.0.0.1"
-    command_port: int = tp.COMMAND_PORT
-    emg_port: int = 0               # 0: 50043 (Avanti) or 50041 (legacy)
-    aux_port: int = 0               # 0: 50044 (Avanti) or 50042 (legacy)
-    legacy: bool = False            # BACKWARDS COMPATIBILITY ON: legacy ports, 48-float aux rows
-    sensor_slots: list[int] = field(default_factory=_slots_default)   # 1..16, published order
-    channel_names: list[str] = field(default_factory=list)            # default EMG<slot>
-    expected_rate: float = 2000.0   # Hz the TCU must report (0: accept any)
-    upsample: bool = True           # UPSAMPLE ON: 27 samples per frame = 2000 Hz
-    configure_device: bool = True   # send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN at connect
-    big_endian: bool = False        # ENDIAN BIG
-    publish_rate: float = 100.0     # chunks per second (0: one chunk per device frame)
-    aux_enabled: bool = False
-    aux_slots: list[int] = field(default_factory=list)               # default: sensor_slots
-    aux_components: list[str] = field(default_factory=list)          # default: all of the layout
-    connect_timeout: float = 2.0    # s, per connection attempt and per command reply
-    data_timeout: float = 1.0       # s without EMG data while started = device lost
-    retry_interval: float = 1.0     # s between reconnection attempts
+    host: str = doc_field("127.0.0.1", "address of the PC running the Trigno Control Utility")
+    command_port: int = doc_field(tp.COMMAND_PORT, "TCU command port", range=(1, 65535))
+    emg_port: int = doc_field(0, "EMG data port; 0 = 50043 (Avanti) or 50041 (legacy)",
+                              range=(0, 65535))
+    aux_port: int = doc_field(0, "aux data port; 0 = 50044 (Avanti) or 50042 (legacy)",
+                              range=(0, 65535))
+    legacy: bool = doc_field(False, "BACKWARDS COMPATIBILITY ON: legacy ports, 48-float aux "
+                                    "rows (accelerometers only)")
+    sensor_slots: list[int] = doc_field(list(range(1, tp.SLOTS + 1)),
+                                        "TCU slots (1-16) to publish, in this order")
+    channel_names: list[str] = doc_field([], "one name per selected slot ([] = EMG<slot>)")
+    expected_rate: float = doc_field(2000.0, "Hz the TCU must report at configure (0 accepts "
+                                             "any)", range=(0.0, None))
+    upsample: bool = doc_field(True, "UPSAMPLE ON (27 samples per 13.5 ms frame = 2000 Hz) or "
+                                     "OFF (1925.926 Hz)")
+    configure_device: bool = doc_field(True, "send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN "
+                                             "at connection")
+    big_endian: bool = doc_field(False, "ENDIAN BIG")
+    publish_rate: float = doc_field(100.0, "chunks per second on emg/raw (0 = one per device "
+                                           "frame); changes at once, indices stay continuous",
+                                    range=(0.0, None), runtime=True)
+    aux_enabled: bool = doc_field(False, "also publish the aux/IMU port on emg/aux (SI units)")
+    aux_slots: list[int] = doc_field([], "slots whose aux channels are published ([] = "
+                                         "sensor_slots)")
+    aux_components: list[str] = doc_field([], "subset of acc_x..acc_z (legacy) or acc_*, "
+                                              "gyro_*, mag_* (Avanti); [] = the whole layout")
+    connect_timeout: float = doc_field(2.0, "s per connection attempt and per command reply",
+                                       range=(0.0, None))
+    data_timeout: float = doc_field(1.0, "s without EMG data while streaming = device lost",
+                                    range=(0.0, None))
+    retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
+                                           "configure attempts)", range=(0.0, None))
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -314,6 +325,12 @@ class TrignoClient(DeviceLink):
             if reply.upper() == "NO":
                 info.unpaired_slots.append(slot)
         return info
+
+    def set_publish_rate(self, rate: float) -> None:
+        """A new publish_rate, in effect from the next chunk (indices stay continuous)."""
+        self.settings = replace(self.settings, publish_rate=rate)
+        if self.info.emg_rate:
+            self._chunk_sizes()
 
     def _chunk_sizes(self) -> None:
         # publish_rate 0: one chunk per device frame, even when a read brings several.

@@ -10,7 +10,7 @@ The backend (real SDK or simulator) only changes how the adapter is built (creat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -19,6 +19,7 @@ from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
 from biosig_ros.devices.stream_assembler import SampleClock
 from biosig_ros.devices.vicon_adapter import STREAM_MODES, ViconAdapter
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import MarkerFrame, SignalChunk
 
 BACKENDS = ("sdk", "simulator")
@@ -29,29 +30,42 @@ MM_PER_M = 1000.0
 class ViconSettings:
     """Parameters of the Vicon client (and of the vicon_markers node)."""
 
-    backend: str = "sdk"                    # sdk (vicon_dssdk) or simulator
-    host: str = "localhost:801"             # Vicon DataStream server, host[:port]
-    subject: str = ""                       # "" = the first subject streamed
-    marker_names: list[str] = field(default_factory=list)   # filter and order ([] = all)
-    stream_mode: str = "ServerPush"         # ServerPush (lowest latency), ClientPull, ...
-    buffer_size: int = 1                    # SDK frame buffer (1 = always the newest frame)
-    analog_device: str = ""                 # device whose outputs go to /vicon/analog ("" = off)
-    analog_outputs: list[str] = field(default_factory=list) # filter and order ([] = all)
-    frame_timeout: float = 1.0              # s without a new frame = server lost
-    retry_interval: float = 1.0             # s between reconnection attempts
+    backend: str = doc_field("sdk", "sdk (Vicon's vicon_dssdk) or simulator (plays "
+                                    "sim_recording through the same adapter)")
+    host: str = doc_field("localhost:801", "Vicon DataStream server, host[:port]")
+    subject: str = doc_field("", "subject to publish (\"\" = the first streamed)")
+    marker_names: list[str] = doc_field([], "markers to publish, in this order ([] = all)")
+    stream_mode: str = doc_field("ServerPush", "ServerPush (lowest latency), ClientPull or "
+                                               "ClientPullPreFetch")
+    buffer_size: int = doc_field(1, "SDK frame buffer (1 = always the newest frame)",
+                                 range=(1, None))
+    analog_device: str = doc_field("", "device whose outputs go to vicon/analog (\"\" = off)")
+    analog_outputs: list[str] = doc_field([], "outputs of analog_device, in this order "
+                                              "([] = all)")
+    frame_timeout: float = doc_field(1.0, "s without a new frame = server lost",
+                                     range=(0.0, None))
+    retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
+                                           "configure attempts)", range=(0.0, None))
     # Simulator backend: the recording it plays and the faults it injects.
-    sim_recording: str = "data/abd.bio"
-    sim_markers_key: str = "markers"        # .bio key, 3 x markers x frames
-    sim_marker_names: list[str] = field(default_factory=list)  # .bio names (.c3d: selection)
-    sim_marker_unit: str = "mm"             # .bio marker unit
-    sim_frame_rate: float = 100.0           # .bio frame rate (Hz)
-    sim_subject: str = "subject"
-    sim_analog_key: str = ""                # .bio key of an analog device (channels x samples)
-    sim_analog_rate: float = 2000.0
-    sim_analog_names: list[str] = field(default_factory=list)
-    sim_analog_device: str = "EMG"
-    sim_occlusions: list[str] = field(default_factory=list)    # "MARKER:first:last" frames
-    sim_outages: list[str] = field(default_factory=list)       # "start_s:duration_s"
+    sim_recording: str = doc_field("data/abd.bio", "simulator: .bio or .c3d file to play "
+                                                   "(looped, real time)")
+    sim_markers_key: str = doc_field("markers", "simulator: .bio key of the markers "
+                                                "(3 x markers x frames)")
+    sim_marker_names: list[str] = doc_field([], "simulator: .bio marker names (.c3d: a "
+                                                "selection)")
+    sim_marker_unit: str = doc_field("mm", "simulator: unit of the .bio markers")
+    sim_frame_rate: float = doc_field(100.0, "simulator: .bio frame rate (Hz)",
+                                      range=(0.0, None))
+    sim_subject: str = doc_field("subject", "simulator: subject name it streams")
+    sim_analog_key: str = doc_field("", "simulator: .bio key of an analog device (channels x "
+                                        "samples; \"\" = none)")
+    sim_analog_rate: float = doc_field(2000.0, "simulator: analog rate (Hz)", range=(0.0, None))
+    sim_analog_names: list[str] = doc_field([], "simulator: analog output names")
+    sim_analog_device: str = doc_field("EMG", "simulator: analog device name")
+    sim_occlusions: list[str] = doc_field([], "simulator: \"MARKER:FIRST:LAST\" recording "
+                                              "frames where a marker is hidden")
+    sim_outages: list[str] = doc_field([], "simulator: \"START_S:DURATION_S\": the server "
+                                           "goes away and comes back")
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

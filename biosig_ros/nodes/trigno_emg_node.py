@@ -61,6 +61,10 @@ class TrignoEmgNode(DeviceNode):
         if self.context.ok():
             publisher.publish(chunk_to_msg(chunk, self.frame_id))
 
+    def apply_settings(self, settings: TrignoSettings, changed: list[str]) -> None:
+        if self.link is not None:
+            self.link.set_publish_rate(settings.publish_rate)
+
     def assess(self, status: LinkStatus) -> tuple[int, str]:
         level, message = super().assess(status)
         link = self.link

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -27,6 +27,7 @@ from biosig_ros.devices.device_link import (CONNECTED, CONNECTING, STREAMING, De
 from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import output_qos
+from biosig_ros.settings import doc_field
 
 GRACE_S = 0.5          # a lost device is reported once the loss is this old (see docstring)
 REPORT_PERIOD_S = 0.1  # how often link states are looked at from the executor thread
@@ -40,11 +41,11 @@ FAILURE = TransitionCallbackReturn.FAILURE
 class DeviceNodeSettings:
     """Parameters every device node has."""
 
-    autostart: bool = field(default=True, metadata={
-        "doc": "configure and activate at start (retrying configure every retry_interval s "
-               "until the device answers); false: wait for lifecycle transitions"})
-    frame_id: str = field(default="world", metadata={
-        "doc": "header.frame_id of the published messages (the lab's fixed frame, REP-103)"})
+    autostart: bool = doc_field(True, "configure and activate at start (retrying configure "
+                                      "every retry_interval s until the device answers); "
+                                      "false: wait for lifecycle transitions")
+    frame_id: str = doc_field("world", "header.frame_id of the published messages (the lab's "
+                                       "fixed motion-capture frame, REP-103)")
 
 
 class DeviceNode(LifecycleNode):
@@ -54,7 +55,7 @@ class DeviceNode(LifecycleNode):
     def __init__(self, name: str, settings_type: type, hardware_id: Callable[[object], str]):
         super().__init__(name)
         self.node_settings = declare_settings(self, DeviceNodeSettings)
-        self.settings = declare_settings(self, settings_type)
+        self.settings = declare_settings(self, settings_type, on_change=self._on_settings)
         self.frame_id = self.node_settings.frame_id
         self.link: DeviceLink | None = None     # made at the first configure, kept after
         self.losses = LossWindow()
@@ -78,6 +79,10 @@ class DeviceNode(LifecycleNode):
 
     def diagnostic_values(self) -> dict:
         return {}
+
+    def apply_settings(self, settings, changed: list[str]) -> None:
+        """Runtime parameters changed (already validated): take them into use, or raise
+        ConfigError to refuse. Only fields marked runtime ever get here."""
 
     def assess(self, status: LinkStatus) -> tuple[int, str]:
         """Diagnostic level and message while active: OK streaming, WARN connecting for the
@@ -170,6 +175,10 @@ class DeviceNode(LifecycleNode):
             self.trigger_shutdown()
 
     # -- internals -------------------------------------------------------------------------
+    def _on_settings(self, settings, changed: list[str]) -> None:
+        self.apply_settings(settings, changed)
+        self.settings = settings
+
     def _close_link(self) -> None:
         if self.link is not None:
             self.link.stop()
@@ -220,13 +229,13 @@ class DeviceNode(LifecycleNode):
                       failures=status.failures if status else 0,
                       last_error=(status.last_error if status else self._failure) or "-")
         values.update(self.diagnostic_values())
-        lost, since, what = self.losses.summary()
+        lost = self.losses.summary()[0]
         values["lost_in_window"] = lost
         self._diagnostics.update_values(**values)
         if self._state != "active" or status is None or self._reported is not status:
             return
         level, message = self.assess(status)
         if level == OK and lost:
-            self._diagnostics.set(WARN, f"lost {lost} {what} since {since}")
+            self._diagnostics.set(WARN, self.losses.message())
         else:
             self._diagnostics.set(level, message)
