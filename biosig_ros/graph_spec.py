@@ -17,6 +17,8 @@ EXECUTABLES = {
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
+    "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -63,4 +65,13 @@ LAB = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
 ) + PROCESSING
 
-GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}
+# The custom-device example (docs/custom_device.md): the UDP amplifier and its simulator.
+CUSTOM_DEVICE = (
+    NodeSpec("udp_amplifier_sim", "udp_amplifier_sim", (), ("--port", "52000"),
+             is_ros_node=False),
+    NodeSpec("udp_amplifier_node", "udp_amplifier", ("udp_amplifier.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
+)
+
+GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
+          "custom_device": CUSTOM_DEVICE}

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition, TransitionEvent
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 
 from biosig_ros.devices.trigno_simulator import SimulatorSettings, TrignoSimulator, recording_source
 from biosig_ros.msg import MarkerSet, SignalChunk
@@ -152,3 +154,34 @@ def test_a_normal_stop_of_device_and_node_together_logs_no_error(sig):
         output = node.output()
     assert "streaming" in output
     assert "[ERROR]" not in output and "device lost" not in output, output
+
+
+def set_parameter(probe, node, name, value):
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    return probe.call(SetParameters, f"/{node}/set_parameters", request).results[0]
+
+
+def test_device_parameters_read_only_or_in_effect_at_once(sim):
+    """publish_rate changes the chunk size at once with continuous indices; a read-only one
+    (host, frame_id) is refused with a reason; on the Vicon node too."""
+    params = dict(command_port=sim.ports["command"], emg_port=sim.ports["emg"],
+                  sensor_slots=[1], publish_rate=100.0)
+    with RosProbe() as probe, NodeProcess(TRIGNO, "trigno_emg", params) as node:
+        emg = probe.subscribe(SignalChunk, "/emg/raw")
+        assert probe.wait_until(lambda: len(emg) >= 20, 30), node.output()
+        refused = set_parameter(probe, "trigno_emg", "host", "10.0.0.1")
+        assert not refused.successful and "read" in refused.reason
+        assert not set_parameter(probe, "trigno_emg", "frame_id", "lab").successful
+        assert not set_parameter(probe, "trigno_emg", "publish_rate", -1.0).successful
+        changed_at = len(emg)
+        assert set_parameter(probe, "trigno_emg", "publish_rate", 50.0).successful
+        assert probe.wait_until(lambda: len(emg) >= changed_at + 40, 30)
+        chunks = [msg_to_chunk(m) for _, m in list(emg)]
+        assert {m.header.frame_id for _, m in list(emg)} == {"world"}     # the default
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    assert chunks[1].sample_count == 20 and chunks[-1].sample_count == 40
+
+    params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
+    with RosProbe() as probe, NodeProcess(VICON, "vicon_markers", params) as node:
+        refused = set_parameter(probe, "vicon_markers", "subject", "bob")
+        assert not refused.successful and "read" in refused.reason

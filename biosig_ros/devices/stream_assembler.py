@@ -105,6 +105,15 @@ class StreamAssembler:
             return
         self._append(rows, arrival)
 
+    def skip(self, count: int) -> None:
+        """`count` samples the device counted but never delivered (e.g. lost UDP packets): the
+        indices jump over them and they are counted as lost."""
+        if count <= 0:
+            return
+        self.flush()
+        self.next_index += count
+        self.lost += count
+
     def flush(self) -> None:
         """Emit what is pending (end of a segment, or every read when chunk_size is 0)."""
         if self._held:
