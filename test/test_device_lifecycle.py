@@ -100,12 +100,25 @@ def test_trigno_node_through_its_lifecycle(sim):
 
 
 def test_a_configure_without_a_device_fails_and_leaves_the_node_unconfigured():
-    command, _, _, emg, _ = free_ports(5)
-    params = dict(command_port=command, emg_port=emg, autostart=False, connect_timeout=0.5)
+    ports = free_ports(5)
+    params = dict(command_port=ports[0], emg_port=ports[3], autostart=False,
+                  connect_timeout=0.5, sensor_slots=[1])
     with RosProbe() as probe, NodeProcess(TRIGNO, "trigno_emg", params) as node:
+        emg = probe.subscribe(SignalChunk, "/emg/raw")
         assert not change(probe, "trigno_emg", Transition.TRANSITION_CONFIGURE)
         assert state(probe, "trigno_emg") == "unconfigured"
         assert "configure failed" in node.output() and "Connection refused" in node.output()
+        simulator = start_sim(ports)                   # the TCU appears: a retry succeeds
+        try:
+            assert probe.wait_until(lambda: change(
+                probe, "trigno_emg", Transition.TRANSITION_CONFIGURE), 30, interval=0.5)
+            assert change(probe, "trigno_emg", Transition.TRANSITION_ACTIVATE)
+            assert probe.wait_until(lambda: len(emg) >= 20, 30), node.output()
+            time.sleep(1.5)                            # diagnostics and logs of the streaming
+        finally:
+            simulator.stop()
+        errors = [line for line in node.output().splitlines() if "[ERROR]" in line]
+        assert errors and all("configure failed" in line for line in errors), errors
         assert node.alive()
 
 

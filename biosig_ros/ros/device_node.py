@@ -85,9 +85,9 @@ class DeviceNode(LifecycleNode):
         ConfigError to refuse. Only fields marked runtime ever get here."""
 
     def assess(self, status: LinkStatus) -> tuple[int, str]:
-        """Diagnostic level and message while active: OK streaming, WARN connecting for the
-        first time, ERROR once the device was lost or refused."""
-        if status.state == STREAMING:
+        """Diagnostic level and message while active: OK streaming (or connected, about to),
+        WARN connecting for the first time, ERROR once the device was lost or refused."""
+        if status.state in (STREAMING, CONNECTED):
             return OK, status.message
         if status.state == CONNECTING and status.failures == 0:
             return WARN, status.message
