@@ -19,6 +19,7 @@ EXECUTABLES = {
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
     "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
+    "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
