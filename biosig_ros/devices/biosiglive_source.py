@@ -5,8 +5,11 @@ device (`raw_device_data`: channels x samples of one loop) and waits for its nex
 answering: one request consumes one frame. Polling back to back therefore receives every chunk
 while the poll keeps up. What cannot be recovered: the replies carry no index or time, so a
 frame served to nobody (the poll was late, the server slow) is gone; its absence is estimated
-from the time between replies (more than 1.5 frame intervals: the missing whole frames are
-skipped in the indices and counted as lost) and stamps come from arrival times (SampleClock).
+from the reply times: on a time base anchored on the earliest replies, a reply that comes
+MISSED_FRAMES frame intervals or more later than the next frame is due is taken as having
+skipped the frames in between (skipped in the indices, counted as lost). A reply delayed that
+much without a frame being missed is miscounted the same way, and a single missed frame goes
+unseen: an estimate, said as such. Stamps come from arrival times (SampleClock).
 Replies are unpickled with a restricted unpickler (numpy arrays and plain data only).
 """
 from __future__ import annotations
@@ -23,7 +26,8 @@ from biosig_ros.devices.device_link import DeviceError
 from biosig_ros.io.pickle_compat import loads_numpy
 from biosig_ros.settings import doc_field
 
-LATE_FRAMES = 1.5  # a reply this many frame intervals after the previous one: frames missed
+MISSED_FRAMES = 2  # a reply at least this many frames later than expected: frames missed
+DRIFT = 1e-4       # s/s the time base may rise (clock drift between the two machines)
 
 
 @dataclass
@@ -49,7 +53,8 @@ class BiosigliveSource(CustomDevice):
 
     def connect(self) -> str:
         rows = self._request()                     # the server answers, with the right shape
-        self._last_arrival = None
+        self._anchor = None                        # time of frame 0 (earliest estimate)
+        self._last_arrival = 0.0
         self._frame = 0
         return (f"biosiglive server {self.settings.host}:{self.settings.port}: "
                 f"{rows.shape[1]} channels, {rows.shape[0]} samples per frame")
@@ -58,9 +63,14 @@ class BiosigliveSource(CustomDevice):
         rows = self._request()
         arrival = self._clock()
         interval = rows.shape[0] / self.settings.sample_rate
-        if self._last_arrival is not None:
-            elapsed = (arrival - self._last_arrival) / interval
-            self._frame += int(round(elapsed)) if elapsed > LATE_FRAMES else 1
+        if self._anchor is None:
+            self._anchor = arrival
+        else:
+            due = self._frame + 1
+            by_time = int((arrival - self._anchor) / interval)
+            self._frame = by_time if by_time - due >= MISSED_FRAMES else due
+            allowed = self._anchor + DRIFT * (arrival - self._last_arrival)
+            self._anchor = min(allowed, arrival - self._frame * interval)
         self._last_arrival = arrival
         return Block(rows, self._frame * rows.shape[0])
 
