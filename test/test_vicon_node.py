@@ -42,6 +42,10 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
         assert probe.wait_until(lambda: any("device lost" in s.message and
                                             s.level == DiagnosticStatus.ERROR
                                             for s in statuses(diagnostics)), 40), node.output()
+        # streaming again with the outage's frames dropped within the window: WARN, then OK
+        assert probe.wait_until(lambda: any(
+            s.level == DiagnosticStatus.WARN and "(frames)" in s.message
+            for s in statuses(diagnostics)), 30), node.output()
         assert probe.wait_until(lambda: statuses(diagnostics)[-1].level == DiagnosticStatus.OK
                                 and markers and markers[-1][1].frame_number > 600,
                                 30), node.output()
