@@ -34,7 +34,6 @@ class TrignoEmgNode(DeviceNode):
         self._aux_publisher = self.publisher(SignalChunkMsg, AUX_TOPIC) if s.aux_enabled else None
         self._stats = StreamStats()
         self._stats_lock = threading.Lock()
-        self._lost_counted = 0
         emg_port, aux_port = s.data_ports
         self.get_logger().info(
             f"Trigno TCU {s.host} (command {s.command_port}, EMG {emg_port}"
@@ -79,9 +78,7 @@ class TrignoEmgNode(DeviceNode):
                           index_jump_samples=stats.missing_samples)
         if link is not None:
             lost = link.emg.lost
-            if lost > self._lost_counted:
-                self.losses.record(lost - self._lost_counted, "EMG samples")
-            self._lost_counted = lost
+            self.count_losses(lost, "EMG samples")
             values.update(device_rate_hz=link.info.emg_rate, lost_samples=lost,
                           unpaired_slots=link.info.unpaired_slots or "-")
         return values

@@ -39,7 +39,6 @@ class ViconMarkersNode(DeviceNode):
         self._stats = StreamStats()
         self._stats_lock = threading.Lock()
         self._occluded_last = 0
-        self._dropped_counted = 0
         self.get_logger().info(
             f"Vicon {s.backend} backend, server {s.host}, subject "
             f"{s.subject or '(first streamed)'}, markers "
@@ -82,9 +81,7 @@ class ViconMarkersNode(DeviceNode):
                           occluded_markers=self._occluded_last)
         if link is not None:
             dropped = link.dropped_frames
-            if dropped > self._dropped_counted:
-                self.losses.record(dropped - self._dropped_counted, "frames")
-            self._dropped_counted = dropped
+            self.count_losses(dropped, "frames")
             values.update(dropped_frames=dropped,
                           last_frame_number=link.last_frame_number or "-")
         return values

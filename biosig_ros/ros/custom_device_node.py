@@ -32,7 +32,6 @@ class CustomDeviceNode(DeviceNode):
         self._publisher = self.publisher(SignalChunkMsg, self.settings.topic)
         self._stats = StreamStats()
         self._stats_lock = threading.Lock()
-        self._lost_counted = 0
         self.get_logger().info(f"{device_type.__name__}: {len(self.settings.channel_names)} "
                                f"channels on {self._publisher.topic_name}")
         self.begin()
@@ -51,9 +50,7 @@ class CustomDeviceNode(DeviceNode):
             values = dict(rate_hz=self._stats.rate(), samples=self._stats.samples)
         if self.link is not None:
             lost = self.link.assembler.lost
-            if lost > self._lost_counted:
-                self.losses.record(lost - self._lost_counted, "samples")
-            self._lost_counted = lost
+            self.count_losses(lost, "samples")
             values["lost_samples"] = lost
         return values
 

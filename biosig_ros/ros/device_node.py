@@ -68,6 +68,7 @@ class DeviceNode(LifecycleNode):
         self._state = "unconfigured"
         self._failure = ""                      # why the last configure failed
         self._autostart = None
+        self._losses_counted: dict[str, int] = {}
         self.create_timer(REPORT_PERIOD_S, self._report)
         self.create_timer(1.0, self._update_diagnostics)
 
@@ -92,6 +93,13 @@ class DeviceNode(LifecycleNode):
         if status.state == CONNECTING and status.failures == 0:
             return WARN, status.message
         return ERROR, status.message
+
+    def count_losses(self, total: int, what: str) -> None:
+        """A link's running total of lost `what`: its growth goes into the loss window."""
+        new = total - self._losses_counted.get(what, 0)
+        if new > 0:
+            self.losses.record(new, what)
+        self._losses_counted[what] = total
 
     def publisher(self, msg_type, topic: str):
         """A lifecycle publisher (silent unless active) with the package's output QoS."""
