@@ -167,3 +167,31 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(params, parameter):
     output = node.output()
     assert "configuration error" in output and f"'{parameter}'" in output
     assert "Traceback" not in output
+
+
+def test_a_stall_and_its_burst_reach_a_subscriber_on_the_device_clock():
+    """The TCU holds its frames 0.8 s, then sends them at once: at a subscriber in another
+    process, indices stay consecutive, stamps stay on one clock (stamp - index / rate), no
+    stamp of a last sample is later than the message's receipt, and nothing is missing."""
+    sim = TrignoSimulator(EmgSource(ABD[:, :2], [1, 2], loop=True),
+                          SimulatorSettings.from_port_base(0)).start()
+    params = dict(command_port=sim.ports["command"], emg_port=sim.ports["emg"],
+                  sensor_slots=[1, 2], publish_rate=100.0, data_timeout=2.0, frame_id="trigno")
+    try:
+        with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
+            emg = probe.subscribe(SignalChunk, "/emg/raw")
+            assert probe.wait_until(lambda: len(emg) >= 50, 30), node.output()
+            sim.stall(0.8)
+            assert probe.wait_until(lambda: sum(m.sample_count for _, m in list(emg))
+                                    >= 1000 + 1600 + 1000, 30)
+            received = [(t, msg_to_chunk(m)) for t, m in list(emg)]
+    finally:
+        sim.stop()
+    chunks = [c for _, c in received]
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    anchors = np.array([c.stamp - c.first_sample_index / 2000.0 for c in chunks])
+    assert np.ptp(anchors) < 0.005
+    assert all(c.stamp + (c.sample_count - 1) / 2000.0 <= t for t, c in received)
+    data = np.concatenate([c.data for c in chunks])
+    first = chunks[0].first_sample_index
+    assert np.array_equal(data, ABD[(first + np.arange(len(data))) % len(ABD), :2])
