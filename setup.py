@@ -21,7 +21,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
     install_requires=["numpy", "scipy", "numba", "PyYAML"],
-    extras_require={"ik": ["biorbd"], "c3d": ["ezc3d"]},
+    extras_require={"ik": ["biorbd"], "c3d": ["ezc3d"],
+                    "mcap": ["mcap", "mcap-ros2-support"]},
     entry_points={"console_scripts": [
         "trigno_sim=biosig_ros.devices.trigno_simulator:main",
         "bio_convert=biosig_ros.bridge.bio_convert:main",

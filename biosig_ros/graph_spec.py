@@ -17,6 +17,7 @@ EXECUTABLES = {
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
     "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
     "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
     "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
