@@ -26,6 +26,7 @@ EXECUTABLES = {
 # Command-line tools installed beside the executables (not part of any graph).
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
+    "bio_check": "biosig_ros.tools.bio_check",
 }
 
 
