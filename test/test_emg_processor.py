@@ -199,3 +199,13 @@ def check_parameter_table(page: str, settings_type) -> None:
 
 def test_docs_list_every_emg_parameter_with_its_default():
     check_parameter_table("emg_processing_node.md", EmgProcessingSettings)
+
+
+def test_a_new_layout_cancels_a_calibration_with_its_reason():
+    processor = EmgProcessor(EmgProcessingSettings())
+    x = signal(4, 400)
+    processor.step(next(chunks(x, NAMES)))
+    processor.start_calibration(0.1)
+    processor.step(next(chunks(x[:, :3], ["a", "b", "c"], start=20)))
+    assert not processor.recorder.recording
+    assert processor.calibration_stopped == "the input's channel layout changed during the recording"

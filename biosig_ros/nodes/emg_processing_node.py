@@ -153,9 +153,12 @@ class EmgProcessingNode(Node):
         if refused:
             self._losses.record(max(1, int(msg.sample_count)), "refused chunks")
             self.get_logger().error(processor.last_error, throttle_duration_sec=5.0)
-        if self._calibration is not None and processor.recorder.done \
-                and not self._calibration.done():
-            self._calibration.set_result(True)
+        calibration = self._calibration
+        if calibration is not None and not calibration.done():
+            if processor.recorder.done:
+                calibration.set_result(True)
+            elif not processor.recorder.recording:  # cancelled (new layout)
+                calibration.set_result(False)
         self._times.append(time.perf_counter() - start)
 
     # --- MVC calibration (a coroutine on the executor) ---------------------------------
@@ -178,7 +181,9 @@ class EmgProcessingNode(Node):
             self.destroy_timer(deadline)
             self._calibration = None
         if not complete:
-            response.message = self._processor.recorder.cancel()
+            stopped = self._processor.calibration_stopped
+            response.message = (f"MVC not recorded: {stopped}" if stopped
+                                else self._processor.recorder.cancel())
             return response
         try:
             result = self._processor.finish_calibration()

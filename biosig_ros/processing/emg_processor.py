@@ -161,6 +161,7 @@ class EmgProcessor:
         self.mvc_source = mvc_source
         self.mvc_problem = ""   # an MVC that does not fit the stream: not applied
         self.name_warning = ""  # an MVC calibrated on other channel names: applied by column
+        self.calibration_stopped = ""  # why a recording in progress was cancelled
         if settings.channel_count:
             self._build(settings.channel_count)  # ready before the first chunk
 
@@ -219,6 +220,7 @@ class EmgProcessor:
             self.layout_changes += 1
             if self.recorder.recording:
                 self.recorder.cancel()
+                self.calibration_stopped = "the input's channel layout changed during the recording"
             self._build(n)
             self.notify("warning", f"input layout changed from {_names_text(previous)} to "
                         f"{_names_text(names)}: filters re-initialised for the new layout")
@@ -274,6 +276,7 @@ class EmgProcessor:
     def start_calibration(self, duration: float) -> None:
         """ValueError with the reason when it cannot start."""
         self.recorder.start(duration)
+        self.calibration_stopped = ""
 
     def finish_calibration(self) -> MvcResult:
         """Computes the recorded MVC and applies it (ValueError with the reason)."""
