@@ -17,6 +17,8 @@ EXECUTABLES = {
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "assist_node": "biosig_ros.nodes.assist_node",
+    "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -63,4 +65,18 @@ LAB = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
 ) + PROCESSING
 
-GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}
+# EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# disabled: enable it with its ~/enable service (std_srvs/SetBool).
+EXO_DEMO = (
+    NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
+    NodeSpec("emg_processing_node", "emg_processing",
+             ("emg_processing.yaml", "emg_processing_exo.yaml")),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("assist_node", "assist", ("assist.yaml",)),
+    NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),
+)
+
+GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
+          "exo_demo": EXO_DEMO}
