@@ -204,7 +204,7 @@ class AssistNode(Node):
         state.header.stamp = stamp
         state.trigger = trigger
         state.state = self._safety.state
-        state.reason = self._safety.reason or self._safety.warning
+        state.reason = self._safety.reason or self._input_problems()
         state.joint_names = self.settings.joints
         state.command = array.array("d", command.tobytes())
         state.target = array.array("d", self._target.tobytes())
@@ -224,7 +224,11 @@ class AssistNode(Node):
             ok, message = self._safety.disable()
         if ok and request.data and self._pose is not None:
             self._pose.reset()
-        (self.get_logger().info if ok else self.get_logger().warning)(f"~/enable: {message}")
+        # rclpy refuses two severities from one call site: two calls.
+        if ok:
+            self.get_logger().info(f"~/enable: {message}")
+        else:
+            self.get_logger().warning(f"~/enable: {message}")
         response.success, response.message = ok, message
         self._update_diagnostics()
         return response
@@ -234,6 +238,10 @@ class AssistNode(Node):
         stale = self._watchdog.stale(time.monotonic())
         if stale:
             return stale
+        return self._input_problems()
+
+    def _input_problems(self) -> str:
+        """What is wrong with the last message of each input ("" when nothing)."""
         return "; ".join(f"{name}: {text}" for name, text in self._problems.items() if text)
 
     # --- diagnostics ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 States: DISABLED (command ramps to and stays at 0; the start state), ENABLED (the command
 follows the law within the limits), FAULT (latched: the command ramps to 0; only a fresh enable
 request leaves it, and only when the inputs are healthy at that moment). A problem seen while
-DISABLED is remembered as a warning, not latched: there is nothing to stop.
+DISABLED latches nothing: there is nothing to stop, and enabling checks the inputs anyway.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ class SafetyState:
     def __init__(self):
         self.state = DISABLED
         self.reason = ""        # why FAULT was latched
-        self.warning = ""       # the last problem seen while DISABLED
         self.faults = 0
 
     @property
@@ -28,7 +27,7 @@ class SafetyState:
         if problem:
             return False, f"not enabled: {problem}"
         cleared = f" (cleared fault: {self.reason})" if self.state == FAULT else ""
-        self.state, self.reason, self.warning = ENABLED, "", ""
+        self.state, self.reason = ENABLED, ""
         return True, "enabled" + cleared
 
     def disable(self) -> tuple[bool, str]:
@@ -42,8 +41,6 @@ class SafetyState:
             self.state, self.reason = FAULT, reason
             self.faults += 1
             return True
-        if self.state == DISABLED:
-            self.warning = reason
         return False
 
 
