@@ -24,6 +24,7 @@ EXECUTABLES = {
 # Command-line tools installed beside the executables (not part of any graph).
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
+    "assist_enable": "biosig_ros.nodes.assist_enable",
 }
 
 

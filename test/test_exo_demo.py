@@ -1,17 +1,25 @@
 """The exo_demo graph: replay of data/abd.bio -> EMG processing (low-delay envelope) -> IK ->
 assist -> simulated exo, started with `python -m biosig_ros.graph exo_demo`."""
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
-from std_srvs.srv import SetBool
 
 from biosig_ros.msg import AssistState, SignalChunk
 
-from ros_harness import RosProbe, shipped_parameters
+from ros_harness import REPO, RosProbe, shipped_parameters
 from test_graph import start_graph
+
+
+def enable_with_tool(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "biosig_ros.nodes.assist_enable", *args],
+                          cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
+                          timeout=60)
 
 
 def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
@@ -29,19 +37,25 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
                 lambda: states and states[-1][1].reason == "" and len(exo) > 50, timeout=90)
             assert ready, states[-1][1] if states else "no assist/state"
             assert not any(any(c.data) for _, c in list(commands))
-            response = probe.call(SetBool, "/assist/enable", SetBool.Request(data=True))
-            # The replay loops: the pose jumps from the recording's last frame to its first
-            # (the IK filter restarts), which faults; enable again until a stretch is assisted.
+            # Enabled with the command-line tool (no ros2cli here). The replay loops: the pose
+            # jumps from the recording's last frame to its first (the IK filter restarts),
+            # which faults; enable again until a stretch is assisted.
             deadline = time.monotonic() + 60
-            while not response.success and time.monotonic() < deadline:
+            tool = enable_with_tool()
+            while tool.returncode != 0 and time.monotonic() < deadline:
+                assert tool.returncode == 1 and "not enabled" in tool.stdout, tool
                 time.sleep(0.5)
-                response = probe.call(SetBool, "/assist/enable", SetBool.Request(data=True))
-            assert response.success, response.message
+                tool = enable_with_tool()
+            assert tool.returncode == 0 and tool.stdout.startswith("/assist/enable: enabled"), tool
             t0 = time.time()
             assisted = probe.wait_until(lambda: sum(
                 1 for t, s in list(states) if t >= t0 and s.state == "enabled"
                 and abs(s.command[0]) > 0.1) >= 50, timeout=30)
             moved = [m.position[0] for t, m in list(exo) if t >= t0]
+            off = enable_with_tool("--off")
+            assert off.returncode == 0 and "disabled" in off.stdout, off
+            assert probe.wait_until(lambda: states[-1][1].state == "disabled"
+                                    and not any(states[-1][1].command))
         finally:
             graph.send_signal(signal.SIGINT)
             output, _ = graph.communicate(timeout=60)
