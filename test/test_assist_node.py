@@ -133,6 +133,7 @@ class Loop:
         for node in (self.assist, self.sim):
             assert node.wait_for_output("ready:", timeout=60), node.output()
         self.feeder = Feeder(self.probe)
+        self.unexpected: list[str] = []
         assert self.probe.wait_until(lambda: len(self.exo) > 10 and len(self.states) > 10
                                      and self.state().reason == "", timeout=30), (
             self.assist.output())
@@ -151,10 +152,24 @@ class Loop:
                     for status in array.status if status.name == "assist"]
         return statuses[-1] if statuses else None
 
-    def settle(self, expected: np.ndarray, timeout: float = 20.0) -> bool:
-        return self.probe.wait_until(
-            lambda: self.state().state == "enabled"
-            and np.allclose(self.state().command, expected, atol=1e-9), timeout)
+    def settle(self, expected: np.ndarray, timeout: float = 30.0) -> bool:
+        """Wait until enabled with this command. A fault the test did not cause (on a loaded
+        machine a best-effort message can be lost: a gap, which faults) is cleared by enabling
+        again, and noted in self.unexpected."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if state.state == "enabled" and np.allclose(state.command, expected, atol=1e-9):
+                return True
+            if state.state == "fault":
+                self.unexpected.append(state.reason)
+                self.enable()
+            time.sleep(0.02)
+        return False
+
+    def enable_when_ready(self, timeout: float = 20.0) -> bool:
+        """Enable, again while the inputs are not ready yet (just restored)."""
+        return self.probe.wait_until(lambda: self.enable().success, timeout, interval=0.2)
 
     def close(self):
         self.feeder.close()
@@ -253,25 +268,29 @@ FAULTS = {
 def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     change, reason = FAULTS[fault]
     start = {"BIC": 0.6, "TRI": 0.0, "FCR": 0.3}
-    fresh.feeder.set(values=start)
-    assert fresh.enable().success
     before = expected_command(0.6, 0.0, 0.3)
-    assert fresh.settle(before), fresh.state()
-    t0 = time.time()
-    if change == "jump":
-        q = POSE.copy()
-        q[list(load_model(WU).dof_names).index("humerus_shoulder_ele_RotY")] += 0.6
-        fresh.feeder.set(q=q)
-    elif change == "range":
-        q = POSE.copy()
-        q[-1] = 3.2
-        fresh.feeder.set(q=q)
-    else:
-        fresh.feeder.set(**change)
-    assert fresh.probe.wait_until(lambda: fresh.state().state == "fault"
-                                  and not any(fresh.state().command), timeout=20), (
-        fresh.state(), fresh.assist.output()[-2000:])
-    assert reason in fresh.state().reason, fresh.state().reason
+    for _attempt in range(3):
+        fresh.feeder.reset(**start)
+        assert fresh.enable_when_ready(), fresh.state()
+        assert fresh.settle(before), fresh.state()
+        t0 = time.time()
+        if change == "jump":
+            q = POSE.copy()
+            q[list(load_model(WU).dof_names).index("humerus_shoulder_ele_RotY")] += 0.6
+            fresh.feeder.set(q=q)
+        elif change == "range":
+            q = POSE.copy()
+            q[-1] = 3.2
+            fresh.feeder.set(q=q)
+        else:
+            fresh.feeder.set(**change)
+        assert fresh.probe.wait_until(lambda: fresh.state().state == "fault"
+                                      and not any(fresh.state().command), timeout=20), (
+            fresh.state(), fresh.assist.output()[-2000:])
+        if reason in fresh.state().reason:
+            break
+        fresh.unexpected.append(fresh.state().reason)  # another fault came first: again
+    assert reason in fresh.state().reason, (fresh.state().reason, fresh.unexpected)
     # The ramp: |command| never grows and moves by at most the rate limit per message.
     ramp = np.array([list(c.data) for c in fresh.since(t0)])
     within_limits(fresh.since(t0))
@@ -293,6 +312,7 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     response = fresh.enable()
     assert response.success and "cleared fault" in response.message, response.message
     assert fresh.settle(before), fresh.state()
+    assert fresh.state().state == "enabled"
 
 
 def test_volts_need_an_mvc_for_every_channel_used(fresh):
@@ -308,9 +328,9 @@ def test_volts_need_an_mvc_for_every_channel_used(fresh):
     status = fresh.assist_status(t0)
     assert status.level == DiagnosticStatus.WARN
     assert not any(c.data[0] or c.data[1] for c in fresh.since(t0))
-    # In millivolts with the FCR channel removed from the law's needs: normalised by the MVC.
+    # Fractions of MVC (normalised upstream): accepted.
     fresh.feeder.set(unit="", values={"BIC": 0.6, "TRI": 0.1, "FCR": 0.0})
-    assert fresh.enable().success
+    assert fresh.enable_when_ready()
 
 
 def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
@@ -352,3 +372,28 @@ def test_bad_parameters_stop_the_node_with_one_line(overrides, message):
     output = node.output()
     assert status == 2, output
     assert message in output and "Traceback" not in output, output
+
+
+def test_on_shutdown_the_command_ramps_to_zero_and_zero_is_the_last_command(loop):
+    """The controller holds the last command: the node's last word must be 0."""
+    commands = loop.probe.subscribe(Float64MultiArray, "/close_test/commands")
+    node = NodeProcess("biosig_ros.nodes.assist_node", "assist_close", {
+        **PARAMS, "command_topic": "close_test/commands", "state_topic": ""})
+    try:
+        assert node.wait_for_output("ready:", timeout=60), node.output()
+        loop.feeder.reset(BIC=0.6, TRI=0.0, FCR=0.3)
+        assert loop.probe.wait_until(lambda: len(commands) > 20)
+        response = loop.probe.call(SetBool, "/assist_close/enable", SetBool.Request(data=True))
+        assert response.success, response.message
+        expected = expected_command(0.6, 0.0, 0.3)
+        assert loop.probe.wait_until(lambda: np.allclose(commands[-1][1].data, expected))
+        t0 = time.time()
+        assert node.stop() == 0, node.output()
+        assert "stopped: command 0 published" in node.output()
+    finally:
+        node.stop()
+    time.sleep(0.5)
+    ramp = np.array([list(c.data) for t, c in list(commands) if t >= t0])
+    assert len(ramp) >= 3 and not ramp[-1].any(), ramp
+    steps = np.abs(np.diff(np.vstack([expected, ramp]), axis=0))
+    assert (steps <= MAX_STEP + 1e-9).all()

@@ -270,6 +270,22 @@ class AssistNode(Node):
         self._diagnostics.set(level, message, **values)
 
 
+    def close(self) -> None:
+        """On shutdown: ramp the command to 0 at the rate limit (at most 2 s), then publish 0.
+
+        The forward command controller would otherwise hold the last command for as long as
+        it stays active."""
+        self._safety.disable()
+        self._target = np.zeros_like(self._target)
+        deadline = time.monotonic() + 2.0
+        while not self._limiter.at_zero() and time.monotonic() < deadline:
+            time.sleep(self._period)
+            self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
+        self._limiter.command = np.zeros_like(self._limiter.command)
+        self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
+        self.get_logger().info("stopped: command 0 published")
+
+
 def main() -> None:
     main_for(AssistNode, "assist_node")
 
