@@ -7,10 +7,12 @@ import sys
 import time
 
 import numpy as np
+import yaml
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from biosig_ros.msg import AssistState, SignalChunk
+from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
 
 from ros_harness import REPO, RosProbe, shipped_parameters
 from test_graph import start_graph
@@ -37,20 +39,25 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
                 lambda: states and states[-1][1].reason == "" and len(exo) > 50, timeout=90)
             assert ready, states[-1][1] if states else "no assist/state"
             assert not any(any(c.data) for _, c in list(commands))
-            # Enabled with the command-line tool (no ros2cli here). The replay loops: the pose
-            # jumps from the recording's last frame to its first (the IK filter restarts),
-            # which faults; enable again until a stretch is assisted.
-            deadline = time.monotonic() + 60
-            tool = enable_with_tool()
-            while tool.returncode != 0 and time.monotonic() < deadline:
-                assert tool.returncode == 1 and "not enabled" in tool.stdout, tool
-                time.sleep(0.5)
-                tool = enable_with_tool()
-            assert tool.returncode == 0 and tool.stdout.startswith("/assist/enable: enabled"), tool
+            # Enabled with the command-line tool (no ros2cli here), and again after each fault:
+            # the replay loops (the pose jumps from the recording's last frame to its first and
+            # IK restarts), and a loaded machine can starve a node past a timeout.
             t0 = time.time()
-            assisted = probe.wait_until(lambda: sum(
-                1 for t, s in list(states) if t >= t0 and s.state == "enabled"
-                and abs(s.command[0]) > 0.1) >= 50, timeout=30)
+
+            def assisted_states():
+                return sum(1 for t, s in list(states) if t >= t0 and s.state == "enabled"
+                           and abs(s.command[0]) > 0.1)
+
+            answers = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and assisted_states() < 50:
+                if states[-1][1].state != "enabled":
+                    tool = enable_with_tool()
+                    assert (tool.returncode, tool.stdout.split(": ")[1][:7]) in (
+                        (0, "enabled"), (1, "not ena")), tool
+                    answers.append(tool.stdout.strip())
+                time.sleep(0.2)
+            assisted = assisted_states() >= 50
             moved = [m.position[0] for t, m in list(exo) if t >= t0]
             off = enable_with_tool("--off")
             assert off.returncode == 0 and "disabled" in off.stdout, off
@@ -59,9 +66,10 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
         finally:
             graph.send_signal(signal.SIGINT)
             output, _ = graph.communicate(timeout=60)
-    assert assisted, output[-3000:]
+    assert assisted, (answers, output[-3000:])
+    assert any(a.startswith("/assist/enable: enabled") for a in answers), answers
     assert graph.returncode == 0, output[-3000:]
-    # The envelope of the exo config: 6 Hz low-pass, one sample per 10 ms, in volts.
+    # The envelope of the exo config: a low-pass, one sample per 10 ms, in volts.
     last = envelope[-1][1]
     assert last.sample_count == 1 and last.sample_rate == 100.0 and last.unit == "V"
     enabled = [s for t, s in list(states) if t >= t0 and s.state == "enabled"]
@@ -70,3 +78,31 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
     values = np.array([c.data[0] for t, c in list(commands)])
     assert np.isfinite(values).all() and np.abs(values).max() <= limit
     assert np.ptp(moved) > 0.01  # the simulated elbow moved under the command
+
+
+def step_response(settings: dict, seeds: int = 16, rate: int = 2000) -> tuple[float, float]:
+    """Median over seeds of (ms to half of a 10x amplitude step, SNR in dB = mean / standard
+    deviation of the envelope at the high level) on white-noise EMG."""
+    delays, snrs = [], []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        amplitude = np.where(np.arange(6 * rate) >= 3 * rate, 1.0, 0.1)
+        emg = rng.standard_normal((6 * rate, 1)) * amplitude[:, None]
+        pipeline = EmgPipeline(EmgPipelineSettings(channel_count=1, **settings), 1)
+        envelope = pipeline.process(emg).values[:, 0]
+        low, high = envelope[2 * rate:3 * rate].mean(), envelope[4 * rate:].mean()
+        delays.append(np.argmax(envelope[3 * rate:] >= (low + high) / 2) / rate * 1000)
+        snrs.append(20 * np.log10(high / envelope[4 * rate:].std()))
+    return float(np.median(delays)), float(np.median(snrs))
+
+
+def test_the_exo_envelope_is_fast_and_no_noisier_than_the_median():
+    base = shipped_parameters("emg_processing.yaml")
+    exo = shipped_parameters("emg_processing_exo.yaml")
+    keys = ("envelope", "envelope_window", "lowpass_hz", "lowpass_order", "bandpass_low_hz",
+            "bandpass_high_hz", "bandpass_order")
+    median_delay, median_snr = step_response({k: base[k] for k in keys})
+    delay, snr = step_response({k: {**base, **exo}[k] for k in keys})
+    assert base["envelope"] == "median" and median_delay > 60  # biosiglive's default: ~70 ms
+    assert delay <= 40.0, delay
+    assert snr >= median_snr, (snr, median_snr)
