@@ -274,3 +274,22 @@ def test_per_joint_lists_broadcast_and_must_match():
 def test_bad_parameters_are_one_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         AssistSettings(**overrides)
+
+
+def test_ik_quality_problems():
+    from types import SimpleNamespace
+
+    from biosig_ros.ros.ik_quality import quality_problem
+
+    def quality(**fields):
+        base = dict(frame_number=7, reinitialised=False, reinitialisation_reason="",
+                    dofs_out_of_range=[], underdetermined_segments=[])
+        return SimpleNamespace(**{**base, **fields})
+
+    assert quality_problem(quality()) == ""
+    assert quality_problem(quality(reinitialised=True, reinitialisation_reason="diverged")) == (
+        "IK re-initialised at frame 7: diverged")
+    assert "thorax_RotX" in quality_problem(quality(dofs_out_of_range=["thorax_RotX"]))
+    assert quality_problem(quality(dofs_out_of_range=["thorax_RotX"]), [ELBOW]) == ""
+    assert "thorax" in quality_problem(quality(underdetermined_segments=["thorax"]))
+    assert quality_problem(quality(underdetermined_segments=["thorax"]), (), False) == ""

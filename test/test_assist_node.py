@@ -16,6 +16,7 @@ from std_srvs.srv import SetBool
 from biosig_ros.msg import AssistState, SignalChunk
 from biosig_ros.processing.ik_model import load_model
 from biosig_ros.robot.assist_law import deadband
+from biosig_ros.ros.ik_quality import quality_type
 
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_assist_core import ELBOW, POSE, WU
@@ -55,6 +56,8 @@ class Feeder:
     def __init__(self, probe: RosProbe):
         self._envelope = probe.publisher(SignalChunk, "/emg/envelope")
         self._pose = probe.publisher(JointState, "/ik/joint_states")
+        self._quality = (probe.publisher(quality_type(), "/ik/quality") if quality_type()
+                         else None)
         self.names = list(load_model(WU).dof_names)
         self.lock = threading.Lock()
         self.reset()
@@ -71,6 +74,7 @@ class Feeder:
             self.send_envelope = self.send_pose = True
             self.gap = 0
             self.nan_envelope = self.nan_pose = False
+            self.quality = None  # fields of one IkQuality sent after the next pose
 
     def set(self, **changes):
         with self.lock:
@@ -112,6 +116,12 @@ class Feeder:
                 q[-1], self.nan_pose = math.nan, False
             msg.position = q
             self._pose.publish(msg)
+            if self.quality is not None and self._quality is not None:
+                quality = quality_type()(header=msg.header, frame_number=self.index)
+                for key, value in self.quality.items():
+                    setattr(quality, key, value)
+                self._quality.publish(quality)
+                self.quality = None
 
     def close(self):
         self._stop.set()
@@ -261,11 +271,23 @@ FAULTS = {
     "re-initialisation": ("jump", "pose jumped: humerus_shoulder_ele_RotY"),
     "pose out of range": ("range", "pose out of range: ulna_elbow_flexion_RotZ"),
     "huge activation": (dict(values={"BIC": 1e9, "TRI": 0.0, "FCR": 1e9}), "above max_activation"),
+    "IK quality: re-initialised": (
+        dict(quality=dict(reinitialised=True, reinitialisation_reason="diverged")),
+        "IK re-initialised at frame"),
+    "IK quality: out of range": (
+        dict(quality=dict(dofs_out_of_range=["thorax_RotX", "humerus_shoulder_ele_RotY"])),
+        "IK: DoF(s) out of the model's range: humerus_shoulder_ele_RotY"),
+    "IK quality: under-determined": (
+        dict(quality=dict(underdetermined_segments=["thorax"])),
+        "IK: segment(s) seen by too few markers to be solved: thorax"),
 }
+NEEDS_QUALITY = {name for name in FAULTS if name.startswith("IK quality")}
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
+    if fault in NEEDS_QUALITY and quality_type() is None:
+        pytest.skip("biosig_ros/IkQuality is not built here (the IK quality message)")
     change, reason = FAULTS[fault]
     start = {"BIC": 0.6, "TRI": 0.0, "FCR": 0.3}
     before = expected_command(0.6, 0.0, 0.3)
@@ -313,6 +335,18 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     assert response.success and "cleared fault" in response.message, response.message
     assert fresh.settle(before), fresh.state()
     assert fresh.state().state == "enabled"
+
+
+def test_ik_quality_out_of_range_on_an_unwatched_dof_does_not_fault(fresh):
+    if quality_type() is None:
+        pytest.skip("biosig_ros/IkQuality is not built here (the IK quality message)")
+    fresh.feeder.set(values={"BIC": 0.6, "TRI": 0.0, "FCR": 0.3})
+    assert fresh.enable_when_ready()
+    assert fresh.settle(expected_command(0.6, 0.0, 0.3))
+    for _ in range(10):
+        fresh.feeder.set(quality=dict(dofs_out_of_range=["thorax_RotX", "thorax_RotZ"]))
+        time.sleep(0.05)
+    assert fresh.state().state == "enabled", fresh.state().reason
 
 
 def test_volts_need_an_mvc_for_every_channel_used(fresh):

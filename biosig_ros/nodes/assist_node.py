@@ -162,9 +162,10 @@ class AssistNode(Node):
             self._publish("joint_states", now, msg.header.stamp)
 
     def _on_quality(self, msg) -> None:
-        problem = quality_problem(msg, self._pose.watch_names() if self._pose else ())
+        problem = quality_problem(msg, self._pose.watch_names() if self._pose else (),
+                                  self.settings.fault_underdetermined)
         if problem:
-            self._fault(POSE, f"IK quality: {problem}")
+            self._fault(POSE, problem)
 
     def _on_timer(self) -> None:
         now = time.monotonic()

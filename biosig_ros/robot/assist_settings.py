@@ -53,8 +53,10 @@ class AssistSettings:
     envelope_topic: str = doc_field("emg/envelope", "SignalChunk envelope to act on")
     joint_states_topic: str = doc_field("ik/joint_states", "JointState pose; '' = no pose "
                                         "(no gravity support, no pose checks)")
-    quality_topic: str = doc_field("ik/quality", "IK quality (used when that message type "
-                                   "exists); '' = not used")
+    quality_topic: str = doc_field("ik/quality", "IkQuality per frame: re-initialisation and "
+                                   "out-of-range flags fault; '' = not used")
+    fault_underdetermined: bool = doc_field(True, "a segment that IK reports as seen by too "
+                                            "few markers (its pose guessed) faults too")
     command_topic: str = doc_field("exo/commands", "Float64MultiArray command, one value per "
                                    "joint (remap to /<controller>/commands)")
     state_topic: str = doc_field("assist/state", "AssistState (what the node did and why); "

@@ -1,36 +1,30 @@
-"""The IK quality message, for consumers that act on poses (assist_node), when it exists.
+"""The IK node's per-frame quality (biosig_ros/IkQuality on ik/quality), for consumers that act
+on poses (assist_node).
 
-The IK node's per-frame quality (DoFs out of range, under-determined segments, frames skipped,
-filter re-initialised) is being added as its own message; until the package defines it,
-quality_type() returns None and consumers check the pose themselves (robot.pose_support).
+quality_type() returns None where the package was built without that message (older builds):
+consumers then rely on their own pose checks (robot.pose_support).
 """
 from __future__ import annotations
 
 import importlib
 
-# Candidate message names and fields, first match wins: the IK quality message is new.
-_TYPE_NAMES = ("IkQuality",)
-_REINITIALISED = ("reinitialised", "reinitialized", "just_reinitialised")
-_OUT_OF_RANGE = ("out_of_range_dofs", "dofs_out_of_range")
-
 
 def quality_type():
-    """The package's IK quality message class, or None while it does not exist."""
-    module = importlib.import_module("biosig_ros.msg")
-    for name in _TYPE_NAMES:
-        if hasattr(module, name):
-            return getattr(module, name)
-    return None
+    """The package's IkQuality message class, or None when it does not exist."""
+    return getattr(importlib.import_module("biosig_ros.msg"), "IkQuality", None)
 
 
-def quality_problem(msg, watched: list[str] | tuple = ()) -> str:
+def quality_problem(msg, watched: list[str] | tuple = (), underdetermined: bool = True) -> str:
     """Why a pose with this quality must not be acted on ("" when none): a filter
-    re-initialisation, or a watched DoF (any DoF when watched is empty) out of range."""
-    for field in _REINITIALISED:
-        if getattr(msg, field, False):
-            return "IK re-initialised at this frame"
-    for field in _OUT_OF_RANGE:
-        outside = [d for d in getattr(msg, field, ()) if not watched or d in watched]
-        if outside:
-            return f"DoF(s) out of the model's range: {', '.join(outside)}"
+    (re-)initialisation, a watched DoF (any DoF when watched is empty) out of the model's range,
+    or (underdetermined) a segment seen by too few markers to be solved."""
+    if msg.reinitialised:
+        reason = msg.reinitialisation_reason or "tracking (re)started"
+        return f"IK re-initialised at frame {msg.frame_number}: {reason}"
+    outside = [d for d in msg.dofs_out_of_range if not watched or d in watched]
+    if outside:
+        return f"IK: DoF(s) out of the model's range: {', '.join(outside)}"
+    if underdetermined and msg.underdetermined_segments:
+        return ("IK: segment(s) seen by too few markers to be solved: "
+                f"{', '.join(msg.underdetermined_segments)}")
     return ""
