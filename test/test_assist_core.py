@@ -178,6 +178,24 @@ def test_gravity_support_is_a_fraction_of_biorbd_inverse_dynamics(wu):
     assert pose.update(list(reversed(POSE)) + [9.0]) == pytest.approx([0.5 * expected])
 
 
+def test_gravity_support_does_not_leak_memory(wu):
+    import resource
+
+    from biosig_ros.robot import pose_support
+
+    if pose_support.Aliased is None:
+        pytest.skip("biosig_ros.processing.ik_biorbd (leak-free biorbd vectors) not in this build")
+    pose = support(wu)
+    assert pose.leak_free
+    for _ in range(2000):
+        pose.update(POSE)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(20000):
+        pose.update(POSE)
+    grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kb < 1024, f"{grown_kb} kB for 20000 poses (numpy arguments leak ~8 MB)"
+
+
 def test_pose_faults(wu):
     pose = support(wu)
     pose.update(POSE)
