@@ -59,9 +59,8 @@ class AssistNode(Node):
             timeouts[POSE] = s.pose_timeout
         self._watchdog = Watchdog(timeouts)
         self._problems = {name: f"no {name} received yet" for name in timeouts}
-        self._emg = np.zeros(n)
-        self._gravity = np.zeros(n)
-        self._target = np.zeros(n)
+        self._zero = [0.0] * n
+        self._emg = self._gravity = self._target = self._zero  # N.m per joint
         self._expected_index: int | None = None
         self._envelope_index = -1
         self._gaps = self._published = 0
@@ -143,7 +142,7 @@ class AssistNode(Node):
             self._emg = self._law.torque(np.frombuffer(msg.data, dtype=np.float64))
             self._problems[ENVELOPE] = ""
         except InputFault as fault:
-            self._emg = np.zeros_like(self._emg)
+            self._emg = self._zero
             self._fault(ENVELOPE, str(fault))
         self._envelope_index = first + count - 1
         if self.settings.publish_on_input:
@@ -158,10 +157,10 @@ class AssistNode(Node):
                 raise InputFault(f"joint states with {len(msg.name)} names and "
                                  f"{len(msg.position)} positions")
             self._pose.bind(msg.name)
-            self._gravity = self._pose.update(msg.position)
+            self._gravity = self._pose.update(msg.position).tolist()
             self._problems[POSE] = ""
         except InputFault as fault:
-            self._gravity = np.zeros_like(self._gravity)
+            self._gravity = self._zero
             self._fault(POSE, str(fault))
         if self.settings.publish_on_input:
             self._publish("joint_states", now, msg.header.stamp)
@@ -194,30 +193,30 @@ class AssistNode(Node):
     def _publish(self, trigger: str, now: float, stamp) -> None:
         dt, self._last_publish = now - self._last_publish, now
         if self._safety.active:
-            self._target = self._emg + self._gravity
+            self._target = [e + g for e, g in zip(self._emg, self._gravity)]
         else:
-            self._target = np.zeros_like(self._target)
+            self._target = self._zero
         command = self._limiter.step(self._target, dt)
         # array('d') is rclpy's fast path for float64[] (a numpy array is checked per element).
-        self._command.data = array.array("d", command.tobytes())
+        self._command.data = array.array("d", command)
         self._command_publisher.publish(self._command)
         self._published += 1
         if self._state_publisher is not None:
             self._publish_state(trigger, stamp, command)
 
-    def _publish_state(self, trigger: str, stamp, command: np.ndarray) -> None:
+    def _publish_state(self, trigger: str, stamp, command: list[float]) -> None:
         state = AssistState()
         state.header.stamp = stamp
         state.trigger = trigger
         state.state = self._safety.state
         state.reason = self._safety.reason or self._input_problems()
         state.joint_names = self.settings.joints
-        state.command = array.array("d", command.tobytes())
-        state.target = array.array("d", self._target.tobytes())
-        state.emg_torque = array.array("d", self._emg.tobytes())
-        state.gravity_torque = array.array("d", self._gravity.tobytes())
-        state.agonist_activation = array.array("d", self._law.agonist.tobytes())
-        state.antagonist_activation = array.array("d", self._law.antagonist.tobytes())
+        state.command = array.array("d", command)
+        state.target = array.array("d", self._target)
+        state.emg_torque = array.array("d", self._emg)
+        state.gravity_torque = array.array("d", self._gravity)
+        state.agonist_activation = array.array("d", self._law.agonist)
+        state.antagonist_activation = array.array("d", self._law.antagonist)
         state.envelope_index = self._envelope_index
         self._state_publisher.publish(state)
 
@@ -282,12 +281,12 @@ class AssistNode(Node):
         The forward command controller would otherwise hold the last command for as long as
         it stays active."""
         self._safety.disable()
-        self._target = np.zeros_like(self._target)
+        self._target = self._zero
         deadline = time.monotonic() + 2.0
         while not self._limiter.at_zero() and time.monotonic() < deadline:
             time.sleep(self._period)
             self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
-        self._limiter.command = np.zeros_like(self._limiter.command)
+        self._limiter.reset()
         self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
         self.get_logger().info("stopped: command 0 published")
 

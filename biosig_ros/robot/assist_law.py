@@ -8,6 +8,7 @@ silently depend on electrode placement and skin.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,11 +40,11 @@ class AssistLaw:
         self.joints = joints
         self.mvc = dict(mvc)
         self.max_activation = max_activation
-        self._gain = np.array([j.gain for j in joints], dtype=float)
-        self._deadband = np.array([j.deadband for j in joints], dtype=float)
+        self._gain = [float(j.gain) for j in joints]
+        self._deadband = [float(j.deadband) for j in joints]
         self._bound: tuple | None = None  # (names, unit) the indices below were built for
-        self.agonist = np.zeros(len(joints))
-        self.antagonist = np.zeros(len(joints))
+        self.agonist = [0.0] * len(joints)
+        self.antagonist = [0.0] * len(joints)
 
     def channels(self) -> list[str]:
         names = [j.agonist for j in self.joints] + [j.antagonist for j in self.joints]
@@ -73,39 +74,39 @@ class AssistLaw:
             raise InputFault(f"envelope unit {unit!r} is neither volts nor a fraction of MVC")
         index = {n: i for i, n in enumerate(channel_names)}
         self._width = len(channel_names)
-        self._agonist_index = np.array([index[j.agonist] for j in self.joints])
-        self._agonist_scale = np.array([scale[j.agonist] for j in self.joints])
+        self._agonist = [(index[j.agonist], scale[j.agonist]) for j in self.joints]
         # A joint without antagonist reads its agonist again, scaled by zero.
-        self._antagonist_index = np.array(
-            [index[j.antagonist or j.agonist] for j in self.joints])
-        self._antagonist_scale = np.array(
-            [scale[j.antagonist] if j.antagonist else 0.0 for j in self.joints])
-        self._used = np.unique(np.concatenate([self._agonist_index, self._antagonist_index]))
+        self._antagonist = [(index[j.antagonist or j.agonist],
+                             scale[j.antagonist] if j.antagonist else 0.0) for j in self.joints]
+        self._used = sorted({i for i, _ in self._agonist + self._antagonist})
         self._bound = (list(channel_names), unit)
 
-    def torque(self, data: np.ndarray) -> np.ndarray:
+    def torque(self, data: np.ndarray) -> list[float]:
         """Torque per joint (N.m) from a samples x channels chunk (flat or 2-D) of the bound
         envelope: its newest sample. InputFault on a non-finite value or an activation above
-        max_activation in any sample of the used channels."""
+        max_activation in any sample of the used channels.
+
+        Python floats: for a few joints they cost a fraction of numpy's per-call overhead, and
+        this runs between an envelope's arrival and the command."""
         if self._bound is None:
             raise InputFault("envelope channels not bound")
-        block = np.asarray(data, dtype=float).reshape(-1, self._width)[:, self._used]
-        if not np.isfinite(block).all():
+        block = np.asarray(data, dtype=float).reshape(-1, self._width)
+        if len(block) > 1 and not np.isfinite(block[:-1, self._used]).all():
             raise InputFault("non-finite value (NaN or inf) in the envelope")
-        newest = block[-1]
-        full = np.zeros(self._width)
-        full[self._used] = newest
-        self.agonist = full[self._agonist_index] * self._agonist_scale
-        self.antagonist = full[self._antagonist_index] * self._antagonist_scale
-        peak = max(float(np.abs(self.agonist).max()), float(np.abs(self.antagonist).max()))
+        row = block[-1].tolist()
+        if not all(math.isfinite(row[i]) for i in self._used):
+            raise InputFault("non-finite value (NaN or inf) in the envelope")
+        self.agonist = [row[i] * s for i, s in self._agonist]
+        self.antagonist = [row[i] * s for i, s in self._antagonist]
+        peak = max(max(map(abs, self.agonist)), max(map(abs, self.antagonist)))
         if peak > self.max_activation:
             raise InputFault(f"activation {peak:.3g} x MVC above max_activation "
                              f"({self.max_activation:g}): electrode artefact or wrong MVC?")
-        return self._gain * deadband(self.agonist - self.antagonist, self._deadband)
+        return [g * deadband(a - b, d) for g, a, b, d in
+                zip(self._gain, self.agonist, self.antagonist, self._deadband)]
 
 
-def deadband(x: np.ndarray, width: np.ndarray) -> np.ndarray:
+def deadband(x: float, width: float) -> float:
     """0 within +-width, and shifted towards zero by width outside (continuous: no step when
     the activation difference crosses the band)."""
-    return np.sign(x) * np.maximum(np.abs(x) - width, 0.0)
-
+    return math.copysign(max(abs(x) - width, 0.0), x)

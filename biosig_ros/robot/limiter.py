@@ -1,7 +1,7 @@
 """Per-joint torque limits and a rate limit (N.m/s) on the published command."""
 from __future__ import annotations
 
-import numpy as np
+import math
 
 
 class TorqueLimiter:
@@ -9,23 +9,30 @@ class TorqueLimiter:
 
     The target is clamped to +-torque_limits (a non-finite target counts as 0), then the command
     moves towards it by at most rate_limits x dt. dt is capped at max_dt, so that a stalled
-    caller (a late timer, an executor hiccup) cannot turn into one large step.
+    caller (a late timer, an executor hiccup) cannot turn into one large step. Python floats:
+    a few joints cost less than numpy's per-call overhead on the way to the command.
     """
 
     def __init__(self, torque_limits, rate_limits, max_dt: float):
-        self.torque_limits = np.asarray(torque_limits, dtype=float)
-        self.rate_limits = np.asarray(rate_limits, dtype=float)
+        self.torque_limits = [float(v) for v in torque_limits]
+        self.rate_limits = [float(v) for v in rate_limits]
         self.max_dt = float(max_dt)
-        self.command = np.zeros(len(self.torque_limits))
+        self.command = [0.0] * len(self.torque_limits)
 
-    def step(self, target: np.ndarray, dt: float) -> np.ndarray:
+    def step(self, target, dt: float) -> list[float]:
         """The next command (N.m per joint) after dt seconds, towards target."""
-        goal = np.where(np.isfinite(target), target, 0.0)
-        goal = np.clip(goal, -self.torque_limits, self.torque_limits)
-        dt = min(max(float(dt), 0.0), self.max_dt) if dt == dt else 0.0  # NaN dt: no move
-        reach = self.rate_limits * dt
-        self.command = self.command + np.clip(goal - self.command, -reach, reach)
-        return self.command
+        dt = min(max(float(dt), 0.0), self.max_dt) if math.isfinite(dt) else 0.0
+        command = []
+        for goal, now, limit, rate in zip(target, self.command, self.torque_limits,
+                                          self.rate_limits):
+            goal = min(max(goal, -limit), limit) if math.isfinite(goal) else 0.0
+            reach = rate * dt
+            command.append(now + min(max(goal - now, -reach), reach))
+        self.command = command
+        return command
+
+    def reset(self) -> None:
+        self.command = [0.0] * len(self.command)
 
     def at_zero(self) -> bool:
-        return not self.command.any()
+        return not any(self.command)
