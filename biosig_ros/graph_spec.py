@@ -18,6 +18,9 @@ EXECUTABLES = {
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
+    "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
+    "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
+    "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
     "assist_node": "biosig_ros.nodes.assist_node",
     "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
 }
@@ -68,6 +71,14 @@ LAB = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
 ) + PROCESSING
 
+# The custom-device example (docs/custom_device.md): the UDP amplifier and its simulator.
+CUSTOM_DEVICE = (
+    NodeSpec("udp_amplifier_sim", "udp_amplifier_sim", (), ("--port", "52000"),
+             is_ros_node=False),
+    NodeSpec("udp_amplifier_node", "udp_amplifier", ("udp_amplifier.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
+)
+
 # EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
 # EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
 # disabled: enable it with its ~/enable service (std_srvs/SetBool).
@@ -82,4 +93,4 @@ EXO_DEMO = (
 )
 
 GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
-          "exo_demo": EXO_DEMO}
+          "custom_device": CUSTOM_DEVICE, "exo_demo": EXO_DEMO}
