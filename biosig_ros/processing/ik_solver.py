@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.processing.ik_biorbd import KalmanBuffers
 from biosig_ros.processing.ik_model import IkModel, load_model
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
 from biosig_ros.signals import MarkerFrame
@@ -195,10 +196,11 @@ class IkSolver:
         # A new filter rather than setInitState on the old one: a diverged filter's
         # covariance is no better than its pose.
         self._kalman = biorbd.KalmanReconsMarkers(self.model.model, params)
-        self._kalman.setInitState(q, zeros, zeros)
-        self._kalman_buffers = (biorbd.GeneralizedCoordinates(self.model.model),
-                                biorbd.GeneralizedVelocity(self.model.model),
-                                biorbd.GeneralizedAcceleration(self.model.model))
+        if self._kalman_buffers is None:  # allocated once: numpy arguments leak (ik_biorbd)
+            self._kalman_buffers = KalmanBuffers(self.model.model, self.model.nb_markers)
+        buffers = self._kalman_buffers
+        self._kalman.setInitState(buffers.q.set(q), buffers.qdot.set(0.0),
+                                  buffers.qddot.set(0.0))
         # The filter's first frame iterates from the start state to settle its covariance.
         return self._kalman_frame(targets)
 
@@ -260,10 +262,11 @@ class IkSolver:
         return q, qdot, None
 
     def _kalman_frame(self, targets: np.ndarray):
-        q, qdot, qddot = self._kalman_buffers
+        buffers = self._kalman_buffers
         # NaN markers are occluded for biorbd's filter: they do not update the state.
-        self._kalman.reconstructFrame(self.model.model, targets.ravel(), q, qdot, qddot)
-        return q.to_array().copy(), qdot.to_array().copy(), qddot.to_array().copy()
+        self._kalman.reconstructFrame(self.model.model, buffers.targets.set(targets.ravel()),
+                                      buffers.q.obj, buffers.qdot.obj, buffers.qddot.obj)
+        return buffers.q.read(), buffers.qdot.read(), buffers.qddot.read()
 
     def _elapsed(self, frame: MarkerFrame) -> float:
         state = self.state
