@@ -25,6 +25,10 @@ from biosig_ros.signals import MarkerFrame
 
 METHODS = ("kalman", "least_squares")
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+# Extra filter iterations on the first frame after skipped ones: the filter's covariance
+# assumes one frame period since its last update, so one update catches up only part of the
+# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with two more).
+_CATCH_UP = 2
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
 
 
@@ -94,6 +98,8 @@ class IkResult:
 class IkState:
     initialised: bool = False
     q: np.ndarray | None = None
+    qdot: np.ndarray | None = None
+    qddot: np.ndarray | None = None
     baseline_residual: float = 0.0    # mean residual of the last start fit
     diverging_frames: int = 0
     last_good_q: np.ndarray | None = None  # pose of the last frame that passed the checks
@@ -169,7 +175,7 @@ class IkSolver:
                 residuals, mean_residual = self._residuals(q, targets)
                 event = "reinitialised"
                 state.reinitialisations += 1
-        state.q = q
+        state.q, state.qdot, state.qddot = q, qdot, qddot
         state.last_frame_number = frame.frame_number
         state.last_stamp = frame.stamp
         state.frames_solved += 1
@@ -191,6 +197,7 @@ class IkSolver:
         import biorbd
 
         frequency = self.settings.kalman_frequency or frame.frame_rate or 100.0
+        self._kalman_rate = float(frequency)
         params = biorbd.KalmanParam(float(frequency), self.settings.kalman_noise_factor,
                                     self.settings.kalman_error_factor)
         # A new filter rather than setInitState on the old one: a diverged filter's
@@ -252,9 +259,17 @@ class IkSolver:
     # --- tracking -----------------------------------------------------------------------
 
     def _track(self, targets: np.ndarray, frame: MarkerFrame):
-        if self.settings.method == "kalman":
-            return self._kalman_frame(targets)
         state = self.state
+        skipped = self._skipped_frames(frame)
+        if self.settings.method == "kalman":
+            q, qdot, qddot = self._kalman_frame(targets)
+            for _ in range(min(skipped, _CATCH_UP)):  # a correction without moving on
+                buffers = self._kalman_buffers
+                self._kalman.setInitState(None, buffers.qdot.set(0.0), buffers.qddot.set(0.0))
+                q, qdot, qddot = self._kalman_frame(targets)
+            if skipped:
+                qdot, qddot = self._bridge(q, (skipped + 1) / self._kalman_rate)
+            return q, qdot, qddot
         visible = np.isfinite(targets).all(axis=1)
         q = self._fit(targets, visible, state.q, bounded=False).x
         dt = self._elapsed(frame)
@@ -267,6 +282,23 @@ class IkSolver:
         self._kalman.reconstructFrame(self.model.model, buffers.targets.set(targets.ravel()),
                                       buffers.q.obj, buffers.qdot.obj, buffers.qddot.obj)
         return buffers.q.read(), buffers.qdot.read(), buffers.qddot.read()
+
+    def _skipped_frames(self, frame: MarkerFrame) -> int:
+        """Frames between the last solved one and this one (0 when consecutive)."""
+        last = self.state.last_frame_number
+        if last is None or frame.frame_rate <= 0:
+            return 0
+        return max(0, int(frame.frame_number) - int(last) - 1)
+
+    def _bridge(self, q: np.ndarray, seconds: float):
+        """After frames the filter did not see (and the catch-up iterations, which hold the
+        pose still): velocity from the pose change over the whole interval, acceleration zero,
+        so that the next prediction continues the motion."""
+        buffers = self._kalman_buffers
+        qdot = (q - self.state.q) / seconds
+        qddot = np.zeros_like(q)
+        self._kalman.setInitState(None, buffers.qdot.set(qdot), buffers.qddot.set(qddot))
+        return qdot, qddot
 
     def _elapsed(self, frame: MarkerFrame) -> float:
         state = self.state
