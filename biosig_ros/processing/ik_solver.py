@@ -20,7 +20,9 @@ from scipy.optimize import least_squares
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.ik_biorbd import KalmanBuffers
 from biosig_ros.processing.ik_model import IkModel, load_model
+from biosig_ros.processing.ik_quality import QualityCheck
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import MarkerFrame
 
 METHODS = ("kalman", "least_squares")
@@ -32,26 +34,33 @@ _CATCH_UP = 2
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
 
 
-def _doc(default, doc: str):
-    return field(default=default, metadata={"doc": doc})
-
-
 @dataclass
 class IkSettings:
-    model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
-                           "biorbd .bioMod file (its Geometry/ folder beside it)")
-    method: str = _doc("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
-    marker_units: str = _doc("m", "units of the incoming marker positions: m, cm or mm")
-    marker_name_map: list[str] = field(default_factory=list, metadata={
-        "doc": "renames incoming markers: entries 'incoming=model'"})
-    zero_is_occluded: bool = _doc(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
-    min_visible_markers: int = _doc(6, "frames with fewer visible model markers are skipped")
-    kalman_frequency: float = _doc(0.0, "Hz of the Kalman model; 0 = the stream's frame_rate")
-    kalman_noise_factor: float = _doc(1e-10, "biorbd KalmanParam noiseFactor")
-    kalman_error_factor: float = _doc(1e-5, "biorbd KalmanParam errorFactor")
-    divergence_residual: float = _doc(
-        0.01, "metres of mean marker residual above the start fit's that count as diverging")
-    divergence_frames: int = _doc(5, "consecutive diverging frames before re-initialising")
+    """Parameters of the solver (also the IK node's ROS parameters)."""
+
+    model_path: str = doc_field("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
+                                "biorbd .bioMod file (its Geometry/ folder beside it)")
+    method: str = doc_field("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
+    marker_units: str = doc_field("m", "units of the incoming marker positions: m, cm or mm")
+    marker_name_map: list[str] = doc_field(
+        [], "renames incoming markers: entries 'incoming=model' (a YAML mapping "
+        "marker_name_map: {incoming: model} in a parameter file works too)")
+    strip_subject_prefix: bool = doc_field(
+        True, "an incoming 'Subject:NAME' (Vicon) that is not a model marker matches NAME")
+    zero_is_occluded: bool = doc_field(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
+    min_visible_markers: int = doc_field(
+        6, "frames with fewer visible model markers are skipped", range=(1, None))
+    kalman_frequency: float = doc_field(
+        0.0, "Hz of the Kalman model; 0 = the stream's frame_rate", range=(0.0, None))
+    kalman_noise_factor: float = doc_field(1e-10, "biorbd KalmanParam noiseFactor",
+                                           range=(0.0, None))
+    kalman_error_factor: float = doc_field(1e-5, "biorbd KalmanParam errorFactor",
+                                           range=(0.0, None))
+    divergence_residual: float = doc_field(
+        0.01, "metres of mean marker residual above the start fit's that count as diverging",
+        range=(0.0, None))
+    divergence_frames: int = doc_field(
+        5, "consecutive diverging frames before re-initialising", range=(1, None))
 
     def __post_init__(self) -> None:
         if not self.model_path:
@@ -92,6 +101,10 @@ class IkResult:
     visible_markers: int
     event: str = ""                   # "initialised" or "reinitialised" on those frames
     solve_time: float = 0.0           # seconds spent in step()
+    event_reason: str = ""            # why it re-initialised
+    frames_skipped: int = 0           # frames since the last solved one (by frame numbers)
+    out_of_range: list[int] = field(default_factory=list)  # DoF indices outside the ranges
+    underdetermined: list[str] = field(default_factory=list)  # segments short of markers
 
 
 @dataclass
@@ -130,7 +143,8 @@ class IkSolver:
         self.matcher = MarkerMatcher(
             self.model.marker_names,
             parse_name_map(settings.marker_name_map, self.model.marker_names),
-            settings.zero_is_occluded)
+            settings.zero_is_occluded, settings.strip_subject_prefix)
+        self.quality = QualityCheck(self.model)
         self.state = IkState()
         self._kalman = None
         self._kalman_buffers = None
@@ -162,11 +176,12 @@ class IkSolver:
             return None
         state = self.state
         event = ""
+        skipped = self._skipped_frames(frame)
         if not state.initialised:
             q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
             event = "initialised"
         else:
-            q, qdot, qddot = self._track(targets, frame)
+            q, qdot, qddot = self._track(targets, frame, skipped)
         residuals, mean_residual = self._residuals(q, targets)
         if not event:
             restart = self._check(q, mean_residual, targets)
@@ -179,8 +194,11 @@ class IkSolver:
         state.last_frame_number = frame.frame_number
         state.last_stamp = frame.stamp
         state.frames_solved += 1
+        quality = self.quality.check(q, matched.visible)
         return IkResult(frame.frame_number, frame.stamp, q, qdot, qddot, residuals,
-                        mean_residual, visible, event, time.perf_counter() - started)
+                        mean_residual, visible, event, time.perf_counter() - started,
+                        state.last_event_reason if event == "reinitialised" else "", skipped,
+                        quality.out_of_range, quality.underdetermined)
 
     # --- start and re-start -------------------------------------------------------------
 
@@ -258,9 +276,8 @@ class IkSolver:
 
     # --- tracking -----------------------------------------------------------------------
 
-    def _track(self, targets: np.ndarray, frame: MarkerFrame):
+    def _track(self, targets: np.ndarray, frame: MarkerFrame, skipped: int):
         state = self.state
-        skipped = self._skipped_frames(frame)
         if self.settings.method == "kalman":
             q, qdot, qddot = self._kalman_frame(targets)
             for _ in range(min(skipped, _CATCH_UP)):  # a correction without moving on
@@ -286,7 +303,7 @@ class IkSolver:
     def _skipped_frames(self, frame: MarkerFrame) -> int:
         """Frames between the last solved one and this one (0 when consecutive)."""
         last = self.state.last_frame_number
-        if last is None or frame.frame_rate <= 0:
+        if last is None:
             return 0
         return max(0, int(frame.frame_number) - int(last) - 1)
 
