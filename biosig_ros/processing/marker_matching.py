@@ -120,7 +120,7 @@ class MarkerMatcher:
         self.subjects = list(subjects)
         if subjects:
             self._report("subject", self.subjects,
-                         "marker names carry a subject prefix, matched without it: subject")
+                         "marker names carry a subject prefix (Vicon), matched without it")
         self.missing_names = [n for i, n in enumerate(self.model_names) if i not in filled]
         self._report("unknown", unknown,
                      "incoming marker(s) not in the model, ignored (map them with "
