@@ -289,7 +289,12 @@ class IkNode(Node):
         failed = self._failed.message()
         if failed:
             return ERROR, f"{failed}: {self._last_failure}"
-        problems = [text for text in (self._losses.message(), self._flags.message()) if text]
+        problems = [self._losses.message()]
+        flagged, _, what = self._flags.summary()
+        if flagged:
+            problems.append(f"{flagged} frame(s) flagged in the last "
+                            f"{self._flags.window:g} s: {what}")
+        problems = [text for text in problems if text]
         if result is not None and result.mean_residual > self.settings.residual_warning:
             problems.append(f"mean marker residual {result.mean_residual * 1000:.0f} mm "
                             "(mislabelled or moved marker? see ik/marker_residuals)")

@@ -29,8 +29,8 @@ METHODS = ("kalman", "least_squares")
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Extra filter iterations on the first frame after skipped ones: the filter's covariance
 # assumes one frame period since its last update, so one update catches up only part of the
-# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with two more).
-_CATCH_UP = 2
+# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with four more).
+_CATCH_UP = 4
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
 
 
