@@ -174,3 +174,44 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
     assert gaps.max() > 1, "the node was not starved: it solved every frame"
     assert len(after) > 20, output
     assert max(excess) < 10.0, max(excess)
+
+
+def test_vicon_names_and_a_yaml_name_map(probe, model):
+    """Markers labelled 'Jane:NAME' as Vicon Nexus sends them, Acrom labelled 'Jane:RSHO' and
+    mapped with a YAML mapping in the parameter file: every model marker is seen."""
+    names = [f"Jane:{'RSHO' if n == 'Acrom' else n}" for n in WU_MARKERS]
+    quality = probe.subscribe(IkQuality, "/ik/quality")
+    publisher = probe.publisher(MarkerSet, "/markers")
+    with start(probe, marker_name_map={"RSHO": "Acrom"}, publish_tf=False) as node:
+        for index in range(100):
+            frame = MarkerFrame(model.markers(WU_NEUTRAL), names, index,
+                                STAMP0 + index / 100, 100.0)
+            publisher.publish(frame_to_msg(frame, "world"))
+            time.sleep(0.01)
+        assert probe.wait_until(lambda: len(quality) > 20, 15), node.output()
+        output = node.output()
+    assert {m.visible_markers for _, m in quality} == {16}, output
+    assert "subject prefix (Vicon), matched without it: Jane" in output
+    assert "not in the model" not in output
+
+
+@pytest.mark.parametrize("arguments, text", [
+    (["-p", "marker_name_map:=[Subject:STER=STER]"], "marker_name_map"),
+    (["-p", "min_visible_markers:=0"], "parameter 'min_visible_markers'"),
+    (["-p", "residual_warning:=fast"], "residual_warning"),
+])
+def test_malformed_override_is_one_line_and_exit_2(arguments, text):
+    with NodeProcess(MODULE, "ik", None, args=["--ros-args", *arguments]) as node:
+        assert node.process.wait(timeout=60) == 2
+        output = node.output()
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ik_node: configuration error: "), output
+    assert text in lines[0] and "Traceback" not in output
+
+
+def test_yaml_name_map_to_an_unknown_marker_is_named():
+    with NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik",
+                                           marker_name_map={"Jane:RSHO": "HEAD"})) as node:
+        assert node.process.wait(timeout=60) == 2
+        output = node.output()
+    assert "parameter 'marker_name_map': entry 'Jane:RSHO=HEAD' maps to 'HEAD'" in output
