@@ -5,10 +5,11 @@ from __future__ import annotations
 import array
 
 import numpy as np
-from geometry_msgs.msg import TransformStamped
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
 from rclpy.node import Node
-from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
 
 from biosig_ros.msg import IkQuality, MarkerResiduals, MarkerSet
 from biosig_ros.processing.ik_model import IkModel
@@ -43,10 +44,7 @@ class IkOutputs:
             # /tf stays absolute (ROS convention); reliable, as tf2's listeners subscribe.
             self._tf = node.create_publisher(TFMessage, "/tf", output_qos(100))
             self._tf_message = TFMessage(transforms=[
-                TransformStamped(child_frame_id=tf_prefix + name)
-                for name in model.segment_names])
-            for transform in self._tf_message.transforms:
-                transform.header.frame_id = frame_id
+                unchecked_transform(frame_id, tf_prefix + name) for name in model.segment_names])
 
     def publish(self, msg: MarkerSet, result: IkResult) -> None:
         stamp = msg.header.stamp
@@ -73,15 +71,49 @@ class IkOutputs:
 
     def _publish_tf(self, stamp, q: np.ndarray) -> None:
         frames = self.model.segment_frames(q)
-        origins = frames[:, :3, 3]
-        quaternions = Rotation.from_matrix(frames[:, :3, :3]).as_quat()  # x, y, z, w
+        origins = frames[:, :3, 3].tolist()
+        quaternions = matrices_to_quaternions(frames[:, :3, :3]).tolist()
+        sec, nanosec = stamp.sec, stamp.nanosec
         for transform, origin, quaternion in zip(self._tf_message.transforms, origins,
                                                  quaternions):
-            transform.header.stamp = stamp
+            transform.header.stamp.sec, transform.header.stamp.nanosec = sec, nanosec
             translation, rotation = transform.transform.translation, transform.transform.rotation
-            translation.x, translation.y, translation.z = (float(v) for v in origin)
-            rotation.x, rotation.y, rotation.z, rotation.w = (float(v) for v in quaternion)
+            translation.x, translation.y, translation.z = origin
+            rotation.x, rotation.y, rotation.z, rotation.w = quaternion
         self._tf.publish(self._tf_message)
+
+
+def unchecked_transform(parent: str, child: str) -> TransformStamped:
+    """A TransformStamped whose fields skip rclpy's per-assignment type checks: 36 segments x 9
+    checked assignments per frame cost more than solving the frame (the values written are
+    Python floats and ints from numpy, checked by construction)."""
+    return TransformStamped(
+        header=Header(stamp=Time(check_fields=False), frame_id=parent, check_fields=False),
+        child_frame_id=child, check_fields=False,
+        transform=Transform(translation=Vector3(check_fields=False),
+                            rotation=Quaternion(check_fields=False), check_fields=False))
+
+
+def matrices_to_quaternions(rotations: np.ndarray) -> np.ndarray:
+    """Rotation matrices (n x 3 x 3) -> unit quaternions (n x 4, x y z w, w >= 0), from the
+    largest of the four diagonal combinations (no precision loss near any axis)."""
+    r = rotations
+    diagonal = np.stack([1 + r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2],
+                         1 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2],
+                         1 - r[:, 0, 0] + r[:, 1, 1] - r[:, 2, 2],
+                         1 - r[:, 0, 0] - r[:, 1, 1] + r[:, 2, 2]])
+    largest = np.argmax(diagonal, axis=0)
+    s = 2.0 * np.sqrt(np.maximum(diagonal[largest, np.arange(len(r))], 1e-300))
+    a, b, c = r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]
+    d, e, f = r[:, 0, 1] + r[:, 1, 0], r[:, 0, 2] + r[:, 2, 0], r[:, 1, 2] + r[:, 2, 1]
+    candidates = np.stack([  # (x, y, z, w) for each choice of the largest component
+        np.stack([a / s, b / s, c / s, s / 4]),
+        np.stack([s / 4, d / s, e / s, a / s]),
+        np.stack([d / s, s / 4, f / s, b / s]),
+        np.stack([e / s, f / s, s / 4, c / s])])
+    quaternions = candidates[largest, :, np.arange(len(r))]
+    quaternions *= np.where(quaternions[:, 3:] < 0, -1.0, 1.0)
+    return quaternions / np.linalg.norm(quaternions, axis=1, keepdims=True)
 
 
 def quality_message(msg: MarkerSet, result: IkResult, dof_names: list[str],
