@@ -29,8 +29,11 @@ METHODS = ("kalman", "least_squares")
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Extra filter iterations on the first frame after skipped ones: the filter's covariance
 # assumes one frame period since its last update, so one update catches up only part of the
-# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with four more).
+# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with more).
+# One more per _CATCH_UP_FRAMES skipped, at most _CATCH_UP: each costs a frame's solve, and an
+# overloaded node that paid four after every short gap solved a third fewer frames.
 _CATCH_UP = 4
+_CATCH_UP_FRAMES = 10
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
 
 
@@ -280,7 +283,8 @@ class IkSolver:
         state = self.state
         if self.settings.method == "kalman":
             q, qdot, qddot = self._kalman_frame(targets)
-            for _ in range(min(skipped, _CATCH_UP)):  # a correction without moving on
+            catch_up = min(_CATCH_UP, 1 + skipped // _CATCH_UP_FRAMES) if skipped else 0
+            for _ in range(catch_up):  # a correction without moving on
                 buffers = self._kalman_buffers
                 self._kalman.setInitState(None, buffers.qdot.set(0.0), buffers.qddot.set(0.0))
                 q, qdot, qddot = self._kalman_frame(targets)
