@@ -114,7 +114,7 @@ def test_quality_flags_and_segment_frames(probe, model):
                                        atol=1e-9)
             r = transform.transform.rotation
             np.testing.assert_allclose(quaternion_matrix(r.x, r.y, r.z, r.w),
-                                       expected[:3, :3], atol=1e-9)
+                                       expected[:3, :3], atol=1e-7)
         checked += 1
     assert checked >= 10
     texts = [ik_status([item])[0] or "" for item in diagnostics]
