@@ -34,6 +34,7 @@ UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # overloaded node that paid four after every short gap solved a third fewer frames.
 _CATCH_UP = 4
 _CATCH_UP_FRAMES = 10
+_RESTART_GAP = 0.5  # seconds of skipped frames after which the filter restarts from a fit
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
 
 
@@ -183,6 +184,18 @@ class IkSolver:
         if not state.initialised:
             q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
             event = "initialised"
+        elif self._kalman is not None and skipped > _RESTART_GAP * (frame.frame_rate or 100.0):
+            # Beyond half a second the filter's motion model says nothing: a fresh fit from
+            # the last pose (a catch-up left steps up to 13 degrees beyond the motion).
+            # The filter itself is kept (a new one spends 25-40 ms settling): only its state
+            # moves to the fit, at rest.
+            state.last_event_reason = f"{skipped} frames skipped: restarted from a fresh fit"
+            buffers = self._kalman_buffers
+            self._kalman.setInitState(buffers.q.set(self._bounded_fit(targets)),
+                                      buffers.qdot.set(0.0), buffers.qddot.set(0.0))
+            q, qdot, qddot = self._kalman_frame(targets)
+            event = "reinitialised"
+            state.reinitialisations += 1
         else:
             q, qdot, qddot = self._track(targets, frame, skipped)
         residuals, mean_residual = self._residuals(q, targets)
