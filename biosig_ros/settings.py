@@ -37,6 +37,19 @@ def coerce_value(name: str, value, annotation):
     return value
 
 
+def doc_field(default, doc: str, *, range: tuple | None = None, runtime: bool = False):
+    """A settings field with its documentation (the one place a parameter is described),
+    optional numeric range (lo, hi; None = unbounded) and whether it may change at run time."""
+    metadata = {"doc": doc}
+    if range is not None:
+        metadata["range"] = range
+    if runtime:
+        metadata["runtime"] = True
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def field_default(field: dataclasses.Field):
     """The default of a dataclass field (None when it has none), tuples as lists."""
     if field.default is not dataclasses.MISSING:

@@ -53,6 +53,12 @@ def isolate_ros_graph(environment=os.environ) -> int:
     raise RuntimeError("every ROS domain 1-100 is held by another test run on this machine")
 
 
+def shipped_parameters(config_file: str, **overrides) -> dict:
+    """The parameters of a file in config/ (keyed `/**`, for any node name), with overrides."""
+    params = yaml.safe_load((REPO / "config" / config_file).read_text())
+    return {**params["/**"]["ros__parameters"], **overrides}
+
+
 def wait_until(condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
     """Poll condition() until it is true or timeout seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout

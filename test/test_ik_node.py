@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 
@@ -13,15 +12,14 @@ from biosig_ros.processing.ik_model import load_model
 from biosig_ros.processing.ik_synthetic import synthetic_trajectory
 from biosig_ros.ros.conversions import frame_to_msg, time_to_seconds
 
-from ros_harness import REPO, NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_ik_solver import WU, WU_DOFS, WU_MARKERS
 
 MODULE = "biosig_ros.nodes.ik_node"
 
 
 def shipped(config: str, name: str, **overrides) -> dict:
-    params = yaml.safe_load((REPO / "config" / config).read_text())
-    return {**params[name]["ros__parameters"], **overrides}
+    return shipped_parameters(config, **overrides)
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ import pickle
 
 import numpy as np
 import pytest
-import yaml
 
 from biosig_ros.msg import MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame, time_to_seconds
 
-from ros_harness import REPO, NodeProcess, RosProbe
+from ros_harness import REPO, NodeProcess, RosProbe, shipped_parameters
 
 MODULE = "biosig_ros.nodes.replay_node"
 EMG_NAMES = [f"EMG{i}" for i in range(1, 11)]
@@ -16,8 +15,7 @@ EMG_NAMES = [f"EMG{i}" for i in range(1, 11)]
 
 def shipped_params(**overrides) -> dict:
     """config/replay_abd.yaml's parameters with overrides."""
-    params = yaml.safe_load((REPO / "config" / "replay_abd.yaml").read_text())
-    return {**params["replay"]["ros__parameters"], **overrides}
+    return shipped_parameters("replay_abd.yaml", **overrides)
 
 
 @pytest.fixture

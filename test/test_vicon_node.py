@@ -1,14 +1,13 @@
 """vicon_markers_node in its own process, simulator backend from the shipped config files."""
 import numpy as np
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.msg import MarkerSet, SignalChunk
-from biosig_ros.paths import config_dir, resolve_data_path
+from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
-from ros_harness import NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, shipped_parameters
 
 ABD = load_bio(resolve_data_path("data/abd.bio"))
 NODE = "biosig_ros.nodes.vicon_markers_node"
@@ -19,8 +18,7 @@ RECORDING_ORDER = ["STER", "XIPH", "C7", "T10", "CLAV_SC", "CLAV_AC", "SCAP_IA",
 def shipped_params(*files):
     params = {}
     for name in files:
-        params.update(yaml.safe_load((config_dir() / name).read_text())
-                      ["vicon_markers"]["ros__parameters"])
+        params.update(shipped_parameters(name))
     return params
 
 

@@ -18,13 +18,13 @@ TOPIC_PARAMETERS = {
 class BridgeSettings:
     """Sources of the legacy keys and how they are buffered and scaled."""
 
-    raw_device_topics: list[str] = field(default_factory=lambda: ["/emg/raw"], metadata={
+    raw_device_topics: list[str] = field(default_factory=lambda: ["emg/raw"], metadata={
         "doc": "SignalChunk topics served as raw_device_data (one per device)"})
-    proc_device_topics: list[str] = field(default_factory=lambda: ["/emg/envelope"], metadata={
+    proc_device_topics: list[str] = field(default_factory=lambda: ["emg/envelope"], metadata={
         "doc": "SignalChunk topics served as proc_device_data"})
-    marker_set_topics: list[str] = field(default_factory=lambda: ["/markers"], metadata={
+    marker_set_topics: list[str] = field(default_factory=lambda: ["markers"], metadata={
         "doc": "MarkerSet topics served as marker_set_data"})
-    kinematics_topics: list[str] = field(default_factory=lambda: ["/ik/joint_states"], metadata={
+    kinematics_topics: list[str] = field(default_factory=lambda: ["ik/joint_states"], metadata={
         "doc": "sensor_msgs/JointState topics served as kinematics_data (positions)"})
     device_buffer_size: int = field(default=0, metadata={
         "doc": "proc_device_data samples kept per device (biosiglive's device_buffer_size); "

@@ -24,7 +24,7 @@ from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame, time_to_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos
 from biosig_ros.srv import StartRecording
 
 
@@ -44,7 +44,7 @@ class BridgeNode(Node):
         self.core = BridgeCore(self.settings, self.recorder_settings)
         self.server: LegacyServer | None = None
 
-        qos = sensor_qos()
+        qos = input_qos()
         self._topic_subscriptions = []
         for key, message_type, handler in (
                 ("raw_device_data", SignalChunkMsg, self._signal_handler),
@@ -53,10 +53,13 @@ class BridgeNode(Node):
                 ("kinematics_data", JointState, self._joints_handler)):
             for index, topic in enumerate(self.core.sources[key]):
                 try:
-                    self._topic_subscriptions.append(self.create_subscription(
-                        message_type, topic, handler(key, index), qos))
+                    subscription = self.create_subscription(
+                        message_type, topic, handler(key, index), qos)
                 except Exception as error:  # noqa: BLE001 - rclpy's invalid-name exceptions
                     raise ConfigError(f"topic '{topic}' in a *_topics parameter: {error}") from None
+                self._topic_subscriptions.append(subscription)
+                # Recordings and logs name the topic as resolved in this node's namespace.
+                self.core.sources[key][index] = subscription.topic_name
 
         self.create_service(StartRecording, "~/start_recording", self._start_recording)
         self.create_service(Trigger, "~/stop_recording", self._stop_recording)

@@ -17,17 +17,14 @@ biosiglive's compute_mvc does (biosig_ros.processing.mvc), applies it and saves 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
-import typing
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 
 from biosig_ros.errors import ConfigError
@@ -40,9 +37,9 @@ from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.ros.service_lane import ServiceLane
-from biosig_ros.settings import build_settings, coerce_value
+from biosig_ros.settings import doc_field
 from biosig_ros.srv import CalibrateMvc
 from biosig_ros.stream_stats import StreamStats
 
@@ -50,13 +47,10 @@ MODES = ("streaming", "biosiglive")
 BIOSIGLIVE_ARGUMENTS = ("band_pass_filter", "low_pass_filter", "moving_average", "centering",
                         "absolute_value", "moving_average_window", "bpf_lcut", "bpf_hcut",
                         "lpf_lcut", "lp_butter_order")
-# Parameters that may change while running: they do not touch the filters' state.
-RUNTIME_PARAMETERS = ("mvc", "publish_rate", "mvc_file", "mvc_window_s", "mvc_method",
-                      "max_calibration_s")
 
 
-def _doc(default, text: str):
-    return field(default=default, metadata={"doc": text})
+def _doc(default, text: str, **options):
+    return doc_field(default, text, **options)
 
 
 @dataclass
@@ -65,12 +59,15 @@ class EmgProcessingNodeSettings(EmgPipelineSettings):
                      "(RealTimeProcessing.process_emg, bit for bit: one value per chunk)")
     processing_window: int = _doc(0, "biosiglive mode: samples re-filtered per chunk (0 = 1 s)")
     publish_rate: float = _doc(0.0, "Hz of the published envelope (divides sample_rate); "
-                               "0 = every input sample")
-    mvc_file: str = _doc("", "MVC YAML loaded at start when it exists; calibrations save there")
+                               "0 = every input sample", runtime=True)
+    mvc_file: str = _doc("", "MVC YAML loaded at start when it exists; calibrations save there",
+                         runtime=True)
     mvc_window_s: float = _doc(1.0, "seconds of the largest envelope samples the MVC uses "
-                               "(biosiglive's mvc_windows = 2000 at 2 kHz)")
-    mvc_method: str = _doc("biosiglive", "biosiglive (its compute_mvc exactly) | top_window_median")
-    max_calibration_s: float = _doc(120.0, "longest MVC recording the service accepts (s)")
+                               "(biosiglive's mvc_windows = 2000 at 2 kHz)", runtime=True)
+    mvc_method: str = _doc("biosiglive", "biosiglive (its compute_mvc exactly) | "
+                           "top_window_median", runtime=True)
+    max_calibration_s: float = _doc(120.0, "longest MVC recording the service accepts (s)",
+                                    runtime=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -136,7 +133,8 @@ class EmgProcessingNode(Node):
 
     def __init__(self):
         super().__init__("emg_processing")
-        self.settings = declare_settings(self, EmgProcessingNodeSettings)
+        self.settings = declare_settings(self, EmgProcessingNodeSettings,
+                                         on_change=self._on_change)
         s = self.settings
         self._mvc_names: list[str] = []  # channel names the MVC was calibrated on, if known
         self._name_warning = ""
@@ -151,16 +149,15 @@ class EmgProcessingNode(Node):
         self._recording: _Recording | None = None
         self._names: list[str] = []
 
-        self._publisher = self.create_publisher(SignalChunkMsg, "/emg/envelope", sensor_qos())
+        self._publisher = self.create_publisher(SignalChunkMsg, "emg/envelope", output_qos())
         self._diagnostics = Diagnostics(self, hardware_id="emg")
         self._diagnostics.set(STALE, "waiting for /emg/raw", mode=s.mode, envelope=s.envelope,
                               mvc=self._mvc_source)
         # The handler waits for `duration` seconds of /emg/raw: it runs on its own lane.
         self._service_lane = ServiceLane(self)
         self._service_lane.create_service(CalibrateMvc, "calibrate_mvc", self._on_calibrate)
-        self.create_subscription(SignalChunkMsg, "/emg/raw", self._on_raw, sensor_qos())
+        self.create_subscription(SignalChunkMsg, "emg/raw", self._on_raw, input_qos())
         self.create_timer(1.0, self._update_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         rate = "every sample" if not s.publish_rate else f"{s.publish_rate:g} Hz"
         self.get_logger().info(
             f"ready: mode {s.mode}, {s.channel_count} channels at {s.sample_rate:g} Hz, envelope "
@@ -348,38 +345,18 @@ class EmgProcessingNode(Node):
 
     # --- runtime parameters ------------------------------------------------------------
 
-    def _on_set_parameters(self, parameters) -> SetParametersResult:
-        hints = typing.get_type_hints(EmgProcessingNodeSettings)
-        values = {}
-        for parameter in parameters:
-            if parameter.name not in hints:
-                continue
-            if parameter.name not in RUNTIME_PARAMETERS:
-                return SetParametersResult(
-                    successful=False, reason=f"parameter '{parameter.name}' shapes the filters "
-                    "and cannot change while running: restart the node")
-            values[parameter.name] = parameter.value
-        if not values:
-            return SetParametersResult(successful=True)
-        try:
-            coerced = {k: coerce_value(k, v, hints[k]) for k, v in values.items()}
-            current = {f.name: getattr(self.settings, f.name)
-                       for f in dataclasses.fields(EmgProcessingNodeSettings)}
-            current.update(coerced)
-            updated = build_settings(EmgProcessingNodeSettings, current)
-        except ConfigError as error:
-            return SetParametersResult(successful=False, reason=str(error))
+    def _on_change(self, updated: EmgProcessingNodeSettings, changed: list[str]) -> None:
+        """Runtime parameters (validated by declare_settings): they leave the filters' state alone."""
         with self._lock:
-            if "mvc" in coerced:
+            if "mvc" in changed:
                 self._stream.set_mvc(updated.mvc or None)
                 self._mvc_source = "parameter mvc" if updated.mvc else "none (volts)"
                 self._mvc_names, self._name_warning = [], ""
-            if "publish_rate" in coerced and isinstance(self._stream.core, EmgPipeline):
+            if "publish_rate" in changed and isinstance(self._stream.core, EmgPipeline):
                 self._stream.core.decimation = updated.decimation()
             self.settings = updated
         self.get_logger().info("parameters changed: " + ", ".join(
-            f"{k}={v}" for k, v in coerced.items()))
-        return SetParametersResult(successful=True)
+            f"{k}={getattr(updated, k)}" for k in changed))
 
     # --- diagnostics -------------------------------------------------------------------
 

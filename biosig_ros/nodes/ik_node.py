@@ -28,7 +28,7 @@ from biosig_ros.ros.conversions import msg_to_frame
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.stream_stats import StreamStats
 
 
@@ -81,16 +81,16 @@ class IkNode(Node):
     """Marker frames in, joint angles and per-marker residuals out."""
 
     def __init__(self):
-        super().__init__("ik_node")
+        super().__init__("ik")
         self.settings = declare_settings(self, IkNodeSettings)
         pinned = pin_python_threads(self.settings.pin_cpu) if self.settings.pin_threads else None
         self.solver = IkSolver(self.settings)  # ConfigError (missing model...) ends the node
         model = self.solver.model
         self._dof_names = list(model.dof_names)
         self._marker_names = list(model.marker_names)
-        self._joint_publisher = self.create_publisher(JointState, "/ik/joint_states", sensor_qos())
+        self._joint_publisher = self.create_publisher(JointState, "ik/joint_states", output_qos())
         self._residual_publisher = self.create_publisher(
-            MarkerResiduals, "/ik/marker_residuals", sensor_qos())
+            MarkerResiduals, "ik/marker_residuals", output_qos())
         self._diagnostics = Diagnostics(self, hardware_id=str(model.path))
         self._diagnostics.set(STALE, "waiting for /markers", method=self.settings.method,
                               model=str(model.path))
@@ -110,7 +110,7 @@ class IkNode(Node):
         self._worker = threading.Thread(target=self._solve_loop, name="ik_solver", daemon=True)
         self._worker.start()
 
-        self.create_subscription(MarkerSet, "/markers", self._on_markers, sensor_qos())
+        self.create_subscription(MarkerSet, "markers", self._on_markers, input_qos())
         self.create_timer(1.0, self._update_diagnostics)
         self.get_logger().info(
             f"ready: model {model.path} ({model.nb_q} DoF, {model.nb_markers} markers), method "

@@ -18,7 +18,7 @@ from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import SignalChunk
 from biosig_ros.stream_stats import StreamStats
 
@@ -30,8 +30,8 @@ class ReplayOptions:
     publish_rate: float = 100.0        # signal chunks per second (chunk = sample_rate / this)
     speed: float = 1.0                 # 2.0 plays twice as fast (stamps follow the replay)
     loop: bool = False                 # restart at the end; indices keep counting
-    signal_topic: str = "/emg/raw"
-    markers_topic: str = "/markers"
+    signal_topic: str = "emg/raw"
+    markers_topic: str = "markers"
     frame_id: str = "world"
     wait_for_subscribers: int = 0      # wait until this many subscribers on each topic ...
     wait_timeout: float = 30.0         # ... for at most this many seconds, then start anyway
@@ -57,10 +57,10 @@ class ReplayNode(Node):
         if self.recording.signal is not None:
             chunk_size = max(1, round(self.recording.signal.sample_rate / self.options.publish_rate))
             self.signal_publisher = self.create_publisher(
-                SignalChunkMsg, self.options.signal_topic, sensor_qos())
+                SignalChunkMsg, self.options.signal_topic, output_qos())
         if self.recording.markers is not None:
             self.markers_publisher = self.create_publisher(
-                MarkerSet, self.options.markers_topic, sensor_qos())
+                MarkerSet, self.options.markers_topic, output_qos())
         self.stats = StreamStats()
         self.pacer = ReplayPacer(ReplaySchedule(self.recording, chunk_size, self.options.loop),
                                  self._publish, self.options.speed)

@@ -2,7 +2,7 @@
 
 Parameter `topics`: list of "TOPIC:TYPE" with TYPE one of SignalChunk, MarkerSet, JointState,
 MarkerResiduals. Prints every `period` seconds, e.g.
-    /emg/raw        100.0 msg/s   2000.3 samples/s  gaps 0  delay 0.4 ms
+    emg/raw         100.0 msg/s   2000.3 samples/s  gaps 0  delay 0.4 ms
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos
 from biosig_ros.stream_stats import StreamStats
 
 MESSAGE_TYPES = {
@@ -38,7 +38,7 @@ def _index_and_count(msg) -> tuple[int, int] | None:
 
 @dataclass
 class MonitorSettings:
-    topics: list[str] = field(default_factory=lambda: ["/emg/raw:SignalChunk", "/markers:MarkerSet"])
+    topics: list[str] = field(default_factory=lambda: ["emg/raw:SignalChunk", "markers:MarkerSet"])
     period: float = 1.0
 
     def __post_init__(self):
@@ -58,12 +58,15 @@ class TopicMonitor(Node):
         self.stats: dict[str, StreamStats] = {}
         self.delays: dict[str, float] = {}
         self._message_counts: dict[str, int] = {}
+        self._display: dict[str, str] = {}
         for entry in self.settings.topics:
             topic, _, type_name = entry.rpartition(":")
             self.stats[topic] = StreamStats()
             self._message_counts[topic] = 0
-            self.create_subscription(MESSAGE_TYPES[type_name], topic,
-                                     lambda msg, t=topic: self._on_message(t, msg), sensor_qos())
+            subscription = self.create_subscription(
+                MESSAGE_TYPES[type_name], topic, lambda msg, t=topic: self._on_message(t, msg),
+                input_qos())
+            self._display[topic] = subscription.topic_name  # resolved in the node's namespace
         self.create_timer(self.settings.period, self._print)
 
     def _on_message(self, topic: str, msg) -> None:
@@ -78,16 +81,17 @@ class TopicMonitor(Node):
 
     def _print(self) -> None:
         lines = []
-        width = max(len(t) for t in self.stats)
+        width = max(len(t) for t in self._display.values())
         for topic, stats in self.stats.items():
+            name = self._display[topic]
             if stats.messages == 0:
-                lines.append(f"{topic:<{width}}  no messages yet")
+                lines.append(f"{name:<{width}}  no messages yet")
                 continue
             idle = stats.seconds_since_last() or 0.0
             rate = stats.rate() if idle < 2 * self.settings.period else 0.0
             per_message = stats.samples / stats.messages
             lines.append(
-                f"{topic:<{width}}  {rate / per_message:7.1f} msg/s  {rate:9.1f} samples/s  "
+                f"{name:<{width}}  {rate / per_message:7.1f} msg/s  {rate:9.1f} samples/s  "
                 f"gaps {stats.gaps}  delay {self.delays[topic] * 1e3:6.1f} ms")
         print("\n".join(lines), flush=True)
 

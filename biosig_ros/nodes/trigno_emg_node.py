@@ -19,12 +19,12 @@ from biosig_ros.ros.conversions import chunk_to_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, link_level
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import SignalChunk
 from biosig_ros.stream_stats import StreamStats
 
-EMG_TOPIC = "/emg/raw"
-AUX_TOPIC = "/emg/aux"
+EMG_TOPIC = "emg/raw"
+AUX_TOPIC = "emg/aux"
 FRAME_ID = "trigno"
 REPEAT_LOG_S = 10.0   # an unchanged connection error is logged again after this long
 
@@ -34,8 +34,8 @@ class TrignoEmgNode(Node):
         super().__init__("trigno_emg")
         self.settings = declare_settings(self, TrignoSettings)
         s = self.settings
-        self._emg_publisher = self.create_publisher(SignalChunkMsg, EMG_TOPIC, sensor_qos())
-        self._aux_publisher = (self.create_publisher(SignalChunkMsg, AUX_TOPIC, sensor_qos())
+        self._emg_publisher = self.create_publisher(SignalChunkMsg, EMG_TOPIC, output_qos())
+        self._aux_publisher = (self.create_publisher(SignalChunkMsg, AUX_TOPIC, output_qos())
                                if s.aux_enabled else None)
         self._diagnostics = Diagnostics(self, hardware_id=f"trigno@{s.host}:{s.command_port}")
         self._stats = StreamStats()

@@ -20,12 +20,12 @@ from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, Diagnostics, link_level
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import MarkerFrame, SignalChunk
 from biosig_ros.stream_stats import StreamStats
 
-MARKERS_TOPIC = "/markers"
-ANALOG_TOPIC = "/vicon/analog"
+MARKERS_TOPIC = "markers"
+ANALOG_TOPIC = "vicon/analog"
 FRAME_ID = "vicon"
 REPEAT_LOG_S = 10.0
 
@@ -36,8 +36,8 @@ class ViconMarkersNode(Node):
         self.settings = declare_settings(self, ViconSettings)
         s = self.settings
         adapter = create_adapter(s)     # ConfigError here (no SDK, bad recording) exits with 2
-        self._markers_publisher = self.create_publisher(MarkerSet, MARKERS_TOPIC, sensor_qos())
-        self._analog_publisher = (self.create_publisher(SignalChunkMsg, ANALOG_TOPIC, sensor_qos())
+        self._markers_publisher = self.create_publisher(MarkerSet, MARKERS_TOPIC, output_qos())
+        self._analog_publisher = (self.create_publisher(SignalChunkMsg, ANALOG_TOPIC, output_qos())
                                   if s.analog_device else None)
         self._diagnostics = Diagnostics(
             self, hardware_id=f"vicon@{s.host}" + (" (simulator)" if s.backend == "simulator" else ""))

@@ -10,7 +10,7 @@ k * D + D - 1, stamped with that sample's acquisition time).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -22,6 +22,7 @@ from biosig_ros.processing.emg_filters import (
 from biosig_ros.processing.emg_kernels import (
     ENVELOPE_LOWPASS, ENVELOPE_MEAN, ENVELOPE_MEDIAN, ENVELOPE_NONE, emg_chain_step)
 from biosig_ros.processing.mvc import check_mvc
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import SignalChunk
 
 ENVELOPES = ("median", "mean", "lowpass", "none")
@@ -30,10 +31,8 @@ ENVELOPE_KINDS = {"median": ENVELOPE_MEDIAN, "mean": ENVELOPE_MEAN, "lowpass": E
 NON_FINITE = "chunk contains non-finite samples (NaN or inf)"
 
 
-def _doc(default, text: str):
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
+def _doc(default, text: str, **options):
+    return doc_field(default, text, **options)
 
 
 @dataclass
@@ -55,7 +54,8 @@ class EmgPipelineSettings:
     envelope_window: int = _doc(200, "samples of the moving median/mean (biosiglive: 200)")
     lowpass_hz: float = _doc(5.0, "cut-off of the low-pass envelope (Hz)")
     lowpass_order: int = _doc(4, "order of the low-pass envelope")
-    mvc: list[float] = _doc([], "per-channel MVC (V) to normalise by; empty = volts out")
+    mvc: list[float] = _doc([], "per-channel MVC (V) to normalise by; empty = volts out",
+                            runtime=True)
 
     def __post_init__(self) -> None:
         check_rate("sample_rate", self.sample_rate)

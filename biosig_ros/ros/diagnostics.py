@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -54,6 +56,47 @@ class Diagnostics:
             array = DiagnosticArray(status=[self._status])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._publisher.publish(array)
+
+
+class LossWindow:
+    """Losses (samples, frames, skipped work) within the last `window` seconds, so that a node
+    reports WARN while it is losing data and OK again once clean. Thread-safe.
+
+    record(count, what) notes `count` items lost on stream/kind `what`; summary() returns
+    (lost within the window, POSIX time of the first loss in it or None, the kinds as text)."""
+
+    def __init__(self, window: float = 10.0, clock=time.monotonic, wall_clock=time.time):
+        self.window = window
+        self.total = 0
+        self._clock, self._wall_clock = clock, wall_clock
+        self._events: deque[tuple[float, float, int, str]] = deque()
+        self._lock = threading.Lock()
+
+    def record(self, count: int, what: str) -> None:
+        if count <= 0:
+            return
+        with self._lock:
+            self.total += count
+            self._events.append((self._clock(), self._wall_clock(), int(count), what))
+
+    def summary(self) -> tuple[int, float | None, str]:
+        with self._lock:
+            horizon = self._clock() - self.window
+            while self._events and self._events[0][0] < horizon:
+                self._events.popleft()
+            if not self._events:
+                return 0, None, ""
+            lost = sum(event[2] for event in self._events)
+            kinds = dict.fromkeys(event[3] for event in self._events)
+            return lost, self._events[0][1], ", ".join(kinds)
+
+    def message(self) -> str:
+        """'' when clean, else e.g. '120 lost in the last 10 s (emg/raw gaps) since 12:03:04'."""
+        lost, since, what = self.summary()
+        if not lost:
+            return ""
+        return (f"{lost} lost in the last {self.window:g} s ({what}) since "
+                f"{time.strftime('%H:%M:%S', time.localtime(since))}")
 
 
 def link_level(status: LinkStatus) -> int:

@@ -6,17 +6,21 @@ clear line and the process exits with status 2, without a traceback.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
+import tempfile
 import threading
 from typing import Callable
 
 import rclpy
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.ros.parameters import undeclared_overrides
 
 EXIT_CONFIG_ERROR = 2
 _STOP_CHECK_S = 0.2  # longest wait between two looks at the stop request (when idle)
@@ -35,13 +39,20 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
     # While the node is built, a signal interrupts (KeyboardInterrupt); once it spins, a signal
     # only asks the loop to end after the current callback: an exception raised at an arbitrary
     # point of rclpy's C++ (converting a message) came out as a RuntimeError and a traceback.
-    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        _init_quietly()
+    except RCLError as error:  # e.g. a malformed `-p name:=value` or --params-file
+        detail = " ".join(str(error).split()).replace("failed to initialize rcl: ", "")
+        print(f"{name}: configuration error: {detail.split(', at ')[0]}", file=sys.stderr,
+              flush=True)
+        return EXIT_CONFIG_ERROR
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     stop = threading.Event()
     node = None
     status = 0
     try:
         node = make_node()
+        report_undeclared_parameters(node)
         # A full garbage collection walks every object of rclpy, numpy, scipy (and biorbd):
         # tens of ms, a stall on the data path. Start-up objects live as long as the process:
         # move them out of the collector's reach.
@@ -66,6 +77,37 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return status
+
+
+def _init_quietly() -> None:
+    """rclpy.init; rcl's own log lines about a bad argument are held back when it fails (the
+    caller prints one line instead) and passed on otherwise."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+        except RCLError:
+            failed = True
+            raise
+        else:
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not failed:
+                held.seek(0)
+                os.write(2, held.read())
+
+
+def report_undeclared_parameters(node: Node) -> None:
+    """One warning per parameter-file or command-line key the node does not declare: a typo
+    or a file meant for another node would otherwise be ignored silently."""
+    for key in undeclared_overrides(node):
+        node.get_logger().warning(
+            f"parameter '{key}' given to node '{node.get_fully_qualified_name()}' is not a "
+            "parameter of this node: ignored")
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -1,12 +1,30 @@
-"""Quality-of-service profiles shared by all nodes."""
-from rclpy.qos import HistoryPolicy, QoSProfile, qos_profile_sensor_data
+"""Quality-of-service profiles shared by all nodes.
+
+Outputs are published RELIABLE: a reliable publisher serves both a subscriber with ROS 2's
+default QoS (reliable, keep last 10; robot_state_publisher, controllers, most user code) and a
+sensor-data subscriber (best effort). Inputs are subscribed BEST_EFFORT, which connects to
+publishers of either kind. With KEEP_LAST history a reliable publisher never blocks: a reader
+that falls more than `depth` messages behind loses the oldest ones.
+"""
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+DEPTH = 50  # a consumer that is briefly busy does not lose chunks on a healthy link
 
 
-def sensor_qos(depth: int = 50) -> QoSProfile:
-    """Sensor-data QoS (best effort, volatile) with a deeper queue than rclpy's default of 5,
-    so that a consumer that is briefly busy does not lose chunks on a healthy link."""
-    profile = QoSProfile(depth=depth)
-    profile.history = HistoryPolicy.KEEP_LAST
-    profile.reliability = qos_profile_sensor_data.reliability
-    profile.durability = qos_profile_sensor_data.durability
-    return profile
+def output_qos(depth: int = DEPTH) -> QoSProfile:
+    """Publishers: reliable, volatile, keep last `depth`."""
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def input_qos(depth: int = DEPTH) -> QoSProfile:
+    """Subscriptions: best effort (accepts reliable and best-effort publishers), volatile."""
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def sensor_qos(depth: int = DEPTH) -> QoSProfile:
+    """Sensor-data QoS (best effort): the subscription profile, kept for older callers."""
+    return input_qos(depth)
