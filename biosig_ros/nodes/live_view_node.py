@@ -19,11 +19,11 @@ from visualization_msgs.msg import MarkerArray
 
 from biosig_ros.msg import MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import time_to_seconds
-from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics
+from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.polled_intake import PolledIntake
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.ros.viz_messages import MarkerArrays, channel_states
 from biosig_ros.viewers.live_view import LiveView, LiveViewSettings
 from biosig_ros.viewers.skeleton import Skeleton
@@ -64,12 +64,12 @@ class LiveViewNode(Node):
         self._viz_publisher = None
         if settings.viz_markers_topic:
             self._viz_publisher = self.create_publisher(
-                MarkerArray, settings.viz_markers_topic, sensor_qos(),
+                MarkerArray, settings.viz_markers_topic, output_qos(),
                 event_callbacks=_NO_EVENTS_PUB)
         self._channel_publisher = None
         if settings.envelope_channels_topic:
             self._channel_publisher = self.create_publisher(
-                JointState, settings.envelope_channels_topic, sensor_qos(),
+                JointState, settings.envelope_channels_topic, output_qos(),
                 event_callbacks=_NO_EVENTS_PUB)
         self._viz_gate = RateGate(settings.viz_rate)
         self._pose = None  # (q, stamp) of the newest joint states not yet drawn in viz
@@ -82,11 +82,13 @@ class LiveViewNode(Node):
         self._intake = PolledIntake(self, settings.intake_rate, self._bad)
         for msg_type, topic, callback in subscriptions:
             if topic:
-                self._intake.subscribe(msg_type, topic, callback, sensor_qos())
+                self._intake.subscribe(msg_type, topic, callback, input_qos())
         # Raw EMG (the heaviest stream) is taken only while a browser shows it.
         self._raw_subscription = None
         self._raw_unwatched_since = 0.0
         self._diagnostics = Diagnostics(self)
+        self._losses = LossWindow()
+        self._counted: dict[str, int] = {}  # losses already recorded, per source
         self.create_timer(1.0, self._update_diagnostics)
         self.create_timer(_RAW_CHECK_S, self._follow_raw_viewers)
         url = self.view.start()
@@ -107,7 +109,7 @@ class LiveViewNode(Node):
             self._raw_unwatched_since = now
             if self._raw_subscription is None:
                 self._raw_subscription = self._intake.subscribe(
-                    SignalChunk, self.settings.raw_topic, self._on_raw, sensor_qos())
+                    SignalChunk, self.settings.raw_topic, self._on_raw, input_qos())
         elif (self._raw_subscription is not None
               and now - self._raw_unwatched_since > _RAW_LINGER_S):
             self._intake.unsubscribe(self._raw_subscription)
@@ -181,18 +183,26 @@ class LiveViewNode(Node):
 
     # --- diagnostics --------------------------------------------------------------------
 
+    def _count_loss(self, what: str, total: int) -> None:
+        self._losses.record(total - self._counted.get(what, 0), what)
+        self._counted[what] = total
+
     def _update_diagnostics(self) -> None:
         clients = self.view.server.clients()
-        dropped = sum(c.dropped for c in clients)
-        problems = []
-        if self.view.encode_errors:
-            problems.append(f"{self.view.encode_errors} frames failed: {self.view.last_error}")
-        if self._bad_messages:
-            problems.append(f"{self._bad_messages} malformed messages ignored")
+        self._count_loss("frames for slow browsers", self.view.server.frames_dropped)
+        for stream, health in self.view.state.health.items():
+            self._count_loss(f"{stream} gaps", health.stats.missing_samples)
+        problems = [text for text in (
+            self._losses.message(),
+            f"{self.view.encode_errors} frames failed: {self.view.last_error}"
+            if self.view.encode_errors else "",
+            f"{self._bad_messages} messages ignored: {self._last_bad}"
+            if self._bad_messages else "") if text]
         self._diagnostics.set(
             WARN if problems else OK, "; ".join(problems) or f"serving {self.view.url}",
             url=self.view.url, browsers=len(clients), frames_sent=self.view.frames_sent,
-            frames_dropped_for_slow_browsers=dropped, bad_messages=self._bad_messages)
+            frames_dropped_for_slow_browsers=self.view.server.frames_dropped,
+            bad_messages=self._bad_messages, raw_emg_taken=self._raw_subscription is not None)
 
     def close(self) -> None:
         self._intake.close()

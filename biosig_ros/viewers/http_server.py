@@ -85,6 +85,7 @@ class LiveServer:
         self.assets["/"] = self.assets["/index.html"]
         self._clients: list[ClientQueue] = []
         self._lock = threading.Lock()
+        self._dropped_by_gone = 0  # frames dropped for clients that have left since
         self._httpd = ThreadingHTTPServer((host, port), _Handler, bind_and_activate=True)
         self._httpd.daemon_threads = True
         self._httpd.live = self  # type: ignore[attr-defined]
@@ -127,14 +128,21 @@ class LiveServer:
         with self._lock:
             if client in self._clients:
                 self._clients.remove(client)
+                self._dropped_by_gone += client.dropped
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames dropped for slow browsers since the start."""
+        with self._lock:
+            return self._dropped_by_gone + sum(c.dropped for c in self._clients)
 
     def close(self) -> None:
         for client in self.clients():
             self.unregister(client)
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
+            self._httpd.shutdown()
             self._thread.join(timeout=2.0)
+        self._httpd.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):

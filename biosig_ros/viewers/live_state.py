@@ -4,7 +4,8 @@ The ingest methods (on_signal, on_markers, on_joints) are called by the node's t
 they only decimate into bounded buffers under a lock. `frame()` (the refresh thread, ~30 Hz)
 takes what arrived since the previous refresh and encodes it once for every browser;
 `snapshot()` encodes what a browser that (re)connects starts with: the description of every
-stream (meta) and the recent history.
+stream (meta) and the recent history up to frame `seq`; frames up to that number, which the
+browser may still receive after it, are to be skipped.
 
 Messages (one JSON object each):
   init:  {"type": "init", "seq", "meta", "history": {stream: points}, "markers", "skeleton"}

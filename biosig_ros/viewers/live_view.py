@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import doc_field as _doc
 from biosig_ros.viewers.http_server import LiveServer
 from biosig_ros.viewers.live_state import LiveState
 from biosig_ros.viewers.skeleton import Skeleton
@@ -20,19 +21,16 @@ from biosig_ros.viewers.skeleton import Skeleton
 _PORT_ATTEMPTS = 10  # a taken port: try the next ones before giving up
 
 
-def _doc(default, doc: str, **extra):
-    return field(default=default, metadata={"doc": doc, **extra})
-
-
 @dataclass
 class LiveViewSettings:
     host: str = _doc("127.0.0.1", "address the page is served on (127.0.0.1: this machine "
                                   "only; 0.0.0.0 lets other machines in)")
-    port: int = _doc(8080, "TCP port of the page; when taken, the next free one of the 9 after it (0: any free "
-                     "port); the address is printed at start",
+    port: int = _doc(8080, "TCP port of the page; when taken, the first free one of the next "
+                           "9 (0: any free port); the address is printed at start",
                      range=(0, 65535))
     envelope_topic: str = _doc("emg/envelope", "SignalChunk of EMG envelopes ('' = none)")
-    raw_topic: str = _doc("emg/raw", "SignalChunk of raw EMG, drawn on request ('' = none)")
+    raw_topic: str = _doc("emg/raw", "SignalChunk of raw EMG, taken while a browser shows it "
+                                     "('' = none)")
     markers_topic: str = _doc("markers", "MarkerSet drawn in the 3D view ('' = none)")
     joints_topic: str = _doc("ik/joint_states", "JointState of the model's DoFs ('' = none)")
     model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
@@ -53,7 +51,7 @@ class LiveViewSettings:
     # Standard messages for ROS viewers (RViz, Foxglove, PlotJuggler, rqt_plot).
     viz_markers_topic: str = _doc("viz/markers", "MarkerArray: marker spheres and skeleton "
                                                  "lines ('' = not published)")
-    viz_rate: float = _doc(30.0, "MarkerArray messages per second (0 = one per input message)",
+    viz_rate: float = _doc(30.0, "MarkerArray messages per second (0 = one per marker frame)",
                            range=(0.0, 1000.0))
     marker_diameter: float = _doc(0.02, "metres: sphere size in the MarkerArray",
                                   range=(0.001, 1.0))
@@ -65,29 +63,15 @@ class LiveViewSettings:
     frame_id: str = _doc("world", "frame of the MarkerArray (the markers' fixed lab frame)")
 
     def __post_init__(self) -> None:
-        for name, value in vars(self).items():
+        for spec in fields(self):
+            value, bounds = getattr(self, spec.name), spec.metadata.get("range")
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"parameter '{name}' must be a finite number")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"parameter 'port' must be 0-65535, got {self.port}")
-        if not 10.0 <= self.intake_rate <= 1000.0:
-            raise ConfigError("parameter 'intake_rate' must be 10-1000 per second, got "
-                              f"{self.intake_rate}")
-        if not 1.0 <= self.refresh_rate <= 120.0:
-            raise ConfigError("parameter 'refresh_rate' must be 1-120 frames per second, "
-                              f"got {self.refresh_rate}")
-        for name in ("window_s", "chart_rate", "raw_chart_rate", "marker_diameter"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"parameter '{name}' must be > 0, got {getattr(self, name)}")
-        for name in ("viz_rate", "channel_rate"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"parameter '{name}' must be >= 0, got {getattr(self, name)}")
-        if self.max_clients < 1 or self.client_queue < 2:
-            raise ConfigError("parameters 'max_clients' >= 1 and 'client_queue' >= 2 required")
-        for name in ("envelope_topic", "raw_topic", "markers_topic", "joints_topic",
-                     "viz_markers_topic", "envelope_channels_topic"):
-            if getattr(self, name).startswith("~"):
-                raise ConfigError(f"parameter '{name}': a private name makes no sense here")
+                raise ConfigError(f"parameter '{spec.name}' must be a finite number")
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                raise ConfigError(f"parameter '{spec.name}' must be within {bounds[0]}-"
+                                  f"{bounds[1]}, got {value}")
+            if spec.name.endswith("topic") and value.startswith("~"):
+                raise ConfigError(f"parameter '{spec.name}': a private name makes no sense here")
 
 
 class LiveView:

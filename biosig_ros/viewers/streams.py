@@ -110,16 +110,16 @@ class SignalSeries:
         period = 1.0 / self.rate if self.rate > 0 else 0.0
         buckets = (first_index + np.arange(count)) // self.step
         starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])
-        mins = np.minimum.reduceat(data, starts, axis=0)
-        maxs = np.maximum.reduceat(data, starts, axis=0)
+        mins = np.fmin.reduceat(data, starts, axis=0)  # fmin/fmax: a NaN sample is skipped
+        maxs = np.fmax.reduceat(data, starts, axis=0)
         ends = np.r_[starts[1:], count] - 1
         for k, (start, end) in enumerate(zip(starts, ends)):
             bucket = int(buckets[start])
             low, high = mins[k], maxs[k]
             if self._partial is not None:
                 if self._partial[0] == bucket:
-                    low = np.minimum(low, self._partial[3])
-                    high = np.maximum(high, self._partial[4])
+                    low = np.fmin(low, self._partial[3])
+                    high = np.fmax(high, self._partial[4])
                 else:  # the rest of that block never came (a gap): show what there was
                     self._append(self._partial[1:3] + [self._partial[3].tolist(),
                                                        self._partial[4].tolist()])
@@ -135,7 +135,8 @@ class SignalSeries:
         return new
 
     def history(self) -> list[list]:
-        return list(self._history)
+        """The points already taken by take_new() (the next refresh brings the others)."""
+        return list(self._history)[:max(0, len(self._history) - len(self._new))]
 
 
 class PoseSeries(SignalSeries):

@@ -15,7 +15,7 @@
   };
   const state = {
     meta: null, series: { envelope: [], raw: [], joints: [] }, markers: null, skeleton: null,
-    stats: {}, recv: {}, drawnRecv: {}, dirty: false, drawTimes: [],
+    stats: {}, recv: {}, drawnRecv: {}, dirty: false, drawTimes: [], initSeq: -1,
   };
   const camera = { azimuth: -60, elevation: 15, zoom: 1, center: null, radius: 0.5 };
 
@@ -38,8 +38,11 @@
   const windowS = () => (state.meta ? state.meta.config.window_s : 10);
 
   function handle(msg) {
+    // A snapshot holds everything up to its seq: older frames still queued are not news.
+    if (msg.type === "frame" && msg.seq <= state.initSeq) return;
     api.seq = msg.seq;
     if (msg.type === "init") {
+      state.initSeq = msg.seq;
       api.inits++;
       applyMeta(msg.meta);
       api.received = {};
