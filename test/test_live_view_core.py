@@ -353,30 +353,30 @@ def test_client_queue_drops_everything_pending_and_asks_for_a_snapshot():
     assert queue.take(0.1) is None
 
 
-def test_a_taken_port_moves_to_the_next_free_one_and_none_free_is_a_config_error():
+def test_a_taken_port_moves_to_another_and_an_address_not_here_is_a_config_error():
     first = LiveView(LiveViewSettings(port=0, model_path=""))
+    blockers = []
     try:
         taken = first.server.port
         second = LiveView(LiveViewSettings(port=taken, model_path=""))
         assert second.server.port != taken
         second.close()
-        blockers = []
-        try:
-            for port in range(taken, taken + 10):
-                if port != taken:
-                    try:
-                        blocker = socket.socket()
-                        blocker.bind(("127.0.0.1", port))
-                        blocker.listen()
-                        blockers.append(blocker)
-                    except OSError:
-                        pass  # already taken by someone else: just as good
-            with pytest.raises(ConfigError, match="cannot serve the live view"):
-                LiveView(LiveViewSettings(port=taken, model_path=""))
-        finally:
-            for blocker in blockers:
-                blocker.close()
+        for port in range(taken + 1, min(taken + 10, 65536)):
+            try:
+                blocker = socket.socket()
+                blocker.bind(("127.0.0.1", port))
+                blocker.listen()
+                blockers.append(blocker)
+            except OSError:
+                pass  # already taken by someone else: just as good
+        third = LiveView(LiveViewSettings(port=taken, model_path=""))  # any free port then
+        assert not taken <= third.server.port < taken + 10
+        third.close()
+        with pytest.raises(ConfigError, match="cannot serve the live view on 192.0.2.1"):
+            LiveView(LiveViewSettings(host="192.0.2.1", port=0, model_path=""))
     finally:
+        for blocker in blockers:
+            blocker.close()
         first.close()
 
 

@@ -26,6 +26,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                   ".css": "text/css; charset=utf-8"}
 _KEEPALIVE_S = 10.0
+_SEND_BUFFER = 64 * 1024
 
 
 class ClientQueue:
@@ -185,6 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         try:
             self.connection.settimeout(self.live.write_timeout)
+            # Small kernel buffers: a browser that reads too slowly fills them within a second
+            # of frames, then its queue here overflows and it gets a fresh snapshot, instead
+            # of megabytes of the past waiting in the socket.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")

@@ -41,8 +41,9 @@ def dumps_numbers(value) -> str:
 
 
 def is_mvc_fraction(unit: str) -> bool:
-    """An envelope normalised by MVC says so in its unit ("fraction of MVC")."""
-    return "mvc" in unit.lower()
+    """An envelope normalised by MVC says so in its unit: emg_processing_node publishes ""
+    (a fraction, no unit) once an MVC is applied; "fraction of MVC" is understood too."""
+    return unit == "" or "mvc" in unit.lower()
 
 
 class LiveState:
@@ -120,7 +121,8 @@ class LiveState:
         streams = {name: {"topic": self.topics.get(name, ""), **series.meta()}
                    for name, series in self.series.items()}
         envelope = self.series["envelope"]
-        streams["envelope"]["mvc"] = is_mvc_fraction(envelope.unit)
+        streams["envelope"]["mvc"] = bool(envelope.channel_names) and is_mvc_fraction(
+            envelope.unit)
         joints = self.series["joints"].channel_names
         rotational = None
         if self.skeleton is not None and joints == self.skeleton.dof_names:

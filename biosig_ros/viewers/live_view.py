@@ -6,6 +6,7 @@ all browsers, and the HTTP server's threads (one per browser).
 """
 from __future__ import annotations
 
+import errno
 import math
 import threading
 import time
@@ -26,7 +27,7 @@ class LiveViewSettings:
     host: str = _doc("127.0.0.1", "address the page is served on (127.0.0.1: this machine "
                                   "only; 0.0.0.0 lets other machines in)")
     port: int = _doc(8080, "TCP port of the page; when taken, the first free one of the next "
-                           "9 (0: any free port); the address is printed at start",
+                           "9, else any free port (0: any); the address is printed at start",
                      range=(0, 65535))
     envelope_topic: str = _doc("emg/envelope", "SignalChunk of EMG envelopes ('' = none)")
     raw_topic: str = _doc("emg/raw", "SignalChunk of raw EMG, taken while a browser shows it "
@@ -93,21 +94,21 @@ class LiveView:
         self.last_error = ""  # the node reports it (a frame that failed to encode)
 
     def _bind(self, settings: LiveViewSettings) -> LiveServer:
-        """The server on `port`, or on one of the next ones when it is taken (another live view
-        or program): a demo should not stop for a busy port. ConfigError when none is free."""
-        ports = [settings.port] if settings.port == 0 else range(
-            settings.port, min(settings.port + _PORT_ATTEMPTS, 65536))
-        error: OSError | None = None
+        """The server on `port`, else on the first free one of the next 9, else on any free
+        port (other live views or programs hold them): a demo does not stop for a busy port.
+        ConfigError when the address itself cannot be served."""
+        ports = [settings.port] if settings.port == 0 else [
+            *range(settings.port, min(settings.port + _PORT_ATTEMPTS, 65536)), 0]
         for port in ports:
             try:
                 return LiveServer(settings.host, port, self.state.snapshot,
                                   settings.max_clients, settings.client_queue)
-            except OSError as exc:
-                error = exc
-        raise ConfigError(f"cannot serve the live view on {settings.host}:{settings.port}"
-                          f"{f'-{ports[-1]}' if len(ports) > 1 else ''}: "
-                          f"{getattr(error, 'strerror', None) or error} (choose another 'port'; "
-                          "0 = any free port)")
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or port == 0:
+                    raise ConfigError(
+                        f"cannot serve the live view on {settings.host}:{port}: "
+                        f"{error.strerror or error} (parameters 'host' and 'port')") from error
+        raise AssertionError("unreachable: port 0 either binds or raises")
 
     @property
     def url(self) -> str:

@@ -5,10 +5,11 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const STREAMS = ["envelope", "raw", "joints"];
+  const LAG_LIMIT_S = 2.0;
   const api = window.__liveView = {
     connected: false, inits: 0, framesReceived: 0, frames: 0, fps: 0, seq: 0, errors: 0,
     charts: {}, bars: {}, skeletonLines: 0, markers: { visible: 0, occluded: [] },
-    delays: {}, delaySamples: [], lastDraw: 0, drawMs: 0,
+    delays: {}, delaySamples: [], lastDraw: 0, drawMs: 0, resyncs: 0,
     // newest index of each stream in the last two frames received: what "drawn within one
     // refresh" is checked against
     received: {},
@@ -23,6 +24,8 @@
   let source = null;
   function connect() {
     if (source) source.close();
+    state.minTransit = Infinity;
+    state.initSeq = Infinity;  // until the new snapshot: frames of the old stream are dropped
     source = new EventSource("events?raw=" + ($("raw-toggle").checked ? 1 : 0));
     source.onopen = () => { api.connected = true; status(); };
     source.onerror = () => { api.connected = false; status(); };
@@ -40,6 +43,16 @@
   function handle(msg) {
     // A snapshot holds everything up to its seq: older frames still queued are not news.
     if (msg.type === "frame" && msg.seq <= state.initSeq) return;
+    // Frames that waited in buffers (a page that could not keep up): start afresh from a
+    // snapshot rather than draw the past. The shortest transit seen is the baseline, so the
+    // clocks of the browser's and the node's machines need not agree.
+    const transit = Date.now() / 1000 - msg.time;
+    state.minTransit = Math.min(state.minTransit, transit);
+    if (msg.type === "frame" && transit - state.minTransit > LAG_LIMIT_S) {
+      api.resyncs++;
+      connect();
+      return;
+    }
     api.seq = msg.seq;
     if (msg.type === "init") {
       state.initSeq = msg.seq;
