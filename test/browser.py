@@ -221,3 +221,31 @@ class Page:
 
     def close(self) -> None:
         self.browser.command("Target.closeTarget", {"targetId": self.target_id})
+
+
+def main() -> None:
+    """Screenshot of a running live view, e.g. for docs/images:
+    python test/browser.py http://127.0.0.1:8080/ docs/images/live_view.png [--raw]"""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("output")
+    parser.add_argument("--raw", action="store_true", help="tick the page's raw EMG box")
+    parser.add_argument("--seconds", type=float, default=12.0, help="wait before the shot")
+    parser.add_argument("--size", default="1400x1250")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    with Browser(width, height) as browser:
+        page = browser.open(args.url)
+        if not page.wait_for("window.__liveView && __liveView.frames > 5", 60):
+            raise SystemExit(f"the page at {args.url} drew nothing")
+        if args.raw:
+            page.evaluate("document.getElementById('raw-toggle').click()")
+        time.sleep(args.seconds)
+        page.screenshot(args.output)
+        print(f"{args.output}: {page.evaluate('JSON.stringify(__liveView.markers)')}")
+
+
+if __name__ == "__main__":
+    main()

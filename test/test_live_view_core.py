@@ -387,3 +387,28 @@ def test_a_taken_port_moves_to_another_and_an_address_not_here_is_a_config_error
 def test_bad_settings_name_the_parameter(values, message):
     with pytest.raises(ConfigError, match=message):
         LiveViewSettings(**values)
+
+
+def test_shipped_viewer_configs_name_the_topics_the_node_publishes():
+    """config/rviz/demo.rviz and the PlotJuggler layout cannot run here: at least their topic
+    and series names must be the live view's defaults, the demo's channels and the model's DoFs."""
+    import xml.etree.ElementTree as ElementTree
+
+    import yaml
+
+    settings = LiveViewSettings()
+    rviz = yaml.safe_load((REPO / "config" / "rviz" / "demo.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    (display,) = [d for d in manager["Displays"] if d["Class"].endswith("MarkerArray")]
+    assert display["Topic"]["Value"] == "/" + settings.viz_markers_topic
+    assert display["Namespaces"] == {"markers": True, "skeleton": True}
+    assert manager["Global Options"]["Fixed Frame"] == settings.frame_id
+    layout = ElementTree.parse(REPO / "config" / "plotjuggler" / "demo_layout.xml")
+    curves = [c.get("name") for c in layout.iter("curve")]
+    replay = yaml.safe_load((REPO / "config" / "replay_abd.yaml").read_text())
+    channels = replay["/**"]["ros__parameters"]["channel_names"]
+    envelope = [c for c in curves if c.startswith("/" + settings.envelope_channels_topic + "/")]
+    assert [c.split("/")[-2] for c in envelope] == channels
+    dofs = Skeleton.load(str(WU)).dof_names
+    joints = [c.split("/")[-2] for c in curves if c.startswith("/" + settings.joints_topic)]
+    assert joints and set(joints) <= set(dofs)

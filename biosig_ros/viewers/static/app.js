@@ -267,7 +267,7 @@
     const up = -Math.sin(e) * Math.cos(a) * dx - Math.sin(e) * Math.sin(a) * dy + Math.cos(e) * dz;
     const toward = Math.cos(e) * Math.cos(a) * dx + Math.cos(e) * Math.sin(a) * dy + Math.sin(e) * dz;
     const distance = camera.radius * 3.2 / camera.zoom;
-    const k = (Math.min(w, h) * 1.35) / Math.max(distance - toward, 1e-3);
+    const k = (Math.min(w, h) * 1.9) / Math.max(distance - toward, 1e-3);
     return [w / 2 + right * k, h / 2 - up * k, toward];
   }
   function fit() {
