@@ -9,7 +9,7 @@
   const api = window.__liveView = {
     connected: false, inits: 0, framesReceived: 0, frames: 0, fps: 0, seq: 0, errors: 0,
     charts: {}, bars: {}, skeletonLines: 0, markers: { visible: 0, occluded: [] },
-    delays: {}, delaySamples: [], lastDraw: 0, drawMs: 0, resyncs: 0,
+    delays: {}, delaySamples: [], lastDraw: 0, drawMs: 0, resyncs: 0, connects: 0,
     // newest index of each stream in the last two frames received: what "drawn within one
     // refresh" is checked against
     received: {},
@@ -25,10 +25,21 @@
   function connect() {
     if (source) source.close();
     state.minTransit = Infinity;
+    state.connectedAt = Date.now() / 1000;
+    api.connects++;
     state.initSeq = Infinity;  // until the new snapshot: frames of the old stream are dropped
     source = new EventSource("events?raw=" + ($("raw-toggle").checked ? 1 : 0));
     source.onopen = () => { api.connected = true; status(); };
-    source.onerror = () => { api.connected = false; status(); };
+    source.onerror = () => {
+      api.connected = false;
+      status();
+      // EventSource retries by itself after a dropped connection, but gives up for good on
+      // an HTTP error (e.g. 503, too many viewers): try again a little later.
+      if (source.readyState === EventSource.CLOSED) {
+        clearTimeout(state.retry);
+        state.retry = setTimeout(connect, 2000);
+      }
+    };
     source.onmessage = (event) => {
       try { handle(JSON.parse(event.data)); } catch (error) { api.errors++; console.error(error); }
     };
@@ -48,7 +59,8 @@
     // clocks of the browser's and the node's machines need not agree.
     const transit = Date.now() / 1000 - msg.time;
     state.minTransit = Math.min(state.minTransit, transit);
-    if (msg.type === "frame" && transit - state.minTransit > LAG_LIMIT_S) {
+    if (msg.type === "frame" && transit - state.minTransit > LAG_LIMIT_S
+        && Date.now() / 1000 - state.connectedAt > LAG_LIMIT_S) {
       api.resyncs++;
       connect();
       return;
@@ -390,7 +402,8 @@
       const fmt = (v, digits) => (v === null || v === undefined ? "–" : v.toFixed(digits));
       const stale = s.messages && s.idle_s > 2 ? " bad" : "";
       return `<tr><td>${name}</td><td>${s.topic}</td>` +
-        `<td class="${stale}">${s.messages ? fmt(s.msg_rate, 1) : "no messages"}</td>` +
+        `<td class="${stale}">${s.messages ? fmt(s.msg_rate, 1)
+          : name === "raw" ? "taken while shown" : "no messages"}</td>` +
         `<td>${s.messages ? fmt(s.sample_rate, 1) : "–"}</td>` +
         `<td class="${s.gaps ? "warn" : ""}">${s.messages ? s.gaps + (s.missing ? ` (${s.missing} lost)` : "") : "–"}</td>` +
         `<td>${fmt(s.delay_ms, 1)} ms</td><td>${shown ? fmt(shown.receive_ms, 1) + " ms" : "–"}</td></tr>`;
