@@ -1,6 +1,7 @@
 """Start a node graph without ROS 2 launch: one process per node, same config, clean stop.
 
     python -m biosig_ros.graph demo [--duration SECONDS] [--set NODE.PARAM=VALUE ...]
+    python -m biosig_ros.graph demo --recording TRIAL.c3d --model SUBJECT.bioMod
 
 Output lines are prefixed with the process name. Ctrl-C (or --duration) sends SIGTERM to every
 process and waits for them (a running node closes cleanly on it, as on SIGINT; one still
@@ -11,6 +12,7 @@ configuration error is not hidden.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import subprocess
@@ -102,6 +104,60 @@ def parse_overrides(assignments: list[str]) -> dict[str, list[str]]:
     return overrides
 
 
+def _caller_path(path: str) -> str:
+    """path as the user meant it: relative to where tools/run was called from."""
+    base = os.environ.get("BIOSIG_ROS_CALLER_DIR", os.getcwd())
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def user_files(specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]],
+               recording: str | None, model: str | None) -> tuple[NodeSpec, ...]:
+    """--recording / --model as parameter overrides: the replay plays the user's file with
+    config/replay.yaml (names from the file, not the demo's abd.bio names), IK and the
+    replay's marker report use the model. Returns the graph's specs, adjusted."""
+    names = {spec.name for spec in specs}
+    if recording is not None:
+        if "replay" not in names:
+            raise SystemExit("--recording applies to graphs with a replay node (demo)")
+        specs = tuple(dataclasses.replace(spec, params=("replay.yaml",))
+                      if spec.name == "replay" else spec for spec in specs)
+        overrides.setdefault("replay", []).append(f"file:={_caller_path(recording)}")
+    if model is not None:
+        for node in ("replay", "ik"):
+            if node in names:
+                overrides.setdefault(node, []).append(f"model_path:={_caller_path(model)}")
+    return specs
+
+
+def emg_layout_overrides(overrides: dict[str, list[str]]) -> list[str]:
+    """emg_processing's channel_count and sample_rate for the EMG the replay will play.
+
+    Interim, until emg_processing takes its layout from the stream (issue #12, item 3): it
+    refuses chunks of another channel count than configured. Reads the recording as the
+    replay will (config/replay.yaml + the replay's overrides); on any problem nothing is
+    overridden and the replay node itself reports it."""
+    from biosig_ros.io.recording import RecordingSettings, read_recording
+    from biosig_ros.errors import ConfigError
+    import yaml
+
+    document = yaml.safe_load((config_dir() / "replay.yaml").read_text())
+    values = dict(next(iter(document.values()))["ros__parameters"])
+    for assignment in overrides.get("replay", []):
+        name, _, value = assignment.partition(":=")
+        values[name] = yaml.safe_load(value)
+    known = {f.name for f in dataclasses.fields(RecordingSettings)}
+    try:
+        recording = read_recording(
+            RecordingSettings(**{k: v for k, v in values.items() if k in known}))
+    except (ConfigError, TypeError, ValueError, OSError):
+        return []
+    if recording.signal is None:
+        return []
+    signal = recording.signal
+    return [f"channel_count:={len(signal.channel_names)}",
+            f"sample_rate:={float(signal.sample_rate)}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("graph", choices=sorted(GRAPHS))
@@ -109,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="override a node parameter, e.g. --set replay.loop=false")
+    parser.add_argument("--recording", metavar="FILE",
+                        help="replay this .bio, .c3d or .mcap file instead of data/abd.bio")
+    parser.add_argument("--model", metavar="FILE",
+                        help="biorbd .bioMod model for IK (and the replay's marker report)")
     parser.add_argument("--network", action="store_true",
                         help="let demo/simulated graphs be discovered from other machines")
     args = parser.parse_args(argv)
@@ -119,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
 
-    graph = Graph(GRAPHS[args.graph], parse_overrides(args.set))
+    overrides = parse_overrides(args.set)
+    specs = user_files(GRAPHS[args.graph], overrides, args.recording, args.model)
+    if args.recording is not None and any(s.name == "emg_processing" for s in specs):
+        # User overrides come last and win.
+        overrides["emg_processing"] = (emg_layout_overrides(overrides)
+                                       + overrides.get("emg_processing", []))
+    graph = Graph(specs, overrides)
     started = time.monotonic()
     status = 0
     while not interrupted.wait(0.2):

@@ -17,12 +17,14 @@ EXECUTABLES = {
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
+    "bio_check": "biosig_ros.tools.bio_check",
 }
 
 
