@@ -18,6 +18,9 @@ EXECUTABLES = {
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
+    "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
+    "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
+    "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
 }
 
@@ -69,4 +72,13 @@ LAB = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
 ) + PROCESSING
 
-GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}
+# The custom-device example (docs/custom_device.md): the UDP amplifier and its simulator.
+CUSTOM_DEVICE = (
+    NodeSpec("udp_amplifier_sim", "udp_amplifier_sim", (), ("--port", "52000"),
+             is_ros_node=False),
+    NodeSpec("udp_amplifier_node", "udp_amplifier", ("udp_amplifier.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
+)
+
+GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
+          "custom_device": CUSTOM_DEVICE}
