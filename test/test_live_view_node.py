@@ -83,8 +83,9 @@ def test_marker_array_has_the_markers_and_the_skeleton_of_the_messages_it_stamps
                                        atol=1e-9)
             checked_lines += 1
     assert checked_lines > 30
-    # about 30 per second of stamp time, whatever the arrival jitter
-    assert min(np.diff(sphere_stamps)) > 0.015
+    # about 30 per second of stamp time (the gate judges stamps, not arrivals): never more
+    span = sphere_stamps[-1] - sphere_stamps[0]
+    assert np.all(np.diff(sphere_stamps) > 0) and len(sphere_stamps) <= 30 * span + 2
 
 
 def test_envelope_channels_are_one_joint_state_per_sample_at_100_hz(probe):
