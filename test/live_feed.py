@@ -15,10 +15,12 @@ import time
 import numpy as np
 from sensor_msgs.msg import JointState
 
-from biosig_ros.msg import MarkerSet, SignalChunk
+from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
 from biosig_ros.processing.ik_model import load_model
 from biosig_ros.processing.ik_synthetic import synthetic_trajectory
-from biosig_ros.ros.conversions import frame_to_msg, seconds_to_time, time_to_seconds
+from biosig_ros.ros.conversions import (chunk_to_msg, frame_to_msg, seconds_to_time,
+                                        time_to_seconds)
+from biosig_ros.signals import SignalChunk
 
 WU = "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
 
@@ -37,8 +39,8 @@ class LiveFeed:
         self.occluded = set(occluded)  # marker names always sent as occluded
         envelope_topic, raw_topic, markers_topic, joints_topic = topics
         self.publishers = {
-            "envelope": probe.publisher(SignalChunk, envelope_topic),
-            "raw": probe.publisher(SignalChunk, raw_topic),
+            "envelope": probe.publisher(SignalChunkMsg, envelope_topic),
+            "raw": probe.publisher(SignalChunkMsg, raw_topic),
             "markers": probe.publisher(MarkerSet, markers_topic),
             "joints": probe.publisher(JointState, joints_topic)}
         self.sent_envelope: dict[int, np.ndarray] = {}   # sample index -> values
@@ -58,17 +60,10 @@ class LiveFeed:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def _signal(self, values: np.ndarray, first: int, stamp, unit: str) -> SignalChunk:
-        msg = SignalChunk()
-        msg.header.stamp = stamp
-        msg.header.frame_id = "world"
-        msg.channel_names = self.channels
-        msg.unit = unit
-        msg.sample_rate = self.sample_rate
-        msg.first_sample_index = first
-        msg.sample_count = len(values)
-        msg.data = array.array("d", np.ascontiguousarray(values).tobytes())
-        return msg
+    def _signal(self, values: np.ndarray, first: int, stamp, unit: str) -> SignalChunkMsg:
+        chunk = SignalChunk(values, first, time_to_seconds(stamp), self.sample_rate,
+                            self.channels, unit)
+        return chunk_to_msg(chunk, "world", stamp)
 
     def _run(self) -> None:
         rng = np.random.default_rng(0)
