@@ -21,6 +21,8 @@ EXECUTABLES = {
     "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
     "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
     "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
+    "assist_node": "biosig_ros.nodes.assist_node",
+    "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
 }
 
@@ -28,6 +30,7 @@ EXECUTABLES = {
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
     "bio_check": "biosig_ros.tools.bio_check",
+    "assist_enable": "biosig_ros.nodes.assist_enable",
 }
 
 
@@ -80,5 +83,18 @@ CUSTOM_DEVICE = (
     NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
 )
 
+# EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# disabled: enable it with its ~/enable service (std_srvs/SetBool).
+EXO_DEMO = (
+    NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
+    NodeSpec("emg_processing_node", "emg_processing",
+             ("emg_processing.yaml", "emg_processing_exo.yaml")),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("assist_node", "assist", ("assist.yaml",)),
+    NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),
+)
+
 GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
-          "custom_device": CUSTOM_DEVICE}
+          "custom_device": CUSTOM_DEVICE, "exo_demo": EXO_DEMO}
