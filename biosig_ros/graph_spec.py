@@ -15,6 +15,7 @@ EXECUTABLES = {
     "trigno_sim": "biosig_ros.devices.trigno_simulator",
     "vicon_markers_node": "biosig_ros.nodes.vicon_markers_node",
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
+    "imu_processing_node": "biosig_ros.nodes.imu_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
