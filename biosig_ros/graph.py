@@ -113,8 +113,8 @@ def _caller_path(path: str) -> str:
 def user_files(specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]],
                recording: str | None, model: str | None) -> tuple[NodeSpec, ...]:
     """--recording / --model as parameter overrides: the replay plays the user's file with
-    config/replay.yaml (names from the file, not the demo's abd.bio names), IK and the
-    replay's marker report use the model. Returns the graph's specs, adjusted."""
+    config/replay.yaml (names from the file, not the demo's abd.bio names), IK, the
+    replay's marker report and the live view's skeleton use the model. Returns the graph's specs, adjusted."""
     names = {spec.name for spec in specs}
     if recording is not None:
         if "replay" not in names:
@@ -123,7 +123,7 @@ def user_files(specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]],
                       if spec.name == "replay" else spec for spec in specs)
         overrides.setdefault("replay", []).append(f"file:={_caller_path(recording)}")
     if model is not None:
-        for node in ("replay", "ik"):
+        for node in ("replay", "ik", "live_view"):  # live_view: the skeleton of that model
             if node in names:
                 overrides.setdefault(node, []).append(f"model_path:={_caller_path(model)}")
     return specs

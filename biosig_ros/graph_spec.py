@@ -24,6 +24,7 @@ EXECUTABLES = {
     "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
     "assist_node": "biosig_ros.nodes.assist_node",
     "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
+    "live_view_node": "biosig_ros.nodes.live_view_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -54,9 +55,12 @@ PROCESSING = (
     NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
 )
 MONITOR = NodeSpec("topic_monitor", "monitor", ("monitor.yaml",))
+# The browser page (and the MarkerArray / per-channel JointState for ROS viewers).
+LIVE_VIEW = NodeSpec("live_view_node", "live_view", ("live_view.yaml",))
 
 # The main job: the biosiglive example chain on the shipped recording.
-DEMO = (NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),) + PROCESSING + (MONITOR,)
+DEMO = (NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),) + PROCESSING + (
+    MONITOR, LIVE_VIEW)
 
 # The device nodes against their simulators (no hardware): same processing chain.
 SIMULATED_DEVICES = (
@@ -64,7 +68,7 @@ SIMULATED_DEVICES = (
              is_ros_node=False),
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
-) + PROCESSING + (MONITOR,)
+) + PROCESSING + (MONITOR, LIVE_VIEW)
 
 # The lab: real Trigno TCU and Vicon server (addresses in the config files).
 LAB = (

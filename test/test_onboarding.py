@@ -85,5 +85,6 @@ def test_recording_and_model_become_parameter_overrides(monkeypatch):
     assert overrides["replay"] == ["loop:=false", "file:=/home/me/data/trial.c3d",
                                    "model_path:=/home/me/models/s01.bioMod"]
     assert overrides["ik"] == ["model_path:=/home/me/models/s01.bioMod"]
+    assert overrides["live_view"] == ["model_path:=/home/me/models/s01.bioMod"]
     with pytest.raises(SystemExit, match="--recording applies to graphs with a replay node"):
         user_files(GRAPHS["lab"], {}, "trial.c3d", None)

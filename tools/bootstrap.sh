@@ -98,6 +98,20 @@ build_package() {
   ) 9>"$VENV/.build.lock"
 }
 
+ensure_browser() {
+  # Headless Chromium (Debian's package) for the live view's browser tests, benchmark and
+  # screenshots; nothing else needs it. BIOSIG_ROS_NO_BROWSER=1 skips it.
+  [ "${BIOSIG_ROS_NO_BROWSER:-0}" = 1 ] && return 0
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "warning: no apt-get: install Chromium yourself for the live view's browser tests"
+    return 0
+  fi
+  log "installing chromium (headless browser for the live view's tests)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 compile_kernels() {
   # numba compiles the EMG kernels on first use (~5 s) and caches them beside the module it
   # imported: here, so that the first EMG node does not start seconds late. Both the source tree
@@ -118,6 +132,7 @@ compile_kernels() {
 PYTHON="$(pick_python)"
 VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TAG_CMD")}"
 ensure_system_tools
+ensure_browser
 ensure_venv
 patch_wheel_cmake_paths
 mkdir -p "$ROOT/log"
