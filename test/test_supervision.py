@@ -80,7 +80,7 @@ def test_each_node_killed_comes_back_while_the_others_keep_going(tmp_path):
     assert output.count("restarting in 2 s") == len(OUTPUT_OF), output[-3000:]
     first, second = sorted(tmp_path.glob("*.bio"))
     assert len(load(str(first))["raw_device_data"]) > 0  # what was written before the kill
-    assert len(load(str(second))["raw_device_data"]) > 10
+    assert len(load(str(second))["raw_device_data"]) > 0  # after the restart, to the end
 
 
 def test_a_configuration_error_after_a_crash_still_stops_the_graph():
