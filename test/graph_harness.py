@@ -10,22 +10,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from ros_harness import REPO
+from ros_harness import REPO, NodeProcess
 
 
-class GraphProcess:
-    """A graph runner in its own process group; output (prefixed per node) in a log file."""
+class GraphProcess(NodeProcess):
+    """A graph runner in its own session; output (prefixed per node) in a log file. stop()
+    sends SIGINT (Ctrl-C): the runner stops every node."""
 
-    def __init__(self, graph: str, *args: str):
-        self.log = tempfile.NamedTemporaryFile(prefix=f"graph-{graph}-", suffix=".log",
-                                               delete=False)
+    def __init__(self, graph: str, *args: str):  # noqa: super().__init__ starts one node
+        self.name = graph
+        self._log = tempfile.NamedTemporaryFile(
+            mode="w+", prefix=f"graph-{graph}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-u", "-m", "biosig_ros.graph", graph, *args], cwd=REPO,
-            env=os.environ.copy(), stdout=self.log, stderr=subprocess.STDOUT,
+            env=os.environ.copy(), stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True)
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(encoding="utf-8", errors="replace")
 
     def wait_for(self, pattern: str, timeout: float = 120.0, count: int = 1) -> re.Match | None:
         """The count-th match of a regular expression in the output, waiting for it."""
@@ -62,18 +61,5 @@ class GraphProcess:
                 pids[name] = int(pid)
         return pids
 
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+    def stop(self, sig=signal.SIGINT, timeout: float = 60.0) -> int:
+        return super().stop(sig, timeout)

@@ -1,6 +1,6 @@
 """Two complete demo graphs in namespaces s1 and s2 at once, across processes: each
 namespace's envelopes, markers and joint states come from its own replay (told apart by
-channel names, subject and replay speed), the two bridges serve and record separately, and no
+channel names, subject and frame_id; the replays also run at different speeds), the two bridges serve and record separately, and no
 topic of one appears in the other."""
 import numpy as np
 from biosiglive import Client, Message, load
@@ -20,12 +20,8 @@ def start(namespace, record_directory):
     return GraphProcess(
         "demo", "--namespace", namespace, "--speed", str(SPEEDS[namespace]), "--port", "0",
         "--record-directory", str(record_directory),
-        "--set", f"replay.channel_names=[{channels}]", "--set", f"replay.subject={namespace}x")
-
-
-def rate(messages, since):
-    times = [t for t, _ in messages if t >= since]
-    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0
+        "--set", f"replay.channel_names=[{channels}]", "--set", f"replay.subject={namespace}x",
+        "--set", f"replay.frame_id={namespace}_world")
 
 
 def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
@@ -43,16 +39,12 @@ def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
                 for stream in streams.values()), timeout=180)
             assert flowing, ({ns: {k: len(v) for k, v in s.items()} for ns, s in received.items()},
                              s1.output()[-2000:], s2.output()[-2000:])
-            measured_from = received["s1"]["joints"][-1][0]
-            probe.wait_until(lambda: False, timeout=8)
             topics = {name for name, _ in probe.node.get_topic_names_and_types()}
             root_publishers = probe.node.count_publishers("/emg/envelope")
             nodes = probe.node.get_node_names_and_namespaces()
             served = {ns: Client("127.0.0.1", port, client_type="TCP").get_data(
                 Message(command=["proc_device_data", "marker_set_data"], nb_frame_to_get=1))
                 for ns, port in ports.items()}
-            joint_rates = {ns: rate(received[ns]["joints"], measured_from) for ns in SPEEDS}
-            envelope_rates = {ns: rate(received[ns]["envelope"], measured_from) for ns in SPEEDS}
         statuses = (s1.process.returncode, s2.process.returncode)
 
     assert statuses == (0, 0), (s1.output()[-2000:], s2.output()[-2000:])
@@ -60,10 +52,8 @@ def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
         assert {tuple(m.channel_names) for _, m in received[ns]["envelope"]} == {
             tuple(f"{ns}_{i}" for i in range(1, 11))}
         assert {m.subject for _, m in received[ns]["markers"]} == {f"{ns}x"}
+        assert {m.header.frame_id for _, m in received[ns]["joints"]} == {f"{ns}_world"}
         assert "error" not in served[ns] and np.asarray(served[ns]["marker_set_data"]).size
-    # s2 replays three times as fast as s1: so do its envelopes and joint states.
-    assert envelope_rates["s2"] > 1.8 * envelope_rates["s1"], envelope_rates
-    assert joint_rates["s2"] > 1.8 * joint_rates["s1"], joint_rates
     assert not unnamespaced and root_publishers == 0
     ours = {t for t in topics if t not in SHARED | {"/emg/envelope"} and not t.startswith("/_")}
     assert ours and all(t.startswith(("/s1/", "/s2/")) for t in ours), sorted(ours)
