@@ -113,7 +113,7 @@ class Supervised:
         return status
 
     def schedule_note(self) -> str:
-        note = f"restarting in {self.delay:.0f} s"
+        note = f"restarting in {self.delay:g} s"
         self.delay = min(MAX_RESPAWN_DELAY_S, self.delay * 2)
         return note
 

@@ -108,3 +108,22 @@ def test_runner_refuses_an_argument_of_another_graph_with_status_2(capsys):
     assert "graph 'simulated_devices' has no argument 'recording'" in capsys.readouterr().err
     assert main(["demo", "--port", "abc"]) == 2
     assert "argument 'port' must be an integer, got 'abc'" in capsys.readouterr().err
+
+
+def test_a_process_that_keeps_dying_is_restarted_with_a_growing_delay(monkeypatch):
+    from biosig_ros import graph as runner
+
+    monkeypatch.setattr(runner, "STABLE_RUN_S", 60.0)
+    member = runner.Supervised("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    member.delay = 0.2
+    member.start()
+    notes, deadline = [], time.monotonic() + 60
+    while len(notes) < 3 and time.monotonic() < deadline:
+        status = member.poll()
+        if status is not None:
+            assert status == 3
+            notes.append(member.schedule_note())
+        time.sleep(0.02)
+    member.stop_signal()
+    assert notes == ["restarting in 0.2 s", "restarting in 0.4 s", "restarting in 0.8 s"]
+    assert member.restarts == 2 and member.delay == 1.6
