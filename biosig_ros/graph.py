@@ -200,7 +200,8 @@ def _all_arguments():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m biosig_ros.graph",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("graph", choices=sorted(GRAPHS))
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many seconds (default: run until Ctrl-C)")
