@@ -2,14 +2,20 @@
 
     pip install .            -> biosig_ros.io (.bio/.c3d files, replay), biosig_ros.devices
                                 (Trigno protocol and simulator, Vicon adapter), biosig_ros.processing
-                                (EMG filters, MVC, biorbd IK), biosig_ros.bridge (legacy TCP
-                                server, .bio recorder, converter)
+                                (EMG filters, MVC), biosig_ros.bridge (legacy TCP server, .bio
+                                recorder, converter), biosig_ros.tools; commands bio_convert,
+                                trigno_sim, bio_check
+    pip install ".[ik]"      -> + biorbd: inverse kinematics (bio_check's IK residuals); biorbd
+                                has no aarch64 wheel, hence an extra
+    pip install ".[mcap]"    -> + MCAP files (replay of .mcap, bio_convert to .mcap)
+    pip install ".[all]"     -> all of the above
 
 colcon ignores this file: package.xml declares ament_cmake, which builds the messages and
 installs the whole package (nodes included) in a ROS 2 workspace.
 """
 from setuptools import find_packages, setup
 
+MCAP = ["mcap", "mcap-ros2-support"]
 ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*"]
 
 setup(
@@ -20,10 +26,11 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
-    install_requires=["numpy", "scipy", "numba", "PyYAML"],
-    extras_require={"ik": ["biorbd"], "c3d": ["ezc3d"]},
+    install_requires=["numpy", "scipy", "numba", "PyYAML", "ezc3d"],
+    extras_require={"ik": ["biorbd"], "mcap": MCAP, "all": ["biorbd", *MCAP]},
     entry_points={"console_scripts": [
         "trigno_sim=biosig_ros.devices.trigno_simulator:main",
         "bio_convert=biosig_ros.bridge.bio_convert:main",
+        "bio_check=biosig_ros.tools.bio_check:main",
     ]},
 )

@@ -15,7 +15,12 @@ polling period (independent programs, not a synchronized burst). Latency = get_d
 Server CPU = CPU time of the server process (the whole bridge node: topics, recording and
 server; biosiglive: its server process) over the measurement, in % of one core.
 
+Idle flood (--idle-flood N): one client against the bridge, alone and then while N idle TCP
+connections are held open (each one the server closes, evicted, is reopened at once), printing
+the good client's p50/p99 both ways.
+
     tools/run bench legacy_server [--clients 1,5,10,20] [--duration 5] [--rate 100] [--frames 1]
+                                  [--idle-flood 500]
 """
 from __future__ import annotations
 
@@ -214,6 +219,62 @@ def wait_until_serving(port, timeout=30.0):
     return False
 
 
+class IdleFlood:
+    """Holds `count` idle connections to port open, reopening each one the server closes."""
+
+    def __init__(self, port: int, count: int):
+        import threading
+
+        self.port, self.count = port, count
+        self.reopened = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import select
+        import socket
+
+        held = []
+        try:
+            while not self._stop.is_set():
+                while len(held) < self.count:
+                    try:
+                        held.append(socket.create_connection(("127.0.0.1", self.port), timeout=2))
+                    except OSError:
+                        break
+                closed, _, _ = select.select(held, [], [], 0.05)
+                for sock in closed:  # readable = evicted (error reply or EOF): reopen
+                    sock.close()
+                    held.remove(sock)
+                    self.reopened += 1
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def flood_rows(workers, port, flood, duration, rate, frames) -> None:
+    for label, count in (("alone", 0), (f"{flood} idle", flood)):
+        if count:
+            with IdleFlood(port, count) as held:
+                time.sleep(1.0)
+                latencies, errors, kinds = run_clients(workers, port, 1, duration, rate, frames)
+            label += f" ({held.reopened} evicted)"
+        else:
+            latencies, errors, kinds = run_clients(workers, port, 1, duration, rate, frames)
+        a = np.asarray(latencies) if latencies else np.asarray([np.nan])
+        print(f"idle flood: good client {label:<24} replies {len(latencies):>5}  p50 "
+              f"{np.percentile(a, 50):6.2f} ms  p99 {np.percentile(a, 99):6.2f} ms  "
+              f"errors {errors} {kinds or ''}", flush=True)
+
+
 def free_port() -> int:
     import socket
 
@@ -242,6 +303,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s per client")
     parser.add_argument("--frames", type=int, default=1, help="nb_frame_to_get (0: whole buffers)")
+    parser.add_argument("--idle-flood", type=int, default=0,
+                        help="also measure one client with this many idle connections held open")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     ctx = mp.get_context("spawn")
@@ -300,6 +363,9 @@ def main() -> None:
                     (tasks, results), server_port, count, args.duration, args.rate, args.frames)
                 cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
                 row(name, count, latencies, errors, kinds, args.duration, cpu)
+        if args.idle_flood:
+            flood_rows((tasks, results), port, args.idle_flood, args.duration, args.rate,
+                       args.frames)
         print(f"bridge alive: {bridge.alive()}; biosiglive server alive: {reference.is_alive()}")
     finally:
         stop.set()

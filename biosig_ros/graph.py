@@ -2,6 +2,7 @@
 
     python -m biosig_ros.graph demo [--namespace NS] [--port 50001 ...] [--arg NAME:=VALUE ...]
                                     [--set NODE.PARAM=VALUE ...] [--duration SECONDS]
+    python -m biosig_ros.graph demo --recording TRIAL.c3d --model SUBJECT.bioMod
 
 The options mirror the launch files' arguments (biosig_ros/graph_spec.py); output lines are
 prefixed with the process name. A process that dies is started again after a delay (doubling
@@ -12,6 +13,7 @@ error, which a restart would repeat): the runner then exits with that status.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import signal
@@ -232,23 +234,89 @@ def argument_values(args: argparse.Namespace) -> dict[str, str]:
     return values
 
 
+def _caller_path(path: str) -> str:
+    """path as the user meant it: relative to where tools/run was called from."""
+    base = os.environ.get("BIOSIG_ROS_CALLER_DIR", os.getcwd())
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def user_files(specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]],
+               recording: str | None, model: str | None) -> tuple[NodeSpec, ...]:
+    """--recording / --model as parameter overrides: the replay plays the user's file with
+    config/replay.yaml (names from the file, not the demo's abd.bio names), IK and the
+    replay's marker report use the model. Returns the graph's specs, adjusted."""
+    names = {spec.name for spec in specs}
+    if recording is not None:
+        if "replay" not in names:
+            raise SystemExit("--recording applies to graphs with a replay node (demo)")
+        specs = tuple(dataclasses.replace(spec, params=("replay.yaml",))
+                      if spec.name == "replay" else spec for spec in specs)
+        overrides.setdefault("replay", []).append(f"file:={_caller_path(recording)}")
+    if model is not None:
+        for node in ("replay", "ik"):
+            if node in names:
+                overrides.setdefault(node, []).append(f"model_path:={_caller_path(model)}")
+    return specs
+
+
+def emg_layout_overrides(overrides: dict[str, list[str]]) -> list[str]:
+    """emg_processing's channel_count and sample_rate for the EMG the replay will play.
+
+    Interim, until emg_processing takes its layout from the stream (issue #12, item 3): it
+    refuses chunks of another channel count than configured. Reads the recording as the
+    replay will (config/replay.yaml + the replay's overrides); on any problem nothing is
+    overridden and the replay node itself reports it."""
+    from biosig_ros.io.recording import RecordingSettings, read_recording
+    from biosig_ros.errors import ConfigError
+    import yaml
+
+    document = yaml.safe_load((config_dir() / "replay.yaml").read_text())
+    values = dict(next(iter(document.values()))["ros__parameters"])
+    for assignment in overrides.get("replay", []):
+        name, _, value = assignment.partition(":=")
+        values[name] = yaml.safe_load(value)
+    known = {f.name for f in dataclasses.fields(RecordingSettings)}
+    try:
+        recording = read_recording(
+            RecordingSettings(**{k: v for k, v in values.items() if k in known}))
+    except (ConfigError, TypeError, ValueError, OSError):
+        return []
+    if recording.signal is None:
+        return []
+    signal = recording.signal
+    return [f"channel_count:={len(signal.channel_names)}",
+            f"sample_rate:={float(signal.sample_rate)}"]
+
+
 def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list[str]],
                    scratch: Path) -> dict[str, list[str]]:
     """The command of every process of the graph with these argument values (ValueError
     naming a bad one)."""
     values = dict(values)
+    node_overrides(graph, {name: "" for name in values})  # ValueError for a foreign name
     namespace = values.pop("namespace", "")
+    specs = GRAPHS[graph]
+    recording, model = values.pop("recording", "") or None, values.pop("model", "") or None
+    if recording is not None or model is not None:
+        specs = user_files(specs, overrides, recording, model)
+    if recording is not None and any(s.name == "emg_processing" for s in specs):
+        # User overrides come last and win.
+        overrides["emg_processing"] = (emg_layout_overrides(overrides)
+                                       + overrides.get("emg_processing", []))
     params_files = {}
-    for spec in GRAPHS[graph]:
+    for spec in specs:
         given = values.pop(f"{spec.name}_params_file", "")
         if given:
-            path = resolve_data_path(given)
+            path = Path(_caller_path(given))
+            path = path if path.is_file() else resolve_data_path(given)
             if not path.is_file():
                 raise ValueError(f"argument '{spec.name}_params_file': no file {given}")
             params_files[spec.name] = str(path.resolve())
+    if values.get("record_directory"):
+        values["record_directory"] = _caller_path(values["record_directory"])
     per_node = node_overrides(graph, values)
     return {spec.name: command_for(spec, overrides, namespace, per_node, params_files, scratch)
-            for spec in GRAPHS[graph]}
+            for spec in specs}
 
 
 def main(argv: list[str] | None = None) -> int:

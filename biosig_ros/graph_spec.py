@@ -19,11 +19,13 @@ EXECUTABLES = {
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
+    "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
+    "bio_check": "biosig_ros.tools.bio_check",
 }
 
 # A node that dies is started again after this delay (launch's respawn_delay); one that exits
@@ -67,16 +69,20 @@ class LaunchArgument:
     targets: tuple[Target, ...]
     type: type = str
     default: str = ""
+    # (node, file in config/): when given, that node's parameter file becomes this one.
+    params_file_when_given: tuple[str, str] | None = None
 
 
-def _arg(name, description, *targets, type=str):
-    return LaunchArgument(name, description, tuple(Target(*t) for t in targets), type)
+def _arg(name, description, *targets, type=str, params_file_when_given=None):
+    return LaunchArgument(name, description, tuple(Target(*t) for t in targets), type,
+                          params_file_when_given=params_file_when_given)
 
 
 # Arguments that exist in a graph when the graph has the node named first in each target.
 NODE_ARGUMENTS = (
-    _arg("recording", "recording file (.bio, .c3d) to replay; '' = the parameter file's",
-         ("replay", "file")),
+    _arg("recording", "recording file (.bio, .c3d, .mcap) to replay, with config/replay.yaml "
+         "(names and rates from the file) instead of the demo's; '' = data/abd.bio",
+         ("replay", "file"), params_file_when_given=("replay", "replay.yaml")),
     _arg("loop", "replay: restart at the end (true/false); '' = the parameter file's",
          ("replay", "loop"), type=bool),
     _arg("speed", "replay speed factor (2.0 = twice as fast); '' = the parameter file's",
@@ -91,8 +97,9 @@ NODE_ARGUMENTS = (
          ("vicon_markers", "host")),
     _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
          "first subject)", ("vicon_markers", "subject")),
-    _arg("model", "biorbd model file (.bioMod) for inverse kinematics; '' = the parameter "
-         "file's", ("ik", "model_path")),
+    _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
+         "marker report); '' = the parameter file's", ("ik", "model_path"),
+         ("replay", "model_path")),
     _arg("port", "TCP port of the biosiglive-compatible server (0 = a free port); '' = the "
          "parameter file's", ("bridge", "port"), type=int),
     _arg("bind_address", "address the biosiglive-compatible server listens on (0.0.0.0 = "
@@ -167,6 +174,16 @@ def convert_argument(argument: LaunchArgument, text: str):
     except ValueError:
         kind = {int: "an integer", float: "a number"}.get(argument.type, argument.type.__name__)
         raise ValueError(f"argument '{argument.name}' must be {kind}, got {text!r}") from None
+
+
+def swapped_params_files(graph: str, values: dict[str, str]) -> dict[str, str]:
+    """{node: file in config/} for the given arguments that change a node's parameter file."""
+    swapped = {}
+    for argument in graph_arguments(graph):
+        if values.get(argument.name) and argument.params_file_when_given:
+            node, params_file = argument.params_file_when_given
+            swapped[node] = params_file
+    return swapped
 
 
 def node_overrides(graph: str, values: dict[str, str]) -> dict[str, dict]:

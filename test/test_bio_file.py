@@ -150,7 +150,8 @@ LAYOUT = {"proc_device_data": 1, "raw_device_data": 2, "kinematics_data": 0, "ma
 
 
 def make_recorder(tmp_path, **settings):
-    return BioRecorder(LAYOUT, RecorderSettings(record_directory=str(tmp_path), **settings))
+    return BioRecorder(LAYOUT, RecorderSettings(**{"record_directory": str(tmp_path),
+                                                   "max_file_bytes": 0, **settings}))
 
 
 def test_recorder_records_new_samples_gaplessly_and_biosiglive_loads_them(tmp_path):
@@ -207,28 +208,32 @@ def test_recorder_thread_writes_at_the_save_frequency(tmp_path):
 
 
 def test_recorder_states_and_names(tmp_path):
-    recorder = make_recorder(tmp_path)
+    recorder = make_recorder(tmp_path, max_file_bytes=2 ** 20)
     with pytest.raises(RecorderError, match="not recording"):
         recorder.stop()
     path = recorder.start()
-    assert re.fullmatch(r"streamed_data_\d{8}_\d{6}\.bio", path.name)
+    assert re.fullmatch(r"streamed_data_\d{8}_\d{6}_part001\.bio", path.name)
     with pytest.raises(RecorderError, match="already recording"):
         recorder.start()
     recorder.stop()
-    second = make_recorder(tmp_path, record_path="").resolve_path()
-    assert second.parent == tmp_path
-    assert make_recorder(tmp_path).resolve_path("/abs/x") == bio_path("/abs/x")
     with pytest.raises(ConfigError, match="must end in .bio"):
         RecorderSettings(record_path="out.txt")
+    with pytest.raises(ConfigError, match="no absolute path"):
+        RecorderSettings(record_path="/abs/x.bio")
     with pytest.raises(ConfigError, match="save_frequency"):
         RecorderSettings(save_frequency=0)
 
 
 def test_timestamped_names_never_overwrite(tmp_path):
-    recorder = BioRecorder(LAYOUT, RecorderSettings(record_directory=str(tmp_path)), clock=lambda: 1e9)
-    first = recorder.resolve_path()
-    first.write_bytes(b"")
-    assert recorder.resolve_path() == first.with_name(first.stem + "_1.bio")
+    def recorder():
+        return BioRecorder(LAYOUT, RecorderSettings(record_directory=str(tmp_path),
+                                                    max_file_bytes=0), clock=lambda: 1e9)
+    first = recorder()
+    first_path = first.start()
+    first.stop()
+    second = recorder()
+    assert second.start() == first_path.with_name(first_path.stem + "_1.bio")
+    second.stop()
 
 
 # --- converter ------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ from biosiglive.streaming.server import Connection
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
-from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+
+from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk as SignalChunkMsg
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg, seconds_to_time
 from biosig_ros.signals import MarkerFrame, SignalChunk
 from biosig_ros.srv import StartRecording
@@ -23,6 +27,7 @@ RAW_RATE, RAW_CHUNK, RAW_CHANNELS = 1000.0, 10, 3
 PROC_RATE, PROC_CHUNK, PROC_CHANNELS = 200.0, 4, 2
 MARKERS = ["A", "B", "C", "D"]
 JOINTS = ["q0", "q1", "q2"]
+IK_SKIP_AT, IK_SKIPPED = 30, 7   # IK frame numbers jump by 7 at the 30th joint state
 
 
 class Published:
@@ -32,7 +37,7 @@ class Published:
         self.raw, self.raw_times = [], []
         self.proc = []
         self.markers_m, self.markers_mm, self.marker_frames = [], [], []
-        self.q = []
+        self.q, self.q_frames = [], []
 
     def cat(self, name):
         return np.concatenate(getattr(self, name), axis=-1)
@@ -44,9 +49,10 @@ class Publisher:
         self.proc = probe.publisher(SignalChunkMsg, "/emg/envelope")
         self.markers = probe.publisher(MarkerSet, "/markers")
         self.joints = probe.publisher(JointState, "/ik/joint_states")
+        self.residuals = probe.publisher(MarkerResiduals, "/ik/marker_residuals")
         self.sent = Published()
         self.raw_index = self.proc_index = self.frame = 0
-        for publisher in (self.raw, self.proc, self.markers, self.joints):
+        for publisher in (self.raw, self.proc, self.markers, self.joints, self.residuals):
             assert probe.wait_for_subscribers(publisher)
         time.sleep(0.3)  # let matching complete on the bridge's side too
 
@@ -79,7 +85,13 @@ class Publisher:
         state = JointState(name=JOINTS, position=q.tolist())
         state.header.stamp = seconds_to_time(T0 + self.frame / 100.0)
         self.joints.publish(state)
+        # Like ik_node: the residuals of the same frame, same stamp, after the joint state.
+        number = self.frame + (IK_SKIPPED if self.frame >= IK_SKIP_AT else 0)
+        residuals = MarkerResiduals(frame_number=number, marker_names=MARKERS)
+        residuals.header.stamp = state.header.stamp
+        self.residuals.publish(residuals)
         self.sent.q.append(q[:, None])
+        self.sent.q_frames.append(number)
         self.frame += 1
 
 
@@ -125,7 +137,8 @@ def publish_loops(publisher, count, seed, pause=0.004):
 def test_biosiglive_client_gets_exactly_what_the_topics_carried_and_load_reads_the_recording(
         probe, tmp_path):
     params = {"port": 0, "record_on_start": True, "record_directory": str(tmp_path),
-              "record_path": "first.bio", "save_frequency": 20.0, "marker_set_buffer_size": 20}
+              "record_path": "first.bio", "save_frequency": 20.0, "marker_set_buffer_size": 20,
+              "max_file_bytes": 0}
     with NodeProcess("biosig_ros.nodes.bridge_node", "bridge", params) as node:
         port = bridge_port(node)
         assert node.wait_for_output(f"recording to {tmp_path / 'first.bio'}")
@@ -201,6 +214,8 @@ def check_recording(data, sent: Published):
     np.testing.assert_array_equal(_per_source(data, "marker_set_data"), sent.cat("markers_mm"))
     np.testing.assert_array_equal(_per_source(data, "marker_set_data_index"), sent.marker_frames)
     np.testing.assert_array_equal(_per_source(data, "kinematics_data"), sent.cat("q"))
+    # The IK frame numbers, paired by stamp: the skipped IK frames are a gap in the file.
+    np.testing.assert_array_equal(_per_source(data, "kinematics_data_index"), sent.q_frames)
     records = len(data["raw_device_data"])
     for key in ("absolute_time_frame", "interface_latency", "process_time", "initial_time",
                 "time_to_get_data", "saving_time", "record_time", "sources"):
@@ -219,7 +234,7 @@ def test_recording_survives_kill_9(probe, tmp_path):
     save_frequency = 10.0
     slack = 0.3  # scheduling on a loaded machine: the writer thread may wake a little late
     params = {"port": 0, "record_on_start": True, "record_directory": str(tmp_path),
-              "record_path": "crash.bio", "save_frequency": save_frequency}
+              "record_path": "crash.bio", "save_frequency": save_frequency, "max_file_bytes": 0}
     node = NodeProcess("biosig_ros.nodes.bridge_node", "bridge", params)
     try:
         port = bridge_port(node)
@@ -257,7 +272,8 @@ def test_recording_survives_kill_9(probe, tmp_path):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"save_frequency": 0.0}, "parameter 'save_frequency' must be in (0, 1000] Hz"),
+    ({"save_frequency": 0.0}, "parameter 'save_frequency'"),
+    ({"record_path": "../up.bio"}, "no absolute path, no '..'"),
     ({"record_path": "run.txt"}, "must end in .bio"),
     ({"marker_scale": -1.0}, "parameter 'marker_scale' must be > 0"),
     ({"raw_device_topics": ["/emg/raw", " "]}, "'raw_device_topics' contains an empty topic name"),
@@ -279,3 +295,72 @@ def test_bad_configuration_exits_with_status_2_and_names_it(params, message):
     assert node.process.returncode == 2, node.output()
     assert message in node.output(), node.output()
     assert "Traceback" not in node.output()
+
+
+def _diagnostics_of(probe, name="bridge"):
+    received = probe.subscribe(DiagnosticArray, "/diagnostics")
+
+    def latest():
+        statuses = [s for _, array in list(received) for s in array.status if s.name == name]
+        return statuses[-1] if statuses else None
+    return latest
+
+
+def _level(status) -> int:
+    level = status.level
+    return level[0] if isinstance(level, bytes) else int(level)
+
+
+def test_paths_refused_over_the_service_and_the_disk_guard_stops_only_the_recording(
+        probe, tmp_path):
+    """Absolute paths, '..' and existing files are refused with the reason; raising
+    min_free_bytes above the real free space at run time stops the recording with one ERROR
+    (log and /diagnostics) while the bridge keeps serving new data; gaps in an input stream
+    show as WARN on /diagnostics."""
+    (tmp_path / "taken.bio").write_bytes(b"x")
+    params = {"port": 0, "record_directory": str(tmp_path), "save_frequency": 20.0,
+              "max_file_bytes": 1048576}
+    latest = _diagnostics_of(probe)
+    with NodeProcess("biosig_ros.nodes.bridge_node", "bridge", params) as node:
+        port = bridge_port(node)
+        for path, reason in (("/tmp/evil.bio", "absolute path"), ("../evil.bio", "contains '..'"),
+                             ("taken.bio", "exists: a recording never appends")):
+            response = probe.call(StartRecording, "/bridge/start_recording",
+                                  StartRecording.Request(path=path))
+            assert not response.success and reason in response.message, response.message
+        response = probe.call(StartRecording, "/bridge/start_recording",
+                              StartRecording.Request(path="guarded"))
+        assert response.success and response.path == str(tmp_path / "guarded_part001.bio")
+        publisher = Publisher(probe)
+        publish_loops(publisher, 20, seed=3)
+        wait_until_served(port, publisher.sent)
+
+        # A gap in the raw EMG indices: WARN naming the stream, OK again after the window.
+        publisher.raw_index += 500
+        publish_loops(publisher, 5, seed=5)
+        assert probe.wait_until(lambda: "emg/raw" in (latest().message if latest() else "")), \
+            latest()
+        assert _level(latest()) == 1, latest()
+        assert int(latest().message.split(" lost")[0]) >= 500, latest().message
+        # No new gap (nothing published meanwhile): OK again once the 10 s window has passed.
+        assert probe.wait_until(lambda: _level(latest()) == 0, timeout=40), latest()
+
+        request = SetParameters.Request(parameters=[ParameterMsg(
+            name="min_free_bytes", value=ParameterValue(
+                type=ParameterType.PARAMETER_INTEGER, integer_value=2 ** 62))])
+        result = probe.call(SetParameters, "/bridge/set_parameters", request)
+        assert result.results[0].successful, result.results[0].reason
+        read_only = probe.call(SetParameters, "/bridge/set_parameters", SetParameters.Request(
+            parameters=[ParameterMsg(name="record_directory", value=ParameterValue(
+                type=ParameterType.PARAMETER_STRING, string_value="/"))]))
+        assert not read_only.results[0].successful
+        assert probe.wait_until(lambda: _level(latest()) == 2), latest()
+        assert "below min_free_bytes" in latest().message
+        size = (tmp_path / "guarded_part001.bio").stat().st_size
+        publish_loops(publisher, 20, seed=4)
+        wait_until_served(port, publisher.sent)          # serving goes on
+        assert (tmp_path / "guarded_part001.bio").stat().st_size == size
+        assert node.output().count("below min_free_bytes") == 1, node.output()
+        recorded = load(str(tmp_path / "guarded_part001.bio"))
+        assert len(recorded["raw_device_data"]) >= 1
+    assert node.process.returncode == 0, node.output()

@@ -1,13 +1,13 @@
 """The core (io, devices, processing, bridge and the top-level modules) must import without ROS,
 and setup.py must package exactly that core."""
 import ast
-import shutil
 import subprocess
 import sys
 import zipfile
 
 import pytest
 
+from core_wheel import build_core_wheel
 from ros_harness import REPO
 
 PACKAGE = REPO / "biosig_ros"
@@ -55,17 +55,7 @@ def test_core_imports_with_ros_unavailable():
 
 
 def test_setup_py_packages_the_core_without_the_ros_layer(tmp_path):
-    # Build from a copy: setuptools writes build/ and *.egg-info next to setup.py, and build/
-    # is colcon's.
-    source = tmp_path / "src"
-    shutil.copytree(REPO / "biosig_ros", source / "biosig_ros",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "setup.py", source)
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("biosig_ros_core-*.whl")
+    wheel = build_core_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "biosig_ros/io/bio_file.py" in names
     assert "biosig_ros/signals.py" in names

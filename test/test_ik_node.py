@@ -175,7 +175,7 @@ def test_replay_node_feeds_ik_node(probe):
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
     with start_ik(probe) as ik:
         replay_params = shipped("replay_abd.yaml", "replay", loop=False, speed=2.0,
-                                signal_key="", wait_for_subscribers=1)
+                                signal_key="", wait_for_subscribers=1, wait_for_nodes=[])
         with NodeProcess("biosig_ros.nodes.replay_node", "replay", replay_params) as replay:
             assert replay.wait_for_output("replay finished", timeout=40), replay.output()
             values = settled(probe, diagnostics, residuals, time.time() + 0.1)

@@ -114,12 +114,18 @@ def test_demo_arguments_reach_the_nodes_after_the_parameter_files(fake_launch, t
     assert _given(launched.node("bridge")) == {
         "port": (6001, int), "bind_address": ("0.0.0.0", str), "record_on_start": (False, bool),
         "record_directory": (str(tmp_path), str)}
-    assert _given(launched.node("replay")) == {
-        "file": ("data/other.bio", str), "loop": (False, bool), "speed": (2.0, float)}
+    replay = launched.node("replay")
+    assert _given(replay) == {
+        "file": ("data/other.bio", str), "loop": (False, bool), "speed": (2.0, float),
+        "model_path": ("data/other.bioMod", str)}
+    # A recording of the user's: names and rates from the file (replay.yaml), not abd.bio's.
+    assert Path(replay.kwargs["parameters"][0]).name == "replay.yaml"
     ik = launched.node("ik")
     assert _given(ik) == {"model_path": ("data/other.bioMod", str)}
     assert ik.kwargs["parameters"][0] == str(params)  # replaces the shipped ik_wu.yaml
     assert _given(launched.node("emg_processing")) == {}
+    default = run(REPO / "launch" / "demo.launch.py")
+    assert Path(default.node("replay").kwargs["parameters"][0]).name == "replay_abd.yaml"
 
 
 def test_simulated_devices_port_base_moves_node_and_simulator(fake_launch):

@@ -11,7 +11,7 @@ from biosiglive import Message
 from biosiglive.streaming.server import Connection
 
 from biosig_ros.bridge.legacy_protocol import (
-    LegacyRequest, RequestError, declared_size, encode_error, encode_reply, parse_request,
+    LegacyRequest, RequestError, encode_error, encode_reply, parse_request,
     select, try_decode_request)
 from biosig_ros.bridge.ring_buffers import RingBuffer, SourceBuffers
 
@@ -127,7 +127,6 @@ def test_the_documented_example_request():
     data = pickle.dumps(Message(command=["proc_device_data"], nb_frame_to_get=10,
                                 down_sampling={"proc_device_data": 5}).__dict__)
     assert len(data) == 106 and data[:4] == bytes.fromhex("8004955f")
-    assert declared_size(data) == 106
     assert try_decode_request(data).down_sampling == {"proc_device_data": 5}
 
 
@@ -145,12 +144,6 @@ def test_a_pickle_that_would_run_code_is_refused_before_running(tmp_path):
 def test_garbage_is_an_error(garbage):
     with pytest.raises(RequestError):
         try_decode_request(garbage)
-
-
-def test_declared_size_reads_the_frame_header():
-    assert declared_size(b"\x80\x04\x95" + (10 ** 12).to_bytes(8, "little")) == 11 + 10 ** 12
-    assert declared_size(b"\x80\x02}q\x00") is None
-    assert declared_size(b"\x80\x04") is None
 
 
 def test_reply_is_length_prefixed_protocol_4_with_numpy1_names():

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.labels import biomod_marker_names, split_subject
 from biosig_ros.io.recording import RecordingSettings, load_recording
 from biosig_ros.io.replay import ReplayPacer, ReplaySchedule
+from biosig_ros.io.summary import summary_lines
 from biosig_ros.signals import MarkerFrame, SignalChunk
 
 from ros_harness import REPO
@@ -138,3 +140,81 @@ def test_pacer_releases_events_on_an_absolute_schedule():
                  and e.item.first_sample_index == 2000)
     # Stamp = wall time at start + recording time of the first sample / speed.
     assert chunk.stamp == pytest.approx(1000.0 + 1.0 / 20.0)
+
+
+# --- files as real systems write them -------------------------------------------------------
+
+WU_MODEL = REPO / "data" / "Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
+
+
+def test_nexus_c3d_picks_emg_by_label_and_strips_the_subject_prefix(tmp_path):
+    from nexus_c3d import ABSENT, EMG_LABELS, EXTRA_MARKERS, GAPS, SUBJECT, write_nexus_c3d
+
+    path = tmp_path / "trial.c3d"
+    written = write_nexus_c3d(path)
+    recording = load_recording(RecordingSettings(file=str(path), model_path=str(WU_MODEL)))
+    assert recording.signal.channel_names == EMG_LABELS
+    np.testing.assert_allclose(recording.signal.data.T, written["emg"], rtol=1e-6, atol=1e-12)
+    assert recording.signal.sample_rate == 2000.0 and recording.signal.unit == "V"
+    markers = recording.markers
+    assert markers.subject == SUBJECT
+    assert markers.marker_names == written["marker_names"]          # no prefix, no "*12"
+    np.testing.assert_allclose(markers.positions * 1000, written["positions_mm"][:, :-1],
+                               rtol=1e-6)
+    first, last = GAPS["DELT"]
+    assert np.isnan(markers.positions[first:last + 1, markers.marker_names.index("DELT")]).all()
+
+    lines = "\n".join(summary_lines(recording, written["model_names"], "wu.bioMod"))
+    assert ("EMG channels: 16 of 23 analog channels match emg_channel_pattern 'EMG'; left out: "
+            "Fx1, Fy1, Fz1, Mx1, My1, Mz1, Voltage.Sync") in lines
+    assert f"subject '{SUBJECT}' taken from the labels' prefix" in lines
+    assert "1 trajectories of no subject or another one left out: *12" in lines
+    assert "15 of 16 model markers in the recording" in lines
+    assert f"missing (treated as occluded): {ABSENT}" in lines
+    assert f"not in the model (ignored): {', '.join(EXTRA_MARKERS)}" in lines
+
+
+def test_emg_channels_by_another_pattern_or_none(tmp_path):
+    from nexus_c3d import write_nexus_c3d
+
+    path = tmp_path / "trial.c3d"
+    write_nexus_c3d(path, seconds=0.2)
+    deltoid = load_recording(RecordingSettings(file=str(path), emg_channel_pattern=r"^delt"))
+    assert deltoid.signal.channel_names == ["Delt_ant.EMG1", "Delt_med.EMG2", "Delt_post.EMG3"]
+    none = load_recording(RecordingSettings(file=str(path), emg_channel_pattern="gonio",
+                                            frame_rate=50.0))
+    assert none.signal is None and "no analog label matches" in " ".join(none.notes)
+    assert "frame_rate: for .bio files only, ignored" in " ".join(none.notes)
+    assert none.markers.frame_rate == 100.0
+    with pytest.raises(ConfigError, match="emg_channel_pattern"):
+        load_recording(RecordingSettings(file=str(path), emg_channel_pattern="EMG("))
+
+
+@pytest.mark.parametrize("labels, subject, expected", [
+    (["A", "B"], "", ([0, 1], ["A", "B"], "", [])),
+    (["S:A", "S:B", "*3"], "", ([0, 1], ["A", "B"], "S", ["*3"])),
+    (["S:A", "T:A", "S:B"], "T", ([1], ["A"], "T", ["S:A", "S:B"])),
+])
+def test_split_subject(labels, subject, expected):
+    split = split_subject(labels, subject)
+    assert (split.indices, split.names, split.subject, split.left_out) == expected
+
+
+def test_several_subjects_without_a_choice_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"several subjects \(S, T\): set parameter 'subject'"):
+        split_subject(["S:A", "T:A"])
+
+
+def test_bio_markers_take_the_model_names_when_the_counts_agree():
+    recording = load_recording(RecordingSettings(file=str(ABD), model_path=str(WU_MODEL)))
+    assert recording.markers.marker_names == biomod_marker_names(WU_MODEL)
+    assert recording.markers.subject == "abd"
+    assert "the model's 16 names are used" in " ".join(recording.notes)
+    assert recording.signal.channel_names == [f"EMG{i}" for i in range(1, 11)]
+
+
+def test_biomod_marker_names_skip_commented_markers(tmp_path):
+    model = tmp_path / "m.bioMod"
+    model.write_text("segment a\nendsegment\nmarker A\n parent a\nendmarker\n"
+                     "/*marker B\nendmarker*/\n// marker C\nMarker D\nendmarker\n")
+    assert biomod_marker_names(model) == ["A", "D"]

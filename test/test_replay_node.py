@@ -27,7 +27,7 @@ def probe():
 def test_every_chunk_of_abd_arrives_contiguous_with_exact_values(probe):
     chunks = probe.subscribe(SignalChunk, "/emg/raw")
     frames = probe.subscribe(MarkerSet, "/markers")
-    params = shipped_params(loop=False, wait_for_subscribers=1)
+    params = shipped_params(loop=False, wait_for_subscribers=1, wait_for_nodes=[])
     with NodeProcess(MODULE, "replay", params) as node:
         assert probe.wait_until(lambda: len(chunks) >= 700 and len(frames) >= 700, timeout=40), (
             f"got {len(chunks)} chunks, {len(frames)} frames\n{node.output()}")

@@ -1,6 +1,8 @@
-"""`bio_convert`: a biosiglive `.bio` recording -> a `.c3d` file (markers + analog channels).
+"""`bio_convert`: a biosiglive `.bio` recording -> a `.c3d` file (markers + analog channels),
+or, with `-o OUT.mcap`, a bridge recording -> MCAP with the package's topics (bio_to_mcap).
 
-    bio_convert RECORDING.bio [-o OUT.c3d] [--marker-rate HZ] [--analog-rate HZ] [--repair]
+    bio_convert RECORDING.bio [-o OUT.c3d | -o OUT.mcap] [--marker-rate HZ] [--analog-rate HZ]
+                [--repair]
 
 Reads the file safely (no code from it runs; a torn last record from a crash is skipped) and
 writes markers as C3D points (occluded markers as NaN) and EMG as C3D analogs, aligned in time
@@ -168,16 +170,22 @@ def build_c3d(streams: list[Stream], marker_rate: float | None, analog_rate: flo
 
 def convert(source: str | Path, target: str | Path | None = None, marker_rate: float | None = 100.0,
             analog_rate: float | None = 2000.0) -> tuple[Path, list[str]]:
-    """Convert a .bio file to .c3d; returns the output path and notes on what was left out."""
+    """Convert a .bio file to .c3d (or .mcap); returns the output path and notes on what was
+    left out."""
     source = bio_path(source)
     content = read_bio_records(source)
     notes = [f"{source}: torn last record skipped ({content.valid_bytes} readable bytes)"] \
         if content.torn_tail else []
+    target = Path(target) if target else source.with_suffix(".c3d")
+    if target.suffix.lower() == ".mcap":
+        from biosig_ros.bridge.bio_to_mcap import bio_to_mcap
+
+        count = bio_to_mcap(content.records, target)
+        return target, notes + [f"{count} messages"]
     data = merge_records(content.records)
     c3d, more = build_c3d(streams_of(data, marker_rate, analog_rate), marker_rate, analog_rate)
-    target = Path(target) if target else source.with_suffix(".c3d")
     if target.suffix.lower() != ".c3d":
-        raise ConfigError(f"{target}: the output must end in .c3d")
+        raise ConfigError(f"{target}: the output must end in .c3d or .mcap")
     target.parent.mkdir(parents=True, exist_ok=True)
     c3d.write(str(target))
     return target, notes + more
@@ -186,7 +194,8 @@ def convert(source: str | Path, target: str | Path | None = None, marker_rate: f
 def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bio_convert", description=__doc__.splitlines()[0])
     parser.add_argument("recording", help="the .bio file")
-    parser.add_argument("-o", "--output", help="the .c3d to write (default: beside the input)")
+    parser.add_argument("-o", "--output",
+                        help="the .c3d or .mcap to write (default: a .c3d beside the input)")
     parser.add_argument("--marker-rate", type=float, default=100.0,
                         help="Hz, when the recording does not say (default 100)")
     parser.add_argument("--analog-rate", type=float, default=2000.0,

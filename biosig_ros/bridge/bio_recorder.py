@@ -17,6 +17,9 @@ Unlike StreamData, nothing is dropped between saves and each record holds only N
 (StreamData saves one loop's data per save and the whole last-second window of processed EMG
 and kinematics in every record), so concatenating the records along the last axis gives the
 continuous signals.
+
+Files, rotation and the disk guard are rotating_recorder's (see record_files): each part is a
+complete `.bio` file whose records hold that part's samples only.
 """
 from __future__ import annotations
 
@@ -29,34 +32,32 @@ from pathlib import Path
 import numpy as np
 
 from biosig_ros.bridge.legacy_protocol import DATA_KEYS
+from biosig_ros.bridge.record_files import RecordFileSettings
+from biosig_ros.bridge.rotating_recorder import RecorderError, RotatingRecorder
 from biosig_ros.errors import ConfigError
 from biosig_ros.io.bio_file import BioWriter, bio_path
+from biosig_ros.settings import doc_field
+
+__all__ = ["BioRecorder", "RecorderError", "RecorderSettings"]
 
 
 @dataclass
-class RecorderSettings:
+class RecorderSettings(RecordFileSettings):
     """Where and how often the bridge records."""
 
-    record_directory: str = field(default="out/recordings", metadata={
-        "doc": "directory of recordings; relative paths are from the working directory"})
-    record_path: str = field(default="", metadata={
-        "doc": "file to record to (relative: inside record_directory); '' = a timestamped "
-               "name streamed_data_YYYYmmdd_HHMMSS.bio"})
-    save_frequency: float = field(default=10.0, metadata={
-        "doc": "records written per second (a crash loses at most 1/save_frequency s)"})
-    record_fsync: bool = field(default=False, metadata={
-        "doc": "fsync every record (survives a power cut, not only a process crash)"})
+    save_frequency: float = doc_field(
+        10.0, "records written per second (a crash loses at most 1/save_frequency s)",
+        range=(0.01, 1000.0))
+    record_fsync: bool = doc_field(
+        False, "fsync every record (survives a power cut, not only a process crash)")
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.save_frequency > 0 or self.save_frequency > 1000:
             raise ConfigError(f"parameter 'save_frequency' must be in (0, 1000] Hz, "
                               f"got {self.save_frequency}")
         if self.record_path:
             bio_path(self.record_path)  # raises ConfigError for a foreign suffix
-
-
-class RecorderError(RuntimeError):
-    """Start/stop requested in the wrong state."""
 
 
 @dataclass
@@ -74,84 +75,44 @@ def _time_dict(now: float) -> dict:
             "millisecond": millisecond, "millisecond_s": millisecond * 0.001}
 
 
-class BioRecorder:
+class BioRecorder(RotatingRecorder):
     """Collects samples with add() from any thread; a writer thread appends the records."""
 
-    def __init__(self, layout: dict[str, int], settings: RecorderSettings, clock=time.time):
-        """layout: key -> number of sources of that key (keys with 0 sources are not recorded)."""
+    suffix = ".bio"
+
+    def __init__(self, layout: dict[str, int], settings: RecorderSettings, clock=time.time,
+                 **guard):
+        """layout: key -> number of sources of that key (keys with 0 sources are not recorded);
+        guard: free= and on_error= of RotatingRecorder."""
+        super().__init__(settings, 1.0 / settings.save_frequency, clock, **guard)
         self.settings = settings
-        self._clock = clock
         self._layout = {key: n for key, n in layout.items() if n > 0}
         self._lock = threading.Lock()          # guards _sources
-        self._write_lock = threading.Lock()    # one record written at a time
         self._sources = {key: [_Source() for _ in range(n)] for key, n in self._layout.items()}
-        self._writer: BioWriter | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
         self._saving_time = 0.0
-        self.path: Path | None = None
-        self.started_at = 0.0
         self.samples_recorded = 0
-        self.records_written = 0    # by the current (or last) recording
-        self.write_errors = 0
-        self.last_error = ""
-
-    @property
-    def recording(self) -> bool:
-        return self._writer is not None
-
-    def resolve_path(self, path: str = "") -> Path:
-        """The file a start(path) would write: path, else record_path, else a timestamped name
-        (biosiglive's streamed_data_YYYYmmdd_HHMMSS.bio); relative ones inside record_directory."""
-        name = path or self.settings.record_path
-        timestamped = not name
-        if timestamped:
-            name = time.strftime("streamed_data_%Y%m%d_%H%M%S", time.localtime(self._clock()))
-        candidate = Path(name).expanduser()
-        if not candidate.is_absolute():
-            candidate = Path(self.settings.record_directory).expanduser() / candidate
-        candidate = bio_path(candidate)
-        if timestamped:
-            stem, counter = candidate.with_suffix(""), 1
-            while candidate.exists():
-                candidate = bio_path(f"{stem}_{counter}")
-                counter += 1
-        return candidate
 
     def start(self, path: str = "") -> Path:
-        """Open the file (appending if it exists, after cutting a torn tail) and start writing."""
-        if self.recording:
-            raise RecorderError(f"already recording to {self.path}")
-        target = self.resolve_path(path)
-        try:
-            writer = BioWriter(target, fsync=self.settings.record_fsync)
-        except OSError as error:
-            raise ConfigError(f"cannot record to {target}: {error.strerror or error}") from None
+        """Record to path (relative to the record directory), else record_path, else a
+        timestamped name; returns the first file."""
+        self.samples_recorded = 0
+        self._saving_time = 0.0
+        return super().start(path or self.settings.record_path)
+
+    def _open_part(self, path: Path) -> BioWriter:
+        return BioWriter(path, fsync=self.settings.record_fsync)
+
+    def _close_part(self, writer: BioWriter) -> None:
+        writer.close()
+
+    def _part_bytes(self, writer: BioWriter) -> int:
+        return writer._size
+
+    def _discard_pending(self) -> None:
         with self._lock:
             for sources in self._sources.values():
                 for source in sources:
                     source.chunks.clear()
-        self._writer, self.path = writer, target
-        self.started_at = self._clock()
-        self.samples_recorded = 0
-        self.records_written = 0
-        self._saving_time = 0.0
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bio_recorder", daemon=True)
-        self._thread.start()
-        return target
-
-    def stop(self) -> Path:
-        """Write what is pending, close the file and return its path."""
-        if not self.recording:
-            raise RecorderError("not recording")
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.flush()
-        writer, self._writer = self._writer, None
-        writer.close()
-        return self.path
 
     def describe(self, key: str, index: int, **info) -> None:
         """Set what the records say about a source (topic, names, rate, unit)."""
@@ -169,47 +130,32 @@ class BioRecorder:
             source.chunks.append((data, times, indices))
             source.lead_shape = data.shape[:-1]
 
-    def _run(self) -> None:
-        period = 1.0 / self.settings.save_frequency
-        while not self._stop.wait(period):
-            self.flush()
-
-    def flush(self) -> bool:
+    def _write_pending(self, writer: BioWriter) -> bool:
         """Append one record with everything queued since the previous one; False when there
         was nothing new (no empty records are written)."""
-        with self._write_lock:
-            writer = self._writer
-            if writer is None:
-                return False
-            tic = time.perf_counter()
-            with self._lock:
-                taken = {key: [(s.chunks, s.lead_shape) for s in sources]
-                         for key, sources in self._sources.items()}
-                infos = {key: [dict(s.info) for s in sources]
-                         for key, sources in self._sources.items()}
-                for sources in self._sources.values():
-                    for source in sources:
-                        source.chunks = []
-            time_to_get = time.perf_counter() - tic
-            record = self._build_record(taken)
-            if record is None:
-                return False
-            record["process_time"] = time.perf_counter() - tic - time_to_get
-            now = self._clock()
-            record.update({
-                "absolute_time_frame": _time_dict(now), "interface_latency": -1.0,
-                "initial_time": 0.0, "time_to_get_data": time_to_get,
-                "saving_time": self._saving_time, "record_time": now, "sources": infos})
-            tic_save = time.perf_counter()
-            try:
-                writer.append(record)
-            except OSError as error:
-                self.write_errors += 1
-                self.last_error = f"writing {self.path}: {error.strerror or error}"
-                return False
-            self._saving_time = time.perf_counter() - tic_save
-            self.records_written += 1
-            return True
+        tic = time.perf_counter()
+        with self._lock:
+            taken = {key: [(s.chunks, s.lead_shape) for s in sources]
+                     for key, sources in self._sources.items()}
+            infos = {key: [dict(s.info) for s in sources]
+                     for key, sources in self._sources.items()}
+            for sources in self._sources.values():
+                for source in sources:
+                    source.chunks = []
+        time_to_get = time.perf_counter() - tic
+        record = self._build_record(taken)
+        if record is None:
+            return False
+        record["process_time"] = time.perf_counter() - tic - time_to_get
+        now = self._clock()
+        record.update({
+            "absolute_time_frame": _time_dict(now), "interface_latency": -1.0,
+            "initial_time": 0.0, "time_to_get_data": time_to_get,
+            "saving_time": self._saving_time, "record_time": now, "sources": infos})
+        tic_save = time.perf_counter()
+        writer.append(record)
+        self._saving_time = time.perf_counter() - tic_save
+        return True
 
     def _build_record(self, taken: dict) -> dict | None:
         record: dict = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from biosig_ros.bridge.bio_recorder import BioRecorder, RecorderSettings
+from biosig_ros.bridge.frame_pairing import StampPairing
 from biosig_ros.bridge.legacy_protocol import DATA_KEYS, LegacyRequest
 from biosig_ros.bridge.legacy_server import reply_from_buffers
 from biosig_ros.bridge.ring_buffers import SourceBuffers
@@ -20,7 +21,9 @@ _PLACEHOLDER_CAPACITY = 1  # proc buffers sized "one second" wait for the first 
 
 
 class BridgeCore:
-    def __init__(self, settings: BridgeSettings, recorder_settings: RecorderSettings):
+    def __init__(self, settings: BridgeSettings, recorder_settings: RecorderSettings,
+                 **recorder_guard):
+        """recorder_guard: free= / on_error= of the recorder (rotating_recorder)."""
         self.settings = settings
         self.sources = {key: settings.topics(key) for key in DATA_KEYS}
         capacities = {
@@ -31,11 +34,22 @@ class BridgeCore:
         }
         self.buffers = SourceBuffers(
             {key: [capacities[key]] * len(topics) for key, topics in self.sources.items()})
-        self.recorder = BioRecorder({k: len(t) for k, t in self.sources.items()}, recorder_settings)
+        self.recorder = BioRecorder({k: len(t) for k, t in self.sources.items()},
+                                    recorder_settings, **recorder_guard)
         self.stats = {(key, i): StreamStats() for key, topics in self.sources.items()
                       for i in range(len(topics))}
         self._described: dict[tuple[str, int], tuple] = {}
-        self._joint_counts: dict[int, int] = {}
+        self.pairings = [StampPairing(numbered=bool(settings.index_topic(i)))
+                         for i in range(len(self.sources["kinematics_data"]))]
+        # on_gap(count, stream): samples / frames missing before a message (node diagnostics).
+        self.on_gap = None
+
+    def _count(self, key: str, index: int, first: int, count: int) -> None:
+        missing = self.stats[(key, index)].update(first, count)
+        if missing and self.on_gap is not None:
+            # A kinematics gap is an IK frame number missing: skipped by IK or lost on the way.
+            self.on_gap(missing, self.sources[key][index] + (
+                " IK frames" if key == "kinematics_data" else ""))
 
     def answer(self, request: LegacyRequest) -> dict:
         """The legacy server's answer function."""
@@ -56,7 +70,7 @@ class BridgeCore:
         data = np.ascontiguousarray(chunk.data.T)          # channels x samples
         n = data.shape[1]
         self.buffers.push(key, index, data)
-        self.stats[(key, index)].update(chunk.first_sample_index, n)
+        self._count(key, index, chunk.first_sample_index, n)
         self._describe(key, index, chunk.channel_names, float(chunk.sample_rate), chunk.unit)
         if self.recorder.recording:
             steps = np.arange(n)
@@ -73,7 +87,7 @@ class BridgeCore:
     def on_markers(self, index: int, frame: MarkerFrame) -> None:
         data = self.legacy_markers(frame)
         self.buffers.push("marker_set_data", index, data)
-        self.stats[("marker_set_data", index)].update(frame.frame_number, 1)
+        self._count("marker_set_data", index, frame.frame_number, 1)
         unit = "mm" if self.settings.marker_scale == 1000.0 else (
             "m" if self.settings.marker_scale == 1.0 else f"m*{self.settings.marker_scale:g}")
         self._describe("marker_set_data", index, frame.marker_names, float(frame.frame_rate), unit)
@@ -81,13 +95,22 @@ class BridgeCore:
             self.recorder.add("marker_set_data", index, data, np.array([frame.stamp]),
                               np.array([frame.frame_number]))
 
-    def on_joints(self, index: int, names: list[str], positions, stamp: float) -> None:
-        """A joint state (q in radians, metres for translations) of kinematics source `index`."""
+    def on_joints(self, index: int, names: list[str], positions, stamp_ns: int) -> None:
+        """A joint state (q in radians, metres for translations) of kinematics source `index`;
+        served at once, counted and recorded once its IK frame number is known."""
         data = np.asarray(positions, dtype=np.float64).reshape(-1, 1)
-        count = self._joint_counts.get(index, 0)
-        self._joint_counts[index] = count + 1
         self.buffers.push("kinematics_data", index, data)
-        self.stats[("kinematics_data", index)].update(count, 1)
         self._describe("kinematics_data", index, names, None, "rad")
-        if self.recorder.recording:
-            self.recorder.add("kinematics_data", index, data, np.array([stamp]), np.array([count]))
+        self._joints_numbered(index, self.pairings[index].on_item(stamp_ns, (data, stamp_ns)))
+
+    def on_frame_number(self, index: int, stamp_ns: int, frame_number: int) -> None:
+        """The IK frame number of the joint state of kinematics source `index` stamped stamp_ns
+        (from MarkerResiduals)."""
+        self._joints_numbered(index, self.pairings[index].on_number(stamp_ns, frame_number))
+
+    def _joints_numbered(self, index: int, released) -> None:
+        for (data, stamp_ns), number in released:
+            self._count("kinematics_data", index, number, 1)
+            if self.recorder.recording:
+                self.recorder.add("kinematics_data", index, data, np.array([stamp_ns * 1e-9]),
+                                  np.array([number]))

@@ -128,25 +128,6 @@ def try_decode_request(buffer: bytes) -> LegacyRequest | None:
     return parse_request(message)
 
 
-def declared_size(buffer: bytes) -> int | None:
-    """The total size a protocol 4/5 pickle announces in its first frame header (PROTO n,
-    FRAME len), so that a claimed huge request is refused at once instead of awaited."""
-    if len(buffer) >= 11 and buffer[0] == 0x80 and buffer[1] >= 4 and buffer[2] == 0x95:
-        return 11 + int.from_bytes(buffer[3:11], "little")
-    return None
-
-
-def worth_decoding(buffer: bytes) -> bool:
-    """Whether the bytes received so far may form a whole request, without parsing them: a
-    protocol 4/5 pickle once its first frame is complete, another one when its last byte is
-    STOP ('.'). Decoding only then keeps a client that drips a request byte by byte from
-    making the server re-parse it at every byte (quadratic work)."""
-    size = declared_size(buffer)
-    if size is not None:
-        return len(buffer) >= size
-    return buffer.endswith(pickle.STOP)
-
-
 def _unwrap_single(value):
     """biosiglive's `if len(v) == 1: v = v[0]`; a value without len() (a numpy scalar, which
     biosiglive's server crashes on) is left as it is."""

@@ -3,19 +3,21 @@
 Each connection carries one request (biosiglive clients reconnect for every request): the
 server reads until the bytes form a complete plain-data pickle, answers with the
 length-prefixed reply and closes. Nothing a client sends or fails to send stops the others:
-- requests are decoded only by pickle_compat.loads_plain (legacy_protocol.try_decode_request);
-- a request larger than `max_request_bytes`, or whose pickle frame announces more, gets an
-  error reply and is closed; garbage, refused globals and invalid fields get an error reply;
-- a request is decoded when its first piece arrives and then only when it may be complete
-  (legacy_protocol.worth_decoding), at most _MAX_DECODE_ATTEMPTS times: a client dripping
-  bytes cannot make the server re-parse its request at every byte;
+- the bytes are walked opcode by opcode as they arrive (pickle_scan.PickleScan) before anything
+  is unpickled: a declared length, frame or memo index beyond `max_request_bytes` is refused
+  before any allocation, and so are opcodes a plain request never needs; a complete request is
+  then decoded once by pickle_compat.loads_plain (legacy_protocol.try_decode_request);
+- garbage, refused opcodes and invalid fields get an error reply and are closed;
 - a client that has not sent a whole request within `request_timeout` s, or not read its reply
   within `reply_timeout` s, is dropped; a client that closes early is simply forgotten;
-- at `max_connections` open connections the server stops accepting: new clients wait in the
-  kernel's backlog until a connection ends (a burst of clients is served late, not refused).
+- the server always accepts: a peer address at `max_connections_per_peer`, or the whole server
+  at `max_connections`, makes room by evicting the oldest connection still waiting for its
+  request (of that peer; at the global cap, of the peer holding the most connections). Idle
+  or slow connections can therefore never keep a well-behaved client, which sends its request
+  at once, waiting in the kernel's backlog. Connections writing a reply are never evicted.
 The thread never blocks on a socket (all sockets are non-blocking), so a slow client costs
-nothing but a file descriptor until its timeout. Clients polling the same request between two
-data updates share one encoded reply (cached per data version).
+nothing but a file descriptor until its timeout or eviction. Clients polling the same request
+between two data updates share one encoded reply (cached per data version).
 """
 from __future__ import annotations
 
@@ -25,82 +27,38 @@ import selectors
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from biosig_ros.bridge.legacy_protocol import (
-    LegacyRequest, RequestError, declared_size, encode_error, encode_reply, select,
-    try_decode_request, worth_decoding)
+    LegacyRequest, RequestError, encode_error, encode_reply, select, try_decode_request)
+from biosig_ros.bridge.pickle_scan import PickleScan
 from biosig_ros.bridge.ring_buffers import SourceBuffers
+from biosig_ros.bridge.server_settings import ServerSettings, ServerStats
 from biosig_ros.errors import ConfigError
+
+__all__ = ["LegacyServer", "ServerSettings", "ServerStats", "copy_reply", "reply_from_buffers"]
 
 _LOG = logging.getLogger(__name__)
 _RECV_SIZE = 65536
 _POLL_S = 0.1
 _CACHE_ENTRIES = 16
-# Decoding attempts allowed per request: each re-parses what arrived (up to max_request_bytes).
-# A real client's request arrives in one or two segments.
-_MAX_DECODE_ATTEMPTS = 16
-
-
-@dataclass
-class ServerSettings:
-    """Where and how the legacy server listens."""
-
-    bind_address: str = field(default="127.0.0.1", metadata={
-        "doc": "address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)"})
-    port: int = field(default=50000, metadata={
-        "doc": "TCP port (biosiglive's default 50000; 0 picks a free port)"})
-    max_request_bytes: int = field(default=8192, metadata={
-        "doc": "largest request accepted (a biosiglive Message pickles to about 100 bytes)"})
-    request_timeout: float = field(default=2.0, metadata={
-        "doc": "seconds a client has to send its whole request after connecting"})
-    reply_timeout: float = field(default=5.0, metadata={
-        "doc": "seconds a client has to read its whole reply"})
-    max_connections: int = field(default=128, metadata={
-        "doc": "open connections served at once; more wait in the backlog"})
-
-    def __post_init__(self):
-        if not self.bind_address:
-            raise ConfigError("parameter 'bind_address' must not be empty")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"parameter 'port' must be in 0..65535, got {self.port}")
-        if self.max_request_bytes < 64:
-            raise ConfigError(f"parameter 'max_request_bytes' must be >= 64, got {self.max_request_bytes}")
-        for name in ("request_timeout", "reply_timeout"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"parameter '{name}' must be > 0, got {getattr(self, name)}")
-        if self.max_connections < 1:
-            raise ConfigError(f"parameter 'max_connections' must be >= 1, got {self.max_connections}")
-
-
-@dataclass
-class ServerStats:
-    """Counters, read by the node's diagnostics (plain ints: updated by one thread)."""
-
-    connections: int = 0
-    replies: int = 0
-    error_replies: int = 0
-    timeouts: int = 0
-    dropped: int = 0          # closed by the client before its reply was sent
-    paused: int = 0           # times accepting paused at max_connections
-    open_connections: int = 0
-    last_error: str = ""
+_ACCEPT_BATCH = 64  # accepts per loop round: the backlog drains without starving the others
+_EVICTED = encode_error("evicted: too many open connections")
 
 
 class _Connection:
-    __slots__ = ("sock", "peer", "received", "outgoing", "deadline", "writing", "attempts")
+    __slots__ = ("sock", "host", "received", "outgoing", "deadline", "writing", "scan")
 
-    def __init__(self, sock: socket.socket, peer, deadline: float):
+    def __init__(self, sock: socket.socket, host: str, deadline: float, limit: int):
         self.sock = sock
-        self.peer = peer
+        self.host = host
         self.received = bytearray()
         self.outgoing: memoryview | None = None
         self.deadline = deadline
         self.writing = False
-        self.attempts = 0
+        self.scan = PickleScan(limit)
 
 
 def _request_key(request: LegacyRequest) -> tuple:
@@ -146,7 +104,8 @@ class LegacyServer:
         self._clock = clock
         self.stats = ServerStats()
         self._selector = selectors.DefaultSelector()
-        self._connections: dict[int, _Connection] = {}
+        self._connections: dict[int, _Connection] = {}   # in accept order: oldest first
+        self._per_host: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._accepting = True
@@ -219,7 +178,7 @@ class LegacyServer:
         return max(0.0, min(_POLL_S, soonest - self._clock()))
 
     def _accept(self) -> None:
-        for _ in range(64):  # drain the backlog without starving established connections
+        for _ in range(_ACCEPT_BATCH):
             try:
                 sock, peer = self._listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -229,20 +188,47 @@ class LegacyServer:
                     self.stats.last_error = f"accept: {error.strerror}"
                     return
                 raise
+            host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            if self._per_host.get(host, 0) >= self.settings.max_connections_per_peer:
+                self._evict(host)
+            if len(self._connections) >= self.settings.max_connections:
+                self._evict_from_busiest()
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.stats.connections += 1
-            connection = _Connection(sock, peer, self._clock() + self.settings.request_timeout)
+            connection = _Connection(sock, host, self._clock() + self.settings.request_timeout,
+                                     self.settings.max_request_bytes)
             self._register(connection)
             self._read(connection)  # the request is often there already: skip a select round
-            if len(self._connections) >= self.settings.max_connections:
+            if len(self._connections) >= self.settings.max_connections \
+                    and all(c.writing for c in self._connections.values()):
+                # Nothing left to evict: the next clients wait in the backlog until one ends.
                 self._selector.unregister(self._listener)
                 self._accepting = False
                 self.stats.paused += 1
                 return
 
+    def _evict_from_busiest(self) -> None:
+        for host, _ in sorted(self._per_host.items(), key=lambda item: -item[1]):
+            if self._evict(host):
+                return
+
+    def _evict(self, host: str) -> bool:
+        """Close the oldest connection of host still waiting for its request."""
+        for connection in self._connections.values():
+            if connection.host == host and not connection.writing:
+                self.stats.evicted += 1
+                try:  # best effort: tell it why, without waiting for it to read
+                    connection.sock.send(_EVICTED)
+                except OSError:
+                    pass
+                self._close(connection)
+                return True
+        return False
+
     def _register(self, connection: _Connection) -> None:
         self._connections[connection.sock.fileno()] = connection
+        self._per_host[connection.host] = self._per_host.get(connection.host, 0) + 1
         self._selector.register(connection.sock, selectors.EVENT_READ, connection)
         self.stats.open_connections = len(self._connections)
 
@@ -250,7 +236,9 @@ class LegacyServer:
         if connection.sock.fileno() < 0 or connection.writing:
             return
         try:
-            data = connection.sock.recv(_RECV_SIZE)
+            # Never buffer more than one byte past the limit.
+            data = connection.sock.recv(
+                min(_RECV_SIZE, self.settings.max_request_bytes + 1 - len(connection.received)))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -260,27 +248,29 @@ class LegacyServer:
             return
         connection.received += data
         limit = self.settings.max_request_bytes
-        announced = declared_size(connection.received)
-        if len(connection.received) > limit or (announced is not None and announced > limit):
-            size = max(len(connection.received), announced or 0)
-            self._error(connection, f"request of {'at least ' if announced is None else ''}"
-                                    f"{size} bytes exceeds the limit of {limit} bytes")
-            return
-        # The first piece is always decoded (garbage is answered at once), later ones only
-        # when they may complete the request.
-        if connection.attempts and not worth_decoding(connection.received):
-            return  # incomplete: wait for the next segment (or the timeout)
-        connection.attempts += 1
         try:
-            request = try_decode_request(bytes(connection.received))
+            complete = connection.scan.feed(connection.received)
+        except RequestError as error:
+            self._error(connection, str(error))
+            return
+        if not complete and len(connection.received) > limit:
+            self._error(connection, f"request of at least {len(connection.received)} bytes "
+                                    f"exceeds the limit of {limit} bytes")
+            return
+        if not complete and len(connection.received) > len(data):
+            return  # incomplete: wait for the next segment (or the timeout)
+        # Complete, or a first piece: decoding it answers garbage at once (the walk has
+        # bounded every length it declares).
+        end = connection.scan.pos if complete else len(connection.received)
+        try:
+            request = try_decode_request(bytes(connection.received[:end]))
         except RequestError as error:
             self._error(connection, str(error))
             return
         if request is None:
-            if connection.attempts >= _MAX_DECODE_ATTEMPTS:
-                self._error(connection, f"request still incomplete after {connection.attempts} "
-                                        "pieces: send it in one piece")
-            return  # incomplete: wait for the next segment (or the timeout)
+            if complete:
+                self._error(connection, "request is not a complete pickle")
+            return
         cached = self._cached(request)
         if cached is not None:
             self.stats.replies += 1
@@ -363,7 +353,12 @@ class LegacyServer:
                 self._selector.unregister(connection.sock)
             except (KeyError, ValueError):
                 pass
-            self._connections.pop(fileno, None)
+            if self._connections.pop(fileno, None) is not None:
+                left = self._per_host[connection.host] - 1
+                if left:
+                    self._per_host[connection.host] = left
+                else:
+                    del self._per_host[connection.host]
             connection.sock.close()
         connection.outgoing = None
         self.stats.open_connections = len(self._connections)

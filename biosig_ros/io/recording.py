@@ -1,7 +1,8 @@
-"""Recordings to replay: biosiglive `.bio` files and `.c3d` files, in SI units.
+"""Recordings to replay: biosiglive `.bio`, `.c3d` and `.mcap` files, in SI units.
 
 A `.bio` file carries no names, rates or units, so they come from RecordingSettings; a `.c3d`
-file carries its own (POINT/ANALOG RATE, LABELS, UNITS) and the settings only select channels.
+file (io.c3d_recording) or an `.mcap` file (io.mcap_recording) carries its own, and the
+settings only select channels and markers.
 """
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import numpy as np
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.io.bio_file import load_bio
+from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.paths import resolve_data_path
+from biosig_ros.settings import doc_field
 
 # Length units of marker positions -> metres.
 LENGTH_SCALE = {"mm": 1e-3, "cm": 1e-2, "m": 1.0}
+# Settings a .c3d or .mcap file carries itself.
+BIO_ONLY = ("sample_rate", "signal_unit", "frame_rate", "marker_unit")
 # Analog units -> volts (EMG); other units are passed through unchanged.
 VOLTAGE_SCALE = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6}
 
@@ -50,9 +55,13 @@ class MarkerTrack:
 
 @dataclass
 class Recording:
+    """What a file holds, in SI units once loaded; `notes` say which automatic choices were
+    made (channels picked by pattern, subject taken from the labels, names from the model)."""
+
     path: Path
     signal: SignalTrack | None
     markers: MarkerTrack | None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -66,19 +75,36 @@ class Recording:
 
 @dataclass
 class RecordingSettings:
-    """What to read from a recording. Names, rates and units are used for `.bio` files only;
-    channel_names / marker_names select and order channels of a `.c3d` file (empty = all)."""
+    """What to read from a recording. A `.bio` file carries no names, rates or units: they come
+    from here. A `.c3d` or `.mcap` file carries its own; here they only select."""
 
-    file: str = "data/abd.bio"
-    signal_key: str = "emg"                  # .bio key of the channels x samples signal ("" = none)
-    channel_names: list[str] = field(default_factory=list)
-    sample_rate: float = 2000.0
-    signal_unit: str = "V"                   # unit of the .bio signal (V, mV, uV)
-    markers_key: str = "markers"             # .bio key of the 3 x markers x frames array ("" = none)
-    marker_names: list[str] = field(default_factory=list)
-    frame_rate: float = 100.0
-    marker_unit: str = "mm"                  # unit of the .bio marker positions (mm, cm, m)
-    subject: str = "subject"
+    file: str = doc_field("data/abd.bio", "recording to play: .bio, .c3d or .mcap")
+    model_path: str = doc_field(
+        "", ".bioMod whose marker names are matched against the recording's at start (and "
+        "name the markers of a .bio that has as many markers as the model); empty = none")
+    signal_key: str = doc_field(
+        "emg", ".bio: key of the channels x samples signal; .mcap: SignalChunk topic (another "
+        "value: the file's emg/raw); empty = no signal")
+    channel_names: list[str] = doc_field(
+        [], ".bio: names of the signal's channels (empty = EMG1..n); .c3d/.mcap: the analog "
+        "channels to play, in this order (empty = those matching emg_channel_pattern)")
+    emg_channel_pattern: str = doc_field(
+        "EMG", ".c3d/.mcap: regular expression (case-insensitive) picking the EMG channels by "
+        "label when channel_names is empty; empty = every analog channel")
+    sample_rate: float = doc_field(2000.0, ".bio: Hz of the signal")
+    signal_unit: str = doc_field("V", ".bio: unit of the signal: V, mV or uV")
+    markers_key: str = doc_field(
+        "markers", ".bio: key of the 3 x markers x frames array; .mcap: MarkerSet topic "
+        "(another value: the file's markers); empty = no markers")
+    marker_names: list[str] = doc_field(
+        [], ".bio: marker names in file order (empty = the model's when model_path has as many "
+        "markers, else marker_1..n); .c3d/.mcap: the markers to play, by name without the "
+        "subject prefix (empty = all)")
+    frame_rate: float = doc_field(100.0, ".bio: Hz of the markers")
+    marker_unit: str = doc_field("mm", ".bio: unit of the marker positions: mm, cm or m")
+    subject: str = doc_field(
+        "", "MarkerSet.subject. Labels 'Subject:MARKER' give it (and lose the prefix); among "
+        "several subjects this picks one. Empty for a .bio: the file's name")
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -93,10 +119,18 @@ class RecordingSettings:
 
 
 def load_recording(settings: RecordingSettings) -> Recording:
-    """Load settings.file (.bio or .c3d) in SI units; raises ConfigError naming what is wrong."""
+    """Load settings.file (.bio, .c3d, .mcap) in SI units; raises ConfigError naming what is
+    wrong."""
     recording = read_recording(settings)
+    if recording.path.suffix.lower() != ".bio":
+        defaults = RecordingSettings()
+        ignored = [n for n in BIO_ONLY if getattr(settings, n) != getattr(defaults, n)]
+        if ignored:
+            recording.notes.append(f"{', '.join(ignored)}: for .bio files only, ignored (the "
+                                   "file carries its own)")
     if recording.markers is not None:
         markers = recording.markers
+        recording.notes.append(f"marker positions: {markers.unit} in the file, published in m")
         recording.markers = MarkerTrack(markers.in_unit("m"), markers.frame_rate,
                                         markers.marker_names, markers.subject, "m")
     return recording
@@ -112,16 +146,24 @@ def read_recording(settings: RecordingSettings) -> Recording:
     if suffix == ".bio":
         return _load_bio_recording(path, settings)
     if suffix == ".c3d":
-        return _load_c3d_recording(path, settings)
-    raise ConfigError(f"{path}: unsupported recording format {suffix!r} (expected .bio or .c3d)")
+        from biosig_ros.io.c3d_recording import load_c3d_recording
+
+        return load_c3d_recording(path, settings)
+    if suffix == ".mcap":
+        from biosig_ros.io.mcap_recording import load_mcap_recording
+
+        return load_mcap_recording(path, settings)
+    raise ConfigError(f"{path}: unsupported recording format {suffix!r} "
+                      "(expected .bio, .c3d or .mcap)")
 
 
 def _load_bio_recording(path: Path, settings: RecordingSettings) -> Recording:
     content = load_bio(path)
     signal = markers = None
+    notes: list[str] = []
     if settings.signal_key:
         data = _bio_array(content, settings.signal_key, path, ndim=2)
-        names = settings.channel_names or [f"channel_{i + 1}" for i in range(data.shape[0])]
+        names = settings.channel_names or [f"EMG{i + 1}" for i in range(data.shape[0])]
         if len(names) != data.shape[0]:
             raise ConfigError(f"{path}: '{settings.signal_key}' has {data.shape[0]} channels but "
                               f"channel_names lists {len(names)}")
@@ -133,16 +175,30 @@ def _load_bio_recording(path: Path, settings: RecordingSettings) -> Recording:
         if data.shape[0] != 3:
             raise ConfigError(f"{path}: '{settings.markers_key}' must be 3 x markers x frames, "
                               f"got shape {data.shape}")
-        names = settings.marker_names or [f"marker_{i + 1}" for i in range(data.shape[1])]
+        names = settings.marker_names or _default_marker_names(settings, data.shape[1], notes)
         if len(names) != data.shape[1]:
             raise ConfigError(f"{path}: '{settings.markers_key}' has {data.shape[1]} markers but "
                               f"marker_names lists {len(names)}")
         positions = np.transpose(data, (2, 1, 0))
-        markers = MarkerTrack(_occlusions_as_nan(positions), settings.frame_rate, list(names),
-                              settings.subject, settings.marker_unit.lower())
+        markers = MarkerTrack(occlusions_as_nan(positions), settings.frame_rate, list(names),
+                              settings.subject or path.stem, settings.marker_unit.lower())
     if signal is None and markers is None:
         raise ConfigError(f"{path}: nothing to replay (signal_key and markers_key are empty)")
-    return Recording(path, signal, markers)
+    return Recording(path, signal, markers, notes)
+
+
+def _default_marker_names(settings: RecordingSettings, count: int, notes: list[str]) -> list[str]:
+    # A .bio has no marker names: a model with as many markers most likely describes them.
+    if settings.model_path:
+        model_names = biomod_marker_names(resolve_data_path(settings.model_path))
+        if len(model_names) == count:
+            notes.append(f"marker names: the file has none; the model's {count} names are used "
+                         "in the model's order (check them with bio_check)")
+            return model_names
+        notes.append(f"marker names: the file has none and the model has {len(model_names)} "
+                     f"markers for {count} in the file: named marker_1..{count} (set "
+                     "marker_names)")
+    return [f"marker_{i + 1}" for i in range(count)]
 
 
 def _bio_array(content: dict, key: str, path: Path, ndim: int) -> np.ndarray:
@@ -159,62 +215,8 @@ def _bio_array(content: dict, key: str, path: Path, ndim: int) -> np.ndarray:
     return value
 
 
-def _occlusions_as_nan(positions: np.ndarray) -> np.ndarray:
+def occlusions_as_nan(positions: np.ndarray) -> np.ndarray:
     # Vicon exports and biosiglive store an occluded marker as (0, 0, 0).
     positions = positions.astype(float, copy=True)
     positions[np.all(positions == 0.0, axis=-1)] = np.nan
     return positions
-
-
-def _select(names: list[str], wanted: list[str], what: str, path: Path) -> list[int]:
-    if not wanted:
-        return list(range(len(names)))
-    missing = [n for n in wanted if n not in names]
-    if missing:
-        raise ConfigError(f"{path}: no {what} named {', '.join(missing)} "
-                          f"(available: {', '.join(names)})")
-    return [names.index(n) for n in wanted]
-
-
-def _load_c3d_recording(path: Path, settings: RecordingSettings) -> Recording:
-    import ezc3d  # imported here: .bio replay must not need it
-
-    try:
-        c3d = ezc3d.c3d(str(path))
-    except Exception as error:  # noqa: BLE001 - ezc3d raises bare RuntimeError/IOError
-        raise ConfigError(f"{path}: not a readable .c3d file: {error}") from error
-    parameters = c3d["parameters"]
-    signal = markers = None
-
-    analog_names = [n.strip() for n in parameters["ANALOG"]["LABELS"]["value"]]
-    analogs = np.asarray(c3d["data"]["analogs"], dtype=float)
-    if analog_names and analogs.size:
-        index = _select(analog_names, settings.channel_names, "analog channel", path)
-        units = list(parameters["ANALOG"].get("UNITS", {}).get("value", [])) or ["V"] * len(analog_names)
-        scales = np.array([VOLTAGE_SCALE.get(units[i].strip().lower(), 1.0) if i < len(units)
-                           else 1.0 for i in index])
-        data = analogs[0][index].T * scales
-        unit = "V" if all(i < len(units) and units[i].strip().lower() in VOLTAGE_SCALE
-                          for i in index) else (units[index[0]].strip() if units else "")
-        signal = SignalTrack(np.ascontiguousarray(data), float(parameters["ANALOG"]["RATE"]["value"][0]),
-                             [analog_names[i] for i in index], unit)
-
-    point_names = [n.strip() for n in parameters["POINT"]["LABELS"]["value"]]
-    points = np.asarray(c3d["data"]["points"], dtype=float)
-    if point_names and points.size:
-        index = _select(point_names, settings.marker_names, "marker", path)
-        # The C3D default length unit is the millimetre when POINT:UNITS is absent or empty.
-        unit = (list(parameters["POINT"].get("UNITS", {}).get("value", [])) or ["mm"])[0]
-        unit = str(unit).strip().lower() or "mm"
-        if unit not in LENGTH_SCALE:
-            raise ConfigError(f"{path}: unsupported POINT:UNITS {unit!r}")
-        positions = np.transpose(points[:3, index, :], (2, 1, 0))
-        residuals = c3d["data"].get("meta_points", {}).get("residuals")
-        if residuals is not None and np.size(residuals):
-            positions[np.transpose(np.asarray(residuals)[0, index, :]) < 0] = np.nan
-        markers = MarkerTrack(_occlusions_as_nan(positions),
-                              float(parameters["POINT"]["RATE"]["value"][0]),
-                              [point_names[i] for i in index], settings.subject, unit)
-    if signal is None and markers is None:
-        raise ConfigError(f"{path}: the .c3d file has neither points nor analog channels")
-    return Recording(path, signal, markers)

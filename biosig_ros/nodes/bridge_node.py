@@ -1,10 +1,13 @@
 """bridge_node: serves the topics to biosiglive TCP clients and records them to `.bio` files.
 
-Subscribes raw_device_topics / proc_device_topics (SignalChunk), marker_set_topics (MarkerSet)
-and kinematics_topics (sensor_msgs/JointState); serves them with the biosiglive 2.0.3 protocol
-on bind_address:port from its own thread; records them while recording (record_on_start, or
-the services ~/start_recording (biosig_ros/srv/StartRecording) and ~/stop_recording
+Subscribes raw_device_topics / proc_device_topics (SignalChunk), marker_set_topics (MarkerSet),
+kinematics_topics (sensor_msgs/JointState) and, for their frame numbers,
+kinematics_index_topics (MarkerResiduals); serves them with the biosiglive 2.0.3 protocol on
+bind_address:port from its own thread; records them while recording (record_on_start, or the
+services ~/start_recording (biosig_ros/srv/StartRecording) and ~/stop_recording
 (std_srvs/srv/Trigger)). Socket and file writes never run on the executor's threads.
+Diagnostics: ERROR when the recording stopped by itself (disk guard, failed part) or writes
+fail, WARN while an input stream had index gaps within the last window.
 """
 from __future__ import annotations
 
@@ -12,20 +15,20 @@ import sys
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
 
 from biosig_ros.bridge.bio_recorder import RecorderError, RecorderSettings
 from biosig_ros.bridge.core import BridgeCore
 from biosig_ros.bridge.legacy_server import LegacyServer, ServerSettings
 from biosig_ros.bridge.settings import BridgeSettings
 from biosig_ros.errors import ConfigError
-from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
+from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk as SignalChunkMsg
 from biosig_ros.ros import diagnostics
-from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame, time_to_seconds
+from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos
-from biosig_ros.srv import StartRecording
+from biosig_ros.nodes.recording_services import (
+    recording_problem, recording_service, recording_values)
 
 
 # The server thread shares the GIL with the executor thread, which runs Python most of the
@@ -34,14 +37,22 @@ from biosig_ros.srv import StartRecording
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
 class BridgeNode(Node):
     def __init__(self):
         super().__init__("bridge")
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.settings = declare_settings(self, BridgeSettings)
         self.server_settings = declare_settings(self, ServerSettings)
-        self.recorder_settings = declare_settings(self, RecorderSettings)
-        self.core = BridgeCore(self.settings, self.recorder_settings)
+        self.recorder_settings = declare_settings(self, RecorderSettings,
+                                                  on_change=self._recorder_settings_changed)
+        self.losses = diagnostics.LossWindow()
+        self.core = BridgeCore(self.settings, self.recorder_settings,
+                               on_error=lambda message: self.get_logger().error(message))
+        self.core.on_gap = self.losses.record
         self.server: LegacyServer | None = None
 
         qos = input_qos()
@@ -52,17 +63,16 @@ class BridgeNode(Node):
                 ("marker_set_data", MarkerSet, self._markers_handler),
                 ("kinematics_data", JointState, self._joints_handler)):
             for index, topic in enumerate(self.core.sources[key]):
-                try:
-                    subscription = self.create_subscription(
-                        message_type, topic, handler(key, index), qos)
-                except Exception as error:  # noqa: BLE001 - rclpy's invalid-name exceptions
-                    raise ConfigError(f"topic '{topic}' in a *_topics parameter: {error}") from None
-                self._topic_subscriptions.append(subscription)
+                subscription = self._subscribe(message_type, topic, handler(key, index), qos)
                 # Recordings and logs name the topic as resolved in this node's namespace.
                 self.core.sources[key][index] = subscription.topic_name
+                index_topic = self.settings.index_topic(index) if key == "kinematics_data" else ""
+                if index_topic:
+                    self._subscribe(MarkerResiduals, index_topic, self._numbers_handler(index), qos)
 
-        self.create_service(StartRecording, "~/start_recording", self._start_recording)
-        self.create_service(Trigger, "~/stop_recording", self._stop_recording)
+        recording_service(self, self.core.recorder,
+                          lambda: f"{self.core.recorder.samples_recorded} samples in "
+                                  f"{self.core.recorder.records_written} records")
 
         if self.settings.serve:
             self.server = LegacyServer(self.server_settings, self.core.answer,
@@ -74,9 +84,24 @@ class BridgeNode(Node):
         address = "" if self.server is None else "{}:{}".format(*self.server.address)
         self.diagnostics = diagnostics.Diagnostics(self, hardware_id=f"tcp://{address}")
         if self.settings.record_on_start:
-            path = self.core.recorder.start()
-            self.get_logger().info(f"recording to {path}")
+            try:
+                path = self.core.recorder.start()
+                self.get_logger().info(f"recording to {path}")
+            except (RecorderError, ConfigError) as error:  # serving goes on without recording
+                self.core.recorder.stopped_by = f"not recording: {error}"
+                self.get_logger().error(self.core.recorder.stopped_by)
         self.create_timer(1.0, self._report)
+
+    def _subscribe(self, message_type, topic: str, callback, qos):
+        try:
+            subscription = self.create_subscription(message_type, topic, callback, qos)
+        except Exception as error:  # noqa: BLE001 - rclpy's invalid-name exceptions
+            raise ConfigError(f"topic '{topic}' in a *_topics parameter: {error}") from None
+        self._topic_subscriptions.append(subscription)
+        return subscription
+
+    def _recorder_settings_changed(self, settings: RecorderSettings, changed) -> None:
+        self.core.recorder.files = self.core.recorder.settings = settings
 
     # --- topics ---------------------------------------------------------------------------
     def _signal_handler(self, key: str, index: int):
@@ -91,49 +116,32 @@ class BridgeNode(Node):
 
     def _joints_handler(self, key: str, index: int):
         def on_joints(msg: JointState) -> None:
-            self.core.on_joints(index, list(msg.name), msg.position,
-                                time_to_seconds(msg.header.stamp))
+            self.core.on_joints(index, list(msg.name), msg.position, stamp_ns(msg))
         return on_joints
 
-    # --- services -------------------------------------------------------------------------
-    def _start_recording(self, request, response):
-        try:
-            path = self.core.recorder.start(request.path)
-        except (RecorderError, ConfigError) as error:
-            response.success, response.message = False, str(error)
-            return response
-        self.get_logger().info(f"recording to {path}")
-        response.success, response.message, response.path = True, f"recording to {path}", str(path)
-        return response
-
-    def _stop_recording(self, request, response):
-        recorder = self.core.recorder
-        try:
-            path = recorder.stop()
-        except RecorderError as error:
-            response.success, response.message = False, str(error)
-            return response
-        self.get_logger().info(f"recording stopped: {path}")
-        response.success = True
-        response.message = (f"{path}: {recorder.samples_recorded} samples in "
-                            f"{recorder.records_written} records")
-        return response
+    def _numbers_handler(self, index: int):
+        def on_residuals(msg: MarkerResiduals) -> None:
+            self.core.on_frame_number(index, stamp_ns(msg), msg.frame_number)
+        return on_residuals
 
     # --- status ---------------------------------------------------------------------------
     def _report(self) -> None:
         recorder = self.core.recorder
-        values = {"recording": str(recorder.path) if recorder.recording else "no",
-                  "records_written": recorder.records_written}
+        values = recording_values(recorder)
         if self.server is not None:
             stats = self.server.stats
             values.update(replies=stats.replies, error_replies=stats.error_replies,
-                          timeouts=stats.timeouts, open_connections=stats.open_connections,
-                          last_error=stats.last_error)
-        gaps = sum(s.gaps for s in self.core.stats.values())
-        values["gaps"] = gaps
+                          timeouts=stats.timeouts, evicted=stats.evicted,
+                          open_connections=stats.open_connections, last_error=stats.last_error)
+        values["gaps"] = sum(s.gaps for s in self.core.stats.values())
+        values["missing"] = sum(s.missing_samples for s in self.core.stats.values())
+        values["kinematics_index"] = "; ".join(p.source() for p in self.core.pairings)
         waiting = self.core.buffers.waiting_for()
-        if recorder.write_errors:
-            level, message = diagnostics.ERROR, recorder.last_error
+        problem, lost = recording_problem(recorder), self.losses.message()
+        if problem:
+            level, message = diagnostics.ERROR, problem
+        elif lost:
+            level, message = diagnostics.WARN, lost
         elif waiting:
             level, message = diagnostics.WARN, "no data yet for " + ", ".join(waiting)
         else:

@@ -1,8 +1,10 @@
-"""replay_node: plays a recording (.bio, .c3d) as live topics, paced in real time.
+"""replay_node: plays a recording (.bio, .c3d, .mcap) as live topics, paced in real time.
 
-Publishes the recording's signal as SignalChunk on `signal_topic` (default /emg/raw) in chunks
+Publishes the recording's EMG as SignalChunk on `signal_topic` (default emg/raw) in chunks
 of sample_rate / publish_rate samples, and its markers as MarkerSet on `markers_topic`
-(default /markers), one message per frame, in SI units with running indices.
+(default markers), one message per frame, in SI units with running indices. It prints what it
+picked at start (EMG channels, subject, marker match with `model_path`) and plays nothing
+before its consumers listen (wait_for_nodes / wait_for_subscribers).
 """
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ from dataclasses import dataclass
 from rclpy.node import Node
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.io.recording import RecordingSettings, load_recording
 from biosig_ros.io.replay import ReplayEvent, ReplayPacer, ReplaySchedule
+from biosig_ros.io.summary import summary_lines
 from biosig_ros.msg import MarkerSet, SignalChunk as SignalChunkMsg
+from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import output_qos
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import SignalChunk
 from biosig_ros.stream_stats import StreamStats
 
@@ -27,21 +33,29 @@ from biosig_ros.stream_stats import StreamStats
 class ReplayOptions:
     """How to play: pacing, topics, and when to start."""
 
-    publish_rate: float = 100.0        # signal chunks per second (chunk = sample_rate / this)
-    speed: float = 1.0                 # 2.0 plays twice as fast (stamps follow the replay)
-    loop: bool = False                 # restart at the end; indices keep counting
-    signal_topic: str = "emg/raw"
-    markers_topic: str = "markers"
-    frame_id: str = "world"
-    wait_for_subscribers: int = 0      # wait until this many subscribers on each topic ...
-    wait_timeout: float = 30.0         # ... for at most this many seconds, then start anyway
-    settle_time: float = 0.5           # then wait this long: matching completes on both sides
+    publish_rate: float = doc_field(100.0,
+                                    "signal chunks per second (chunk = sample_rate / this)")
+    speed: float = doc_field(1.0, "2.0 plays twice as fast (stamps follow the replay)")
+    loop: bool = doc_field(False, "restart at the end; indices keep counting")
+    signal_topic: str = doc_field("emg/raw", "topic of the EMG chunks (SignalChunk)")
+    markers_topic: str = doc_field("markers", "topic of the marker frames (MarkerSet)")
+    frame_id: str = doc_field("world", "header.frame_id of both topics (the capture frame)")
+    wait_for_subscribers: int = doc_field(
+        0, "start once each topic has at least this many subscriptions")
+    wait_for_nodes: list[str] = doc_field(
+        [], "and once each of these nodes (by name) subscribes to one of the topics, e.g. "
+            "[emg_processing, ik]: nothing of the recording is played before they listen")
+    wait_timeout: float = doc_field(30.0, "seconds to wait for them; then start anyway (WARN)")
+    settle_time: float = doc_field(0.5, "seconds between ready and the first message: matching "
+                                   "completes on both sides")
 
     def __post_init__(self):
         if self.publish_rate <= 0:
             raise ConfigError(f"publish_rate must be > 0, got {self.publish_rate}")
         if self.speed <= 0:
             raise ConfigError(f"speed must be > 0, got {self.speed}")
+        if self.wait_for_subscribers < 0 or self.wait_timeout < 0 or self.settle_time < 0:
+            raise ConfigError("wait_for_subscribers, wait_timeout and settle_time must be >= 0")
 
 
 class ReplayNode(Node):
@@ -55,7 +69,8 @@ class ReplayNode(Node):
         chunk_size = 1
         self.signal_publisher = self.markers_publisher = None
         if self.recording.signal is not None:
-            chunk_size = max(1, round(self.recording.signal.sample_rate / self.options.publish_rate))
+            chunk_size = max(1, round(self.recording.signal.sample_rate
+                                      / self.options.publish_rate))
             self.signal_publisher = self.create_publisher(
                 SignalChunkMsg, self.options.signal_topic, output_qos())
         if self.recording.markers is not None:
@@ -64,38 +79,58 @@ class ReplayNode(Node):
         self.stats = StreamStats()
         self.pacer = ReplayPacer(ReplaySchedule(self.recording, chunk_size, self.options.loop),
                                  self._publish, self.options.speed)
-        self.get_logger().info(
-            f"replaying {self.recording.path} ({self.recording.duration:.1f} s"
-            f"{', looped' if self.options.loop else ''}, x{self.options.speed:g}): "
-            + self._describe(chunk_size))
+        for line in self._describe(chunk_size):
+            self.get_logger().info(line)
         self._status_timer = None
         self._ready_since = None
         self._start_timer = self.create_timer(0.05, self._start_when_ready)
         self._waiting_since = self.get_clock().now()
 
-    def _describe(self, chunk_size: int) -> str:
-        parts = []
-        if self.recording.signal is not None:
-            signal = self.recording.signal
-            parts.append(f"{self.options.signal_topic} {len(signal.channel_names)} channels at "
-                         f"{signal.sample_rate:g} Hz in chunks of {chunk_size}")
-        if self.recording.markers is not None:
-            markers = self.recording.markers
-            parts.append(f"{self.options.markers_topic} {len(markers.marker_names)} markers at "
-                         f"{markers.frame_rate:g} Hz")
-        return "; ".join(parts)
+    def _describe(self, chunk_size: int) -> list[str]:
+        settings, options = self.recording_settings, self.options
+        model_names = (biomod_marker_names(resolve_data_path(settings.model_path))
+                       if settings.model_path else None)
+        lines = summary_lines(self.recording, model_names, settings.model_path)
+        plays = [f"x{options.speed:g}{', looped' if options.loop else ''}"]
+        if self.signal_publisher is not None:
+            plays.append(f"{self.signal_publisher.topic_name} in chunks of {chunk_size}")
+        if self.markers_publisher is not None:
+            plays.append(f"{self.markers_publisher.topic_name} one frame per message")
+        waits = []
+        if options.wait_for_nodes:
+            waits.append(f"nodes {', '.join(options.wait_for_nodes)}")
+        if options.wait_for_subscribers:
+            waits.append(f"{options.wait_for_subscribers} subscriber(s) per topic")
+        if waits:
+            plays.append(f"waiting for {' and '.join(waits)} (at most "
+                         f"{options.wait_timeout:g} s)")
+        return lines + ["playing " + "; ".join(plays)]
+
+    def _missing_consumers(self) -> list[str]:
+        """What the start still waits for (empty: ready)."""
+        publishers = [p for p in (self.signal_publisher, self.markers_publisher) if p is not None]
+        missing = [f"{p.topic_name} has {p.get_subscription_count()} subscriber(s)"
+                   for p in publishers
+                   if p.get_subscription_count() < self.options.wait_for_subscribers]
+        if self.options.wait_for_nodes:
+            listening = {info.node_name for p in publishers
+                         for info in self.get_subscriptions_info_by_topic(p.topic_name)}
+            missing += [f"node {name} not subscribed" for name in self.options.wait_for_nodes
+                        if name not in listening]
+        return missing
 
     def _start_when_ready(self) -> None:
-        publishers = [p for p in (self.signal_publisher, self.markers_publisher) if p is not None]
-        ready = all(p.get_subscription_count() >= self.options.wait_for_subscribers
-                    for p in publishers)
+        missing = self._missing_consumers()
         waited = (self.get_clock().now() - self._waiting_since).nanoseconds * 1e-9
-        if not ready and waited < self.options.wait_timeout:
+        if missing and waited < self.options.wait_timeout:
             return
         if self._ready_since is None:
             self._ready_since = waited
-            if not ready:
-                self.get_logger().warn("starting without all expected subscribers")
+            if missing:
+                self.get_logger().warning(
+                    f"starting after {waited:.1f} s without all consumers: {'; '.join(missing)}")
+            elif self.options.wait_for_nodes or self.options.wait_for_subscribers:
+                self.get_logger().info(f"consumers ready after {waited:.1f} s")
         if waited - self._ready_since < self.options.settle_time:
             return
         self._start_timer.cancel()

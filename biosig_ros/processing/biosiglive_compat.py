@@ -36,7 +36,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import butter, convolve, filtfilt, lfilter
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.emg_filters import check_count, check_cutoff, check_rate
@@ -97,15 +96,23 @@ class BiosigliveSettings:
             check_mvc(self.mvc_list, self.channel_count, "mvc_list")
 
 
+def _signal():
+    """scipy.signal, imported when biosiglive's processing is first used: it costs about 1.4 s
+    of start-up to every importer (see filter_design)."""
+    from scipy import signal
+
+    return signal
+
+
 def _bandpass_coefficients(rate: float, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
     nyq = 0.5 * rate  # biosiglive's arithmetic, operation for operation
-    return butter(BIOSIGLIVE_BANDPASS_ORDER, [low / nyq, high / nyq], btype="band")
+    return _signal().butter(BIOSIGLIVE_BANDPASS_ORDER, [low / nyq, high / nyq], btype="band")
 
 
 def _lowpass_coefficients(rate: float, cutoff: float, order: int) -> tuple[np.ndarray, np.ndarray]:
     nyq = 0.5 * rate
     # biosiglive passes [cutoff / nyq]: current scipy refuses a one-element list for a low-pass.
-    return butter(order, cutoff / nyq, btype="low")
+    return _signal().butter(order, cutoff / nyq, btype="low")
 
 
 def _center(data: np.ndarray) -> np.ndarray:
@@ -163,7 +170,7 @@ class BiosigliveRealTime:
         window = self._buffer[:, self._end - self.window:self._end]
         data = window
         if s.band_pass_filter:
-            data = lfilter(*self._bandpass, window)
+            data = _signal().lfilter(*self._bandpass, window)
         if s.centering:
             data = _center(data)
         if s.absolute_value:
@@ -190,7 +197,7 @@ class BiosigliveRealTime:
             return np.zeros((self.channel_count, self._warmup_columns))
         processed = self._processed_window()
         if s.low_pass_filter:
-            self._processed = filtfilt(*self._lowpass, processed) / self._quot
+            self._processed = _signal().filtfilt(*self._lowpass, processed) / self._quot
         elif s.moving_average:
             average = np.median(processed[:, -s.moving_average_window:], axis=1).reshape(-1, 1)
             self._processed = np.append((processed / self._quot)[:, 1:], average / self._quot,
@@ -231,19 +238,21 @@ def offline_process_emg(data: np.ndarray, data_rate: float, band_pass_filter: bo
         raise ConfigError("low_pass_filter and moving_average are exclusive")
     processed = data
     if band_pass_filter:
-        processed = lfilter(*_bandpass_coefficients(data_rate, bpf_lcut, bpf_hcut), data)
+        processed = _signal().lfilter(*_bandpass_coefficients(data_rate, bpf_lcut, bpf_hcut),
+                                      data)
     if centering:
         processed = _center(processed)
     if absolute_value:
         processed = np.abs(processed)
     if low_pass_filter:
-        processed = filtfilt(*_lowpass_coefficients(data_rate, lpf_lcut, lp_butter_order),
-                             processed)
+        coefficients = _lowpass_coefficients(data_rate, lpf_lcut, lp_butter_order)
+        processed = _signal().filtfilt(*coefficients, processed)
     elif moving_average:
         kernel = np.repeat(1, moving_average_window) / moving_average_window
         averaged = np.ndarray(data.shape)
         for i in range(data.shape[0]):
-            averaged[i, :] = convolve(processed[i, :], kernel, mode="same", method="fft")
+            averaged[i, :] = _signal().convolve(processed[i, :], kernel, mode="same",
+                                                method="fft")
         processed = averaged
     if normalization:
         mvc = check_mvc(mvc_list, data.shape[0], "mvc_list")

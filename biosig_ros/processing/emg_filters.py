@@ -14,15 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.emg_kernels import moving_mean_step, moving_median_step
-
-try:  # The Cython kernel behind scipy.signal.sosfilt: same arithmetic, without ~30 us of checks.
-    from scipy.signal._sosfilt import _sosfilt as _SOSFILT_KERNEL
-except ImportError:  # pragma: no cover - a scipy that moved it: the public call is equivalent
-    _SOSFILT_KERNEL = None
+from biosig_ros.processing.filter_design import butter_sos
 
 MAX_BUTTER_ORDER = 10
 
@@ -47,12 +42,31 @@ def check_count(name: str, value: int, minimum: int = 1, maximum: int | None = N
                           f"got {value!r}")
 
 
+def _sosfilt_kernel():
+    """The Cython kernel behind scipy.signal.sosfilt (same arithmetic, without ~30 us of
+    checks), imported on first use: scipy.signal is slow to import (see filter_design)."""
+    global _SOSFILT_KERNEL
+    if _SOSFILT_KERNEL is False:
+        try:
+            from scipy.signal._sosfilt import _sosfilt as kernel
+        except ImportError:  # pragma: no cover - a scipy that moved it: the public call does it
+            kernel = None
+        _SOSFILT_KERNEL = kernel
+    return _SOSFILT_KERNEL
+
+
+_SOSFILT_KERNEL = False  # not imported yet
+
+
 def sosfilt_inplace(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> None:
     """Filter x (channels, samples; C-contiguous float64) along samples in place, continuing from
     zi (channels, sections, 2), which is updated. Bit-identical to scipy.signal.sosfilt."""
-    if _SOSFILT_KERNEL is not None:
-        _SOSFILT_KERNEL(sos, x, zi)
+    kernel = _sosfilt_kernel()
+    if kernel is not None:
+        kernel(sos, x, zi)
         return
+    from scipy import signal  # pragma: no cover
+
     y, zf = signal.sosfilt(sos, x, axis=-1, zi=zi.transpose(1, 0, 2))  # pragma: no cover
     x[...] = y  # pragma: no cover
     zi[...] = zf.transpose(1, 0, 2)  # pragma: no cover
@@ -79,8 +93,7 @@ class BandPassSettings:
         check_count("order", self.order, 1, MAX_BUTTER_ORDER)
 
     def sos(self) -> np.ndarray:
-        return signal.butter(self.order, [self.low_hz, self.high_hz], btype="bandpass",
-                             fs=self.sample_rate, output="sos")
+        return butter_sos(self.order, [self.low_hz, self.high_hz], "bandpass", self.sample_rate)
 
 
 @dataclass(frozen=True)
@@ -97,8 +110,7 @@ class LowPassSettings:
         check_count("order", self.order, 1, MAX_BUTTER_ORDER)
 
     def sos(self) -> np.ndarray:
-        return signal.butter(self.order, self.cutoff_hz, btype="lowpass", fs=self.sample_rate,
-                             output="sos")
+        return butter_sos(self.order, self.cutoff_hz, "lowpass", self.sample_rate)
 
 
 class SosFilter:

@@ -5,6 +5,7 @@ the model only loads with that folder beside it; a missing mesh is reported as s
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +14,28 @@ import numpy as np
 from biosig_ros.errors import ConfigError
 from biosig_ros.paths import resolve_data_path
 
-try:
-    import biorbd
-except ImportError:  # pragma: no cover - biorbd is pinned in requirements.txt
-    biorbd = None
+
+def _import_biorbd():
+    """biorbd, or None when it is not installed.
+
+    biorbd's package imports matplotlib.pyplot (0.3-0.4 s of CPU at every IK start) for one
+    plotting helper, surface_max_torque_actuator, which IK never uses and which biorbd disables
+    when matplotlib is missing: matplotlib is hidden while biorbd loads (when nothing imported
+    it before), then visible again."""
+    hide = "matplotlib" not in sys.modules
+    if hide:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment] - import raises, as if absent
+    try:
+        import biorbd as module
+    except ImportError:  # pragma: no cover - biorbd is pinned in requirements.txt
+        module = None
+    finally:
+        if hide and sys.modules.get("matplotlib", 0) is None:
+            del sys.modules["matplotlib"]
+    return module
+
+
+biorbd = _import_biorbd()
 
 
 @dataclass(frozen=True)

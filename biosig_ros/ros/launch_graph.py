@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, GRAPHS, RESPAWN_DELAY_S,
-                                   graph_arguments, node_overrides)
+                                   graph_arguments, node_overrides, swapped_params_files)
 from biosig_ros.paths import PACKAGE
 
 
@@ -48,14 +48,18 @@ def _graph_actions(context, graph_name: str, share: str):
     params_files = {name[:-len("_params_file")]: values.pop(name)
                     for name in list(values) if name.endswith("_params_file")}
     per_node = node_overrides(graph_name, values)
+    swapped = swapped_params_files(graph_name, values)
     executables = os.path.join(get_package_prefix(PACKAGE), "lib", PACKAGE)
     actions = []
     for spec in GRAPHS[graph_name]:
         given = per_node.get(spec.name, {})
         if spec.is_ros_node:
             files = [os.path.join(share, "config", name) for name in spec.params]
-            if params_files.get(spec.name):
-                files[:1] = [params_files[spec.name]]
+            if spec.name in swapped:
+                files[:1] = [os.path.join(share, "config", swapped[spec.name])]
+            given_file = params_files.get(spec.name)
+            if given_file and given_file != _shipped(share, spec):
+                files[:1] = [given_file]
             # Typed explicitly: launch would read a string such as "1" as YAML (an integer).
             parameters = files + ([{key: ParameterValue(value, value_type=type(value))
                                     for key, value in given.items()}] if given else [])
@@ -73,6 +77,10 @@ def _graph_actions(context, graph_name: str, share: str):
         actions.append(RegisterEventHandler(OnProcessExit(
             target_action=action, on_exit=_shutdown_on_config_error(spec.name))))
     return actions
+
+
+def _shipped(share: str, spec) -> str:
+    return os.path.join(share, "config", spec.params[0]) if spec.params else ""
 
 
 def _shutdown_on_config_error(name: str):

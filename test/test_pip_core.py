@@ -1,0 +1,91 @@
+"""The pip-installed core: the wheel, installed into a fresh virtual environment with only what
+it pulls in (its dependencies and the documented extras), runs every installed command on the
+shipped data. Nothing of this checkout or of the ROS environment is visible to it."""
+import os
+import re
+import socket
+import subprocess
+import venv
+
+import ezc3d
+import pytest
+
+from core_wheel import build_core_wheel
+from ros_harness import REPO
+
+ABD = REPO / "data" / "abd.bio"
+MODEL = REPO / "data" / "Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
+COMMANDS = ("bio_convert", "trigno_sim", "bio_check")
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pip_core")
+    wheel = build_core_wheel(root)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("PYTHON", "AMENT", "COLCON", "CMAKE", "ROS", "VIRTUAL"))
+                   and k not in ("LD_LIBRARY_PATH",)}
+    environment["PATH"] = f"{root / 'venv' / 'bin'}:/usr/bin:/bin"
+    venv.EnvBuilder(with_pip=True).create(root / "venv")
+    installed = subprocess.run(
+        [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q",
+         f"{wheel}[all]"], capture_output=True, text=True, timeout=1200, env=environment)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return root, environment
+
+
+def run(fresh_venv, *argv, timeout=300):
+    root, environment = fresh_venv
+    return subprocess.run([str(a) for a in argv], capture_output=True, text=True,
+                          cwd=root, env=environment, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_the_commands_and_the_package_come_from_the_fresh_environment(fresh_venv):
+    root, _ = fresh_venv
+    for command in COMMANDS:
+        assert (root / "venv" / "bin" / command).is_file(), command
+    where = run(fresh_venv, root / "venv" / "bin" / "python", "-c",
+                "import biosig_ros.io.recording as m, sys; print(m.__file__, sys.prefix)")
+    assert where.returncode == 0, where.stderr
+    assert str(root / "venv") in where.stdout and str(REPO) not in where.stdout
+
+
+@pytest.mark.slow
+def test_bio_convert_writes_a_c3d(fresh_venv):
+    root, _ = fresh_venv
+    result = run(fresh_venv, "bio_convert", ABD, "-o", root / "abd.c3d")
+    assert result.returncode == 0, result.stderr
+    c3d = ezc3d.c3d(str(root / "abd.c3d"))
+    assert c3d["data"]["points"].shape[1:] == (16, 700)
+    assert c3d["data"]["analogs"].shape[1:] == (10, 14000)
+
+
+@pytest.mark.slow
+def test_bio_check_names_the_swapped_markers(fresh_venv):
+    result = run(fresh_venv, "bio_check", ABD, MODEL)
+    assert result.returncode == 0, result.stderr
+    assert "STYLu and LARM_elb look swapped" in result.stdout
+
+
+@pytest.mark.slow
+def test_trigno_sim_serves_the_recording(fresh_venv):
+    root, environment = fresh_venv
+    process = subprocess.Popen(
+        ["trigno_sim", "--recording", str(ABD), "--port-base", "0", "--duration", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=environment)
+    try:
+        line = process.stdout.readline()
+        found = re.search(r"command=(\d+)", line)
+        assert found, line
+        with socket.create_connection(("127.0.0.1", int(found.group(1))), timeout=30) as client:
+            banner = b""
+            while not banner.endswith(b"\r\n\r\n"):
+                chunk = client.recv(1024)
+                assert chunk, banner
+                banner += chunk
+        assert banner.startswith(b"Delsys Trigno System Digital Protocol")
+        assert "10 EMG channels" in line
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
