@@ -34,7 +34,7 @@ def test_demo_graph_runs_the_whole_chain_and_stops_cleanly_on_ctrl_c(tmp_path):
                             "--set", f"bridge.record_directory={tmp_path}")
         try:
             flowing = probe.wait_until(
-                lambda: min(len(raw), len(envelope), len(markers), len(joints)) >= 50, timeout=90)
+                lambda: min(len(raw), len(envelope), len(markers), len(joints)) >= 300, timeout=120)
             children = child_pids(graph.pid)
         finally:
             graph.send_signal(signal.SIGINT)
