@@ -23,7 +23,7 @@ UNKNOWN = "not_a_parameter_of_any_node"
 DEVICE_REMAPS = ["--ros-args", "-r", "emg/raw:=trigno/emg/raw", "-r", "markers:=vicon/markers"]
 
 
-def node_table(port_base):
+def node_table(port_base, record_directory):
     """name -> (module, executable, parameters, extra args)."""
     vicon = {**shipped_parameters("vicon_markers.yaml"), **shipped_parameters("vicon_sim.yaml")}
     return {
@@ -39,7 +39,8 @@ def node_table(port_base):
                            shipped_parameters("emg_processing.yaml"), []),
         "ik": ("biosig_ros.nodes.ik_node", "ik_node", shipped_parameters("ik_wu.yaml"), []),
         "bridge": ("biosig_ros.nodes.bridge_node", "bridge_node",
-                   shipped_parameters("bridge.yaml", port=0, record_on_start=False), []),
+                   shipped_parameters("bridge.yaml", port=0, record_on_start=True,
+                                      record_directory=str(record_directory)), []),
         "monitor": ("biosig_ros.nodes.topic_monitor", "topic_monitor",
                     shipped_parameters("monitor.yaml"), []),
     }
@@ -48,7 +49,8 @@ def node_table(port_base):
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     port_base = free_port_base()
-    table = node_table(port_base)
+    record_directory = tmp_path_factory.mktemp("recordings")
+    table = node_table(port_base, record_directory)
     simulator = NodeProcess("biosig_ros.devices.trigno_simulator", "trigno_sim", ros=False, args=[
         "--recording", "data/abd.bio", "--loop", "--port-base", str(port_base)])
     nodes = {name: NodeProcess(module, name, {**params, UNKNOWN: 1}, args=args)
@@ -58,7 +60,7 @@ def running(tmp_path_factory):
         for name, node in nodes.items():
             assert node.wait_for_output("is not a parameter of this node", timeout=120), (
                 name, node.output())
-        yield {"nodes": nodes, "probe": probe, "table": table}
+        yield {"nodes": nodes, "probe": probe, "table": table, "records": record_directory}
     finally:
         probe.close()
         for node in nodes.values():
@@ -146,8 +148,17 @@ def _monitor_period(running):
     assert after > 2.5 * max(before, 0.5), (before, after)
 
 
+def _bridge_max_file_seconds(running):
+    files = lambda: sorted(running["records"].rglob("*.bio"))  # noqa: E731
+    assert running["probe"].wait_until(lambda: len(files()) >= 1, timeout=60)
+    before = len(files())
+    assert _set(running["probe"], "bridge", "max_file_seconds", 1.0).successful
+    assert running["probe"].wait_until(lambda: len(files()) >= before + 2, timeout=60), files()
+
+
 # A check of what a runtime parameter changes, per node that has one.
-BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period}
+BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
+             "bridge": _bridge_max_file_seconds}
 
 
 @pytest.mark.parametrize("name", NAMES)
