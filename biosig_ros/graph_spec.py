@@ -20,6 +20,9 @@ EXECUTABLES = {
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
+    "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
+    "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
+    "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -140,7 +143,16 @@ LAB = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
 ) + PROCESSING
 
-GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB}
+# The custom-device example (docs/custom_device.md): the UDP amplifier and its simulator.
+CUSTOM_DEVICE = (
+    NodeSpec("udp_amplifier_sim", "udp_amplifier_sim", (), ("--port", "52000"),
+             is_ros_node=False),
+    NodeSpec("udp_amplifier_node", "udp_amplifier", ("udp_amplifier.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
+)
+
+GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
+          "custom_device": CUSTOM_DEVICE}
 
 
 def params_file_argument(spec: NodeSpec) -> LaunchArgument:

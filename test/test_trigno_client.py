@@ -23,12 +23,13 @@ _wait = functools.partial(wait_until, timeout=15.0)
 
 class Collector:
     def __init__(self):
-        self.chunks, self.aux, self.statuses = [], [], []
+        self.chunks, self.aux, self.statuses, self.received = [], [], [], []
         self.lock = threading.Lock()
 
     def on_emg(self, chunk):
         with self.lock:
             self.chunks.append(chunk)
+            self.received.append(time.time())
 
     def on_aux(self, chunk):
         with self.lock:
@@ -122,6 +123,7 @@ def test_recovers_after_the_tcu_disappears_and_flags_the_gap(abd_sim):
     outage_s = first.stamp - (last.stamp + last.sample_count / 2000.0)
     assert missing > 0 and outage_s > 0.5
     assert missing == pytest.approx(outage_s * 2000.0, abs=30)   # index and time agree
+    assert client.emg.lost == missing                            # counted as lost
     # the restarted TCU streams the recording from its start again
     resumed = np.concatenate([c.data for c in chunks[gaps[0]:]])
     assert np.array_equal(resumed, ABD[:, :resumed.shape[0]].T.astype(np.float32).astype(float))
@@ -184,3 +186,73 @@ def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
         sim.stop()
     assert got.samples() == 270
     assert "no EMG data for 0.5 s" in client.status.last_error
+
+
+def _on_one_clock(chunks, received, rate=2000.0):
+    """Stamps against indices and receive times: (largest departure from one device clock,
+    largest excess of a chunk's last-sample stamp over the time it was received)."""
+    stamps = np.array([c.stamp for c in chunks])
+    firsts = np.array([c.first_sample_index for c in chunks])
+    lasts = stamps + (np.array([c.sample_count for c in chunks]) - 1) / rate
+    anchor = stamps - firsts / rate
+    return np.max(np.abs(anchor - anchor[0])), np.max(lasts - np.array(received))
+
+
+def test_a_stall_and_its_burst_keep_indices_and_stamps_on_the_device_clock(abd_sim):
+    """The TCU holds its frames (0.8 s, within data_timeout), then sends them at once: the same
+    connection goes on, every sample arrives with consecutive indices, stamps stay on the device
+    clock and none is later than its arrival."""
+    got = Collector()
+    client = _client_for(abd_sim, got, sensor_slots=[1, 2], publish_rate=100.0, data_timeout=2.0)
+    client.start()
+    try:
+        assert _wait(lambda: got.samples() >= 1000)
+        abd_sim.stall(0.8)
+        assert _wait(lambda: got.samples() >= 1000 + 1600 + 1000)
+    finally:
+        client.stop()
+    chunks, received = got.chunks, got.received
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    data = np.concatenate([c.data for c in chunks])
+    assert np.array_equal(data, ABD[:2, :len(data)].T.astype(np.float32).astype(float))
+    departure, ahead = _on_one_clock(chunks, received)
+    assert departure < 0.005 and ahead <= 1e-6
+    assert client.emg.lost == 0 and client.status.sessions == 1
+    assert all(c.sample_count % 20 == 0 for c in chunks[:-1])      # the last: flushed at stop
+
+
+def test_a_stall_longer_than_data_timeout_reconnects_into_the_burst_on_the_same_clock(abd_sim):
+    """A 2.5 s stall with data_timeout 1 s: the device is lost, the client reconnects and the
+    held frames arrive in a burst on the new connection. Its first sample gets the index its
+    acquisition time gives on the old clock (not its arrival time), stamps stay on that clock
+    and never exceed arrival; any index jump is counted as lost."""
+    got = Collector()
+    client = _client_for(abd_sim, got, sensor_slots=[1], publish_rate=100.0, data_timeout=1.0)
+    client.start()
+    try:
+        assert _wait(lambda: got.samples() >= 1000)
+        abd_sim.stall(2.5)
+        assert _wait(lambda: client.status.sessions >= 2 and got.samples() >= 1000 + 5000 + 1000)
+    finally:
+        client.stop()
+    chunks, received = got.chunks, got.received
+    departure, ahead = _on_one_clock(chunks, received)
+    assert departure < 0.04 and ahead <= 1e-6
+    jumps = sum(b.first_sample_index - a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    assert jumps == client.emg.lost and jumps < 200       # the burst held (almost) every sample
+
+
+def test_a_read_that_brings_a_burst_is_one_message_of_whole_chunks():
+    from biosig_ros.devices.stream_assembler import StreamAssembler
+
+    out = []
+    assembler = StreamAssembler([0], np.ones(1), ["a"], "V", 20, out.append)
+    assembler.begin_segment(2000.0)
+    for frame in range(5):                                 # paced frames: held for 50 ms
+        assembler.push(np.zeros((27, 1)), 100.0 + frame * 0.0135)
+    assert [c.sample_count for c in out] == [20] * 6       # then sent, in chunks of 20
+    assembler.push(np.arange(1005.0)[:, None], 100.6)      # half a second held, at once
+    assembler.push(np.zeros((40, 1)), 100.62)              # 2 chunks: not a burst
+    assert [c.sample_count for c in out] == [20] * 6 + [1020, 20, 20]
+    assert [c.first_sample_index for c in out[6:]] == [120, 1140, 1160]
+    assert out[6].stamp == pytest.approx(out[0].stamp + 120 / 2000.0)

@@ -45,8 +45,8 @@ def node_statuses(diagnostics):
 
 
 def chunks(received):
-    # frame_id "trigno" tells this node's messages from those of any other graph that shares
-    # the test's ROS domain.
+    # frame_id "trigno" (a parameter; the default is "world") tells this node's messages from
+    # those of any other graph that shares the test's ROS domain.
     return [msg_to_chunk(m) for _, m in list(received) if m.header.frame_id == "trigno"]
 
 
@@ -54,7 +54,7 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
     ports = free_ports(5)
     params = dict(host="127.0.0.1", command_port=ports[0], emg_port=ports[3],
                   sensor_slots=list(range(1, 11)), channel_names=NAMES, publish_rate=100.0,
-                  retry_interval=0.3)
+                  retry_interval=0.3, frame_id="trigno")
     with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
         emg = probe.subscribe(SignalChunk, "/emg/raw")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
@@ -99,8 +99,15 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
             sim = start_sim(ports)                         # ... and comes back
             assert probe.wait_until(lambda: len(emg) >= received_during_outage + 100, 30), \
                 node.output() + sim.output()
+            # streaming again, but the outage's samples were lost within the window: WARN, then
+            # OK once the window (10 s) has passed
+            assert probe.wait_until(lambda: any(
+                s.level == DiagnosticStatus.WARN and "(EMG samples)" in s.message
+                for _, s in node_statuses(diagnostics)), 20)
             assert probe.wait_until(lambda: node_statuses(diagnostics)[-1][1].level
-                                    == DiagnosticStatus.OK)
+                                    == DiagnosticStatus.OK, 30)
+            warned = [s.message for _, s in node_statuses(diagnostics)
+                      if s.level == DiagnosticStatus.WARN and "(EMG samples)" in s.message]
         finally:
             sim.stop()
         assert node.alive()
@@ -110,11 +117,13 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
     assert len(gaps) == 1 and gaps[0] >= killed_at - 1
     before, after = everything[gaps[0] - 1], everything[gaps[0]]
     missing = after.first_sample_index - before.next_sample_index
+    assert warned[0].startswith(f"{missing} lost in the last 10 s (EMG samples)")
     assert missing >= 2000                                 # > 1 s outage, visible in indices
     assert after.stamp - before.stamp == pytest.approx(
         (after.first_sample_index - before.first_sample_index) / 2000.0, abs=0.1)
     resumed = np.concatenate([c.data for c in everything[gaps[0]:]])
-    assert np.array_equal(resumed, ABD[:len(resumed)])     # the new TCU starts the file over
+    looped = ABD[np.arange(len(resumed)) % len(ABD)]       # the new TCU starts the file over
+    assert np.array_equal(resumed, looped)
 
 
 def test_aux_on_legacy_ports_with_the_simulator_in_a_thread():
@@ -122,7 +131,8 @@ def test_aux_on_legacy_ports_with_the_simulator_in_a_thread():
                           SimulatorSettings.from_port_base(0)).start()
     params = dict(command_port=sim.ports["command"], emg_port=sim.ports["legacy_emg"],
                   aux_port=sim.ports["legacy_aux"], legacy=True, sensor_slots=[4, 1],
-                  channel_names=["biceps", "triceps"], aux_enabled=True, publish_rate=0.0)
+                  channel_names=["biceps", "triceps"], aux_enabled=True, publish_rate=0.0,
+                  frame_id="trigno")
     try:
         with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
             emg = probe.subscribe(SignalChunk, "/emg/raw")
@@ -157,3 +167,31 @@ def test_bad_parameters_stop_the_node_with_a_clear_message(params, parameter):
     output = node.output()
     assert "configuration error" in output and f"'{parameter}'" in output
     assert "Traceback" not in output
+
+
+def test_a_stall_and_its_burst_reach_a_subscriber_on_the_device_clock():
+    """The TCU holds its frames 0.8 s, then sends them at once: at a subscriber in another
+    process, indices stay consecutive, stamps stay on one clock (stamp - index / rate), no
+    stamp of a last sample is later than the message's receipt, and nothing is missing."""
+    sim = TrignoSimulator(EmgSource(ABD[:, :2], [1, 2], loop=True),
+                          SimulatorSettings.from_port_base(0)).start()
+    params = dict(command_port=sim.ports["command"], emg_port=sim.ports["emg"],
+                  sensor_slots=[1, 2], publish_rate=100.0, data_timeout=2.0, frame_id="trigno")
+    try:
+        with RosProbe() as probe, NodeProcess(NODE, "trigno_emg", params) as node:
+            emg = probe.subscribe(SignalChunk, "/emg/raw")
+            assert probe.wait_until(lambda: len(emg) >= 50, 30), node.output()
+            sim.stall(0.8)
+            assert probe.wait_until(lambda: sum(m.sample_count for _, m in list(emg))
+                                    >= 1000 + 1600 + 1000, 30)
+            received = [(t, msg_to_chunk(m)) for t, m in list(emg)]
+    finally:
+        sim.stop()
+    chunks = [c for _, c in received]
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    anchors = np.array([c.stamp - c.first_sample_index / 2000.0 for c in chunks])
+    assert np.ptp(anchors) < 0.005
+    assert all(c.stamp + (c.sample_count - 1) / 2000.0 <= t for t, c in received)
+    data = np.concatenate([c.data for c in chunks])
+    first = chunks[0].first_sample_index
+    assert np.array_equal(data, ABD[(first + np.arange(len(data))) % len(ABD), :2])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from biosig_ros.devices import trigno_protocol as tp
-from biosig_ros.devices.trigno_client import SampleClock, StreamAssembler, TrignoSettings
+from biosig_ros.devices.stream_assembler import SampleClock, StreamAssembler
+from biosig_ros.devices.trigno_client import TrignoSettings
 from biosig_ros.devices.trigno_simulator import EmgSource, TrignoSimulator, synthetic_aux_rows
 from biosig_ros.errors import ConfigError
 
@@ -169,34 +170,45 @@ def test_assembler_cuts_chunks_and_jumps_indices_over_an_outage():
                                 chunks.append)
     rows = np.arange(27 * 3, dtype=float).reshape(27, 3)
     assembler.begin_segment(2000.0)
-    assembler.push(rows, arrival=100.0135)
-    assert [(c.first_sample_index, c.sample_count) for c in chunks] == [(0, 20)]
+    for k in range(4):                               # held until 50 ms of paced frames
+        assembler.push(rows, arrival=100.0135 * 1 + k * 0.0135)
+    assert chunks == []
+    assembler.push(rows, arrival=100.0135 + 4 * 0.0135)
+    assert [(c.first_sample_index, c.sample_count) for c in chunks] == [
+        (20 * i, 20) for i in range(6)]              # 135 samples: 15 wait
     assert chunks[0].data[1].tolist() == [5.0, 6.0]        # column 2, then column 0 doubled
     assert chunks[0].stamp == pytest.approx(100.0, abs=1e-9)
-    assembler.push(rows, arrival=100.027)
-    assert [c.first_sample_index for c in chunks] == [0, 20]     # 54 samples: 14 wait
     assert np.array_equal(chunks[1].data[:, 0], rows[list(range(20, 27)) + list(range(13)), 2])
-    assembler.begin_segment(2000.0)                  # the device went away: flush the 14 left
-    assert (chunks[-1].first_sample_index, chunks[-1].sample_count) == (40, 14)
-    assembler.push(rows, arrival=102.027)            # back 2 s later: a frame ending now
-    resumed = chunks[-1]
+    assembler.begin_segment(2000.0, after_loss=True)  # the device went away: flush the 15 left
+    assert (chunks[-1].first_sample_index, chunks[-1].sample_count) == (120, 15)
+    for k in range(5):                               # back 2 s later, paced again
+        assembler.push(rows, arrival=102.027 + k * 0.0135)
+    resumed = chunks[7]
     # Its first sample was taken at 102.0135 s, i.e. sample 4027 of the stream that began at
-    # 100.0 s: the 3973 samples the outage cost are missing from the indices, not hidden.
-    assert resumed.first_sample_index == 4027
+    # 100.0 s: the samples the outage cost are missing from the indices (and counted).
+    assert resumed.first_sample_index == 4027 and assembler.lost == 4027 - 135
     assert resumed.stamp == pytest.approx(102.0135, abs=1e-9)
     assert resumed.stamp == pytest.approx(chunks[0].stamp + 4027 / 2000.0, abs=1e-9)
 
 
-def test_stamps_never_go_backwards_when_the_clock_tightens():
+def test_a_late_first_frame_does_not_set_the_clock_and_stamps_never_go_backwards():
     chunks = []
     assembler = StreamAssembler([0], np.ones(1), ["a"], "V", 27, chunks.append)
     assembler.begin_segment(2000.0)
     rows = np.zeros((27, 1))
-    assembler.push(rows, arrival=10.0135 + 0.050)     # first frame 50 ms late
-    for k in range(2, 7):                             # the next ones on time
+    assembler.push(rows, arrival=10.0135 + 0.050)     # first frame 50 ms late ...
+    for k in range(2, 10):                            # ... the next ones on time
         assembler.push(rows, arrival=10.0 + k * 0.0135)
+    # the segment settles on every held frame: the late one does not shift the stamps
+    assert [c.stamp for c in chunks] == pytest.approx([10.0 + k * 0.0135 for k in range(9)],
+                                                      abs=1e-9)
+    chunks.clear()
+    assembler = StreamAssembler([0], np.ones(1), ["a"], "V", 27, chunks.append)
+    assembler.begin_segment(2000.0)
+    for k in range(1, 13):                            # 5 frames 50 ms late, then on time
+        assembler.push(rows, arrival=10.0 + k * 0.0135 + (0.050 if k <= 5 else 0.0))
     stamps = [c.stamp for c in chunks]
-    assert stamps[0] == pytest.approx(10.050, abs=1e-9)
-    # frames 2-4 were taken before 10.050 s: held just after it instead of going back
-    assert stamps[1:4] == pytest.approx([10.050001, 10.050002, 10.050003], abs=1e-9)
-    assert stamps[4:] == pytest.approx([10.054, 10.0675], abs=1e-9)   # corrected time base
+    assert stamps[:5] == pytest.approx([10.05 + k * 0.0135 for k in range(5)], abs=1e-9)
+    # frames 6-8 were taken before 10.104 s: held just after it instead of going back
+    assert stamps[5:8] == pytest.approx([10.104001, 10.104002, 10.104003], abs=1e-9)
+    assert stamps[8:] == pytest.approx([10.108, 10.1215, 10.135, 10.1485], abs=1e-9)

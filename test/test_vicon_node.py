@@ -29,9 +29,10 @@ def statuses(diagnostics):
 def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
     params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
     params.update(analog_device="EMG", analog_outputs=["EMG1", "EMG10"],
-                  sim_occlusions=["ARMl:100:199"], sim_outages=["2.5:1.5"],
-                  retry_interval=0.2, frame_timeout=0.5,
-                  buffer_size=1000)     # a starved test machine delays frames, never drops them
+                  sim_occlusions=["ARMl:450:549"], sim_outages=["2.5:1.5"],
+                  retry_interval=0.2, frame_timeout=1.0,   # a loaded machine: no false loss
+                  buffer_size=1000,     # a starved test machine delays frames, never drops them
+                  frame_id="vicon")
     model_order = params["marker_names"]
     assert model_order[13:15] == ["STYLu", "LARM_elb"]          # the model's order
     with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
@@ -41,8 +42,12 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
         assert probe.wait_until(lambda: any("device lost" in s.message and
                                             s.level == DiagnosticStatus.ERROR
                                             for s in statuses(diagnostics)), 40), node.output()
+        # streaming again with the outage's frames dropped within the window: WARN, then OK
+        assert probe.wait_until(lambda: any(
+            s.level == DiagnosticStatus.WARN and "(frames)" in s.message
+            for s in statuses(diagnostics)), 30), node.output()
         assert probe.wait_until(lambda: statuses(diagnostics)[-1].level == DiagnosticStatus.OK
-                                and markers and markers[-1][1].frame_number > 420,
+                                and markers and markers[-1][1].frame_number > 600,
                                 30), node.output()
         assert node.alive() and "device lost" in node.output()
         # frame_id "vicon": this node's messages, not those of a graph sharing the domain
@@ -57,7 +62,7 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
         assert frame.marker_names == model_order and frame.subject == "abd"
         assert frame.frame_rate == 100.0
         expected = ABD["markers"][:, reorder, row].T / 1000.0         # mm -> m
-        hidden = 100 <= row <= 199
+        hidden = 450 <= row <= 549     # after the outage: start-up timing does not matter
         occluded_frames += hidden
         assert frame.occluded.tolist() == [hidden and i == arml for i in range(16)]
         seen = ~frame.occluded
@@ -88,7 +93,7 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
 
 def test_a_subject_that_is_not_streamed_is_reported_and_retried():
     params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
-    params.update(subject="alice", retry_interval=0.3)
+    params.update(subject="alice", retry_interval=0.3, frame_id="vicon")
     with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
         markers = probe.subscribe(MarkerSet, "/markers")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")

@@ -246,6 +246,7 @@ def test_vicon_client_recovers_after_the_server_comes_back():
     numbers = [f.frame_number for f in got.frames]
     jumps = [b - a for a, b in zip(numbers, numbers[1:]) if b != a + 1]
     assert len(jumps) == 1 and jumps[0] > 40                 # the outage shows as dropped frames
+    assert client.dropped_frames == jumps[0] - 1             # ... and they are counted
     assert got.frames[-1].marker_names == RECORDING_ORDER    # default: all, in SDK order
 
 

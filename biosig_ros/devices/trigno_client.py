@@ -1,10 +1,11 @@
 """A Trigno Control Utility client: command port, EMG data port, optional aux port (ROS-free).
 
-TrignoClient runs in its own thread (DeviceLink): it connects, reads the banner, configures and
-queries the TCU, opens the data ports, sends START and turns the rows into SignalChunks of the
-selected slots, handed to callbacks. When the TCU goes away it reports the loss, retries, and
-resumes; the running sample index then jumps by the samples the outage cost, so consumers see
-the gap. No dependency on pytrigno.
+TrignoClient is a DeviceLink: connect() reads the banner, configures and queries the TCU (rate,
+paired slots) on the command port; stream() opens the data ports, sends START and turns the rows
+into SignalChunks of the selected slots, handed to callbacks, in the link's thread;
+stop_streaming() sends STOP; disconnect() QUIT. When the TCU goes away the link reports the
+loss, retries and resumes; the running sample index then jumps by the samples the outage (or a
+pause) cost, so consumers see the gap. No dependency on pytrigno.
 """
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import math
 import selectors
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from biosig_ros.devices import trigno_protocol as tp
 from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus, close_socket
+from biosig_ros.devices.stream_assembler import RATE_TOLERANCE_HZ, StreamAssembler
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import SignalChunk
 
 STANDARD_GRAVITY = 9.80665
@@ -30,35 +33,44 @@ AUX_LAYOUT_AVANTI = ["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z",
 # Device unit -> SI factor and unit, by component prefix (acc in g, gyro in deg/s, mag in uT).
 AUX_SI = {"acc": (STANDARD_GRAVITY, "m/s^2"), "gyro": (math.pi / 180.0, "rad/s"),
           "mag": (1e-6, "T")}
-RATE_TOLERANCE_HZ = 0.5
-
-
-def _slots_default() -> list[int]:
-    return list(range(1, tp.SLOTS + 1))
 
 
 @dataclass
 class TrignoSettings:
     """Parameters of the Trigno client (and of the trigno_emg node)."""
 
-    host: str = "127.0.0.1"
-    command_port: int = tp.COMMAND_PORT
-    emg_port: int = 0               # 0: 50043 (Avanti) or 50041 (legacy)
-    aux_port: int = 0               # 0: 50044 (Avanti) or 50042 (legacy)
-    legacy: bool = False            # BACKWARDS COMPATIBILITY ON: legacy ports, 48-float aux rows
-    sensor_slots: list[int] = field(default_factory=_slots_default)   # 1..16, published order
-    channel_names: list[str] = field(default_factory=list)            # default EMG<slot>
-    expected_rate: float = 2000.0   # Hz the TCU must report (0: accept any)
-    upsample: bool = True           # UPSAMPLE ON: 27 samples per frame = 2000 Hz
-    configure_device: bool = True   # send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN at connect
-    big_endian: bool = False        # ENDIAN BIG
-    publish_rate: float = 100.0     # chunks per second (0: one chunk per device frame)
-    aux_enabled: bool = False
-    aux_slots: list[int] = field(default_factory=list)               # default: sensor_slots
-    aux_components: list[str] = field(default_factory=list)          # default: all of the layout
-    connect_timeout: float = 2.0    # s, per connection attempt and per command reply
-    data_timeout: float = 1.0       # s without EMG data while started = device lost
-    retry_interval: float = 1.0     # s between reconnection attempts
+    host: str = doc_field("127.0.0.1", "address of the PC running the Trigno Control Utility")
+    command_port: int = doc_field(tp.COMMAND_PORT, "TCU command port", range=(1, 65535))
+    emg_port: int = doc_field(0, "EMG data port; 0 = 50043 (Avanti) or 50041 (legacy)",
+                              range=(0, 65535))
+    aux_port: int = doc_field(0, "aux data port; 0 = 50044 (Avanti) or 50042 (legacy)",
+                              range=(0, 65535))
+    legacy: bool = doc_field(False, "BACKWARDS COMPATIBILITY ON: legacy ports, 48-float aux "
+                                    "rows (accelerometers only)")
+    sensor_slots: list[int] = doc_field(list(range(1, tp.SLOTS + 1)),
+                                        "TCU slots (1-16) to publish, in this order")
+    channel_names: list[str] = doc_field([], "one name per selected slot ([] = EMG<slot>)")
+    expected_rate: float = doc_field(2000.0, "Hz the TCU must report at configure (0 accepts "
+                                             "any)", range=(0.0, None))
+    upsample: bool = doc_field(True, "UPSAMPLE ON (27 samples per 13.5 ms frame = 2000 Hz) or "
+                                     "OFF (1925.926 Hz)")
+    configure_device: bool = doc_field(True, "send BACKWARDS COMPATIBILITY / UPSAMPLE / ENDIAN "
+                                             "at connection")
+    big_endian: bool = doc_field(False, "ENDIAN BIG")
+    publish_rate: float = doc_field(100.0, "chunks per second on emg/raw (0 = one per device "
+                                           "frame); changes at once, indices stay continuous",
+                                    range=(0.0, None), runtime=True)
+    aux_enabled: bool = doc_field(False, "also publish the aux/IMU port on emg/aux (SI units)")
+    aux_slots: list[int] = doc_field([], "slots whose aux channels are published ([] = "
+                                         "sensor_slots)")
+    aux_components: list[str] = doc_field([], "subset of acc_x..acc_z (legacy) or acc_*, "
+                                              "gyro_*, mag_* (Avanti); [] = the whole layout")
+    connect_timeout: float = doc_field(2.0, "s per connection attempt and per command reply",
+                                       range=(0.0, None))
+    data_timeout: float = doc_field(1.0, "s without EMG data while streaming = device lost",
+                                    range=(0.0, None))
+    retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
+                                           "configure attempts)", range=(0.0, None))
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -119,117 +131,6 @@ def _check_slots(name: str, slots: list[int], allow_empty: bool) -> None:
         raise ConfigError(f"parameter '{name}': slots must be 1-{tp.SLOTS}, got {bad}")
     if len(set(slots)) != len(slots):
         raise ConfigError(f"parameter '{name}' lists a slot twice: {slots}")
-
-
-class SampleClock:
-    """Acquisition time of running sample indices, from arrival times of whole frames.
-
-    A frame is sent after its last sample was taken, so each arrival bounds the time of the
-    samples it completes from above; the lowest bound seen (allowed to rise by `drift` s/s for
-    clock drift) removes network and scheduling delays from the stamps.
-    """
-
-    def __init__(self, rate: float, base_index: int, drift: float = 1e-4):
-        self.rate = rate
-        self.base_index = base_index
-        self.base_time: float | None = None
-        self._drift = drift
-        self._last_arrival = 0.0
-
-    def update(self, arrival: float, end_index: int) -> None:
-        """Samples up to end_index (exclusive) had been acquired at arrival."""
-        candidate = arrival - (end_index - self.base_index) / self.rate
-        if self.base_time is None:
-            self.base_time = candidate
-        else:
-            allowed = self.base_time + self._drift * max(0.0, arrival - self._last_arrival)
-            self.base_time = min(allowed, candidate)
-        self._last_arrival = arrival
-
-    def stamp(self, index: int) -> float:
-        return self.base_time + (index - self.base_index) / self.rate
-
-    def index_at(self, when: float) -> int:
-        return self.base_index + int(round((when - self.base_time) * self.rate))
-
-
-class StreamAssembler:
-    """Selects columns of decoded rows, scales them to SI and cuts chunks with running indices.
-
-    begin_segment() is called when a new connection starts streaming: the first samples of the
-    segment get the index the previous segment's clock gives their acquisition time, so an
-    outage leaves a gap in the indices equal to the samples it cost.
-    """
-
-    def __init__(self, columns: list[int], scales: np.ndarray, names: list[str], unit: str,
-                 chunk_size: int, emit: Callable[[SignalChunk], None]):
-        self.columns = np.asarray(columns, dtype=int)
-        self.scales = np.asarray(scales, dtype=float)
-        self.names = list(names)
-        self.unit = unit
-        self.chunk_size = chunk_size            # 0: emit what each read completes
-        self._emit = emit
-        self.rate = 0.0
-        self.next_index = 0
-        self.clock: SampleClock | None = None
-        self._pending: list[np.ndarray] = []
-        self._pending_count = 0
-        self._pending_first = 0
-        self._new_segment = True
-        self._last_stamp = -math.inf
-        self.samples = 0
-
-    def begin_segment(self, rate: float) -> None:
-        self.flush()
-        self.rate = rate
-        self._new_segment = True
-
-    def push(self, rows: np.ndarray, arrival: float) -> None:
-        if rows.shape[0] == 0:
-            return
-        count = rows.shape[0]
-        if self._new_segment:
-            self._start_segment(count, arrival)
-        values = rows[:, self.columns] * self.scales
-        if not self._pending:
-            self._pending_first = self.next_index
-        self._pending.append(values)
-        self._pending_count += count
-        self.next_index += count
-        self.samples += count
-        self.clock.update(arrival, self.next_index)
-        if self.chunk_size == 0:
-            self.flush()
-            return
-        while self._pending_count >= self.chunk_size:
-            self._emit_pending(self.chunk_size)
-
-    def flush(self) -> None:
-        """Emit what is pending (end of a segment, or every read when chunk_size is 0)."""
-        if self._pending_count:
-            self._emit_pending(self._pending_count)
-
-    def _start_segment(self, count: int, arrival: float) -> None:
-        first_time = arrival - count / self.rate
-        if self.clock is not None and self.clock.base_time is not None and \
-                abs(self.clock.rate - self.rate) < RATE_TOLERANCE_HZ:
-            self.next_index = max(self.next_index, self.clock.index_at(first_time))
-        self.clock = SampleClock(self.rate, self.next_index)
-        self._new_segment = False
-
-    def _emit_pending(self, count: int) -> None:
-        data = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        chunk, rest = data[:count], data[count:]
-        first = self._pending_first
-        self._pending = [rest] if rest.shape[0] else []
-        self._pending_count = rest.shape[0]
-        self._pending_first = first + count
-        # The clock tightens when a frame arrives faster than the first ones did; stamps still
-        # never go backwards (the correction then shortens one chunk interval).
-        stamp = max(self.clock.stamp(first), self._last_stamp + 1e-6)
-        self._last_stamp = stamp
-        self._emit(SignalChunk(np.ascontiguousarray(chunk), first, stamp, self.rate, self.names,
-                               self.unit))
 
 
 class CommandChannel:
@@ -306,6 +207,7 @@ class TrignoClient(DeviceLink):
         self.info = DeviceInfo()
         self._clock = clock
         self._sockets: list[socket.socket] = []
+        self._command: CommandChannel | None = None
         self.emg = StreamAssembler(
             [s - 1 for s in settings.sensor_slots], np.ones(len(settings.sensor_slots)),
             settings.emg_channel_names, "V", 0, on_emg)
@@ -331,30 +233,60 @@ class TrignoClient(DeviceLink):
         return StreamAssembler(columns, np.array(scales), names, unit, 0, on_aux)
 
     # -- DeviceLink ----------------------------------------------------------------------
-    def session(self) -> None:
+    def connect(self) -> str:
+        """Command connection, banner, data format, rate and paired-slot check."""
         s = self.settings
+        self._command = CommandChannel(self._connect(s.command_port, "command"),
+                                       s.connect_timeout)
+        self.info = self._configure(self._command)
+        text = (f"TCU at {s.host}: EMG at {self.info.emg_rate:.6g} Hz, slots {s.sensor_slots}")
+        if self.info.unpaired_slots:
+            text += f"; slots not paired on the TCU: {self.info.unpaired_slots}"
+        return text
+
+    def stream(self) -> None:
+        """Data connections, START, rows to chunks until halted or lost."""
+        s = self.settings
+        command = self._command
+        emg_port, aux_port = s.data_ports
         try:
-            command = CommandChannel(self._connect(s.command_port, "command"), s.connect_timeout)
-            self.info = self._configure(command)
-            emg_port, aux_port = s.data_ports
             emg_sock = self._connect(emg_port, "EMG data")
             aux_sock = self._connect(aux_port, "aux data") if self.aux else None
             self._chunk_sizes()
-            self.emg.begin_segment(self.info.emg_rate)
+            self.emg.begin_segment(self.info.emg_rate, self.after_loss)
             if self.aux:
-                self.aux.begin_segment(self.info.aux_rate)
+                self.aux.begin_segment(self.info.aux_rate, self.after_loss)
             command.expect_ok("START")
             self.streaming(self._describe_stream())
             self._stream(command, emg_sock, aux_sock)
-            if self.stop_requested():
-                self._say_goodbye(command)
         finally:
             self.emg.flush()
             if self.aux:
                 self.aux.flush()
-            for sock in self._sockets:
-                close_socket(sock)
-            self._sockets.clear()
+
+    def stop_streaming(self) -> None:
+        """STOP on the command connection; the data connections close."""
+        try:
+            self._command.sock.settimeout(self.settings.connect_timeout)
+            self._command.expect_ok("STOP")
+        finally:
+            self._close_sockets(keep=self._command.sock)
+
+    def disconnect(self) -> None:
+        """QUIT when the command connection is up, then close every socket."""
+        command, self._command = self._command, None
+        if command is not None and command.sock in self._sockets:
+            try:
+                command.sock.settimeout(0.5)
+                command.query("QUIT")
+            except (OSError, DeviceError):
+                pass
+        self._close_sockets()
+
+    def _close_sockets(self, keep: socket.socket | None = None) -> None:
+        for sock in [sock for sock in self._sockets if sock is not keep]:
+            close_socket(sock)
+            self._sockets.remove(sock)
 
     # -- steps ---------------------------------------------------------------------------
     def _connect(self, port: int, what: str) -> socket.socket:
@@ -393,6 +325,12 @@ class TrignoClient(DeviceLink):
             if reply.upper() == "NO":
                 info.unpaired_slots.append(slot)
         return info
+
+    def set_publish_rate(self, rate: float) -> None:
+        """A new publish_rate, in effect from the next chunk (indices stay continuous)."""
+        self.settings = replace(self.settings, publish_rate=rate)
+        if self.info.emg_rate:
+            self._chunk_sizes()
 
     def _chunk_sizes(self) -> None:
         # publish_rate 0: one chunk per device frame, even when a read brings several.
@@ -440,11 +378,3 @@ class TrignoClient(DeviceLink):
                     raise DeviceError(f"no EMG data for {s.data_timeout:g} s")
         finally:
             selector.close()
-
-    def _say_goodbye(self, command: CommandChannel) -> None:
-        try:
-            command.sock.settimeout(0.5)
-            command.expect_ok("STOP")
-            command.query("QUIT")
-        except (OSError, DeviceError):
-            pass

@@ -7,6 +7,10 @@ synthetic. Usable in-process (TrignoSimulator) or as a program:
 
     trigno_sim --recording data/abd.bio --loop
     python -m biosig_ros.devices.trigno_simulator --synthetic --channels 16 --port-base 0
+
+A stall (the TCU, or the network, holds its frames, then delivers them in a burst) is
+reproduced by stall(seconds), by `--stall AT:SECONDS`, or by the signal SIGUSR1 (a stall of
+`--stall-seconds`).
 """
 from __future__ import annotations
 
@@ -19,85 +23,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 
 from biosig_ros.devices import trigno_protocol as tp
 from biosig_ros.devices.device_link import close_socket
+from biosig_ros.devices.trigno_sources import (EmgSource, recording_source,
+                                               synthetic_aux_rows, synthetic_source)
 from biosig_ros.errors import ConfigError
 
 DEFAULT_BANNER = "Delsys Trigno System Digital Protocol Version 3.6.0 "
-
-
-class EmgSource:
-    """Samples x 16 slots of EMG in volts; rows(start, count) wraps when looping."""
-
-    def __init__(self, data: np.ndarray, slots: list[int], loop: bool):
-        data = np.asarray(data, dtype=float)
-        if data.ndim != 2 or data.shape[0] == 0:
-            raise ConfigError(f"EMG source must be samples x channels, got shape {data.shape}")
-        if len(slots) != data.shape[1]:
-            raise ConfigError(f"{data.shape[1]} EMG channels but {len(slots)} slots given")
-        if any(not 1 <= s <= tp.SLOTS for s in slots) or len(set(slots)) != len(slots):
-            raise ConfigError(f"slots must be distinct and within 1-{tp.SLOTS}, got {slots}")
-        self.slots = list(slots)
-        self.rows_by_slot = np.zeros((data.shape[0], tp.SLOTS), dtype=np.float32)
-        self.rows_by_slot[:, [s - 1 for s in slots]] = data
-        self.loop = loop
-
-    @property
-    def length(self) -> int:
-        return self.rows_by_slot.shape[0]
-
-    def rows(self, start: int, count: int) -> np.ndarray | None:
-        """count rows from running index start, or None when a non-looping source is over."""
-        if not self.loop and start + count > self.length:
-            return None
-        index = np.arange(start, start + count) % self.length
-        return self.rows_by_slot[index]
-
-
-def recording_source(path: str, key: str = "emg", slots: list[int] | None = None,
-                     loop: bool = True) -> EmgSource:
-    """EMG of a .bio recording (channels x samples, volts) placed in slots 1..N by default."""
-    from biosig_ros.io.bio_file import load_bio
-    from biosig_ros.paths import resolve_data_path
-
-    content = load_bio(resolve_data_path(path))
-    if key not in content:
-        raise ConfigError(f"{path}: no key '{key}' (keys: {', '.join(map(str, content))})")
-    data = np.asarray(content[key], dtype=float)
-    if data.ndim != 2:
-        raise ConfigError(f"{path}: '{key}' must be channels x samples, got {data.shape}")
-    return EmgSource(data.T, slots or list(range(1, data.shape[0] + 1)), loop)
-
-
-def synthetic_source(channels: int = 16, seconds: float = 4.0, rate: float = 2000.0,
-                     seed: int = 0, slots: list[int] | None = None) -> EmgSource:
-    """Reproducible EMG-like noise (bursts at 0.5 Hz, up to about 1 mV), looped."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * rate)
-    t = np.arange(n) / rate
-    envelope = 1e-4 + 9e-4 * np.sin(np.pi * 0.5 * t[:, None] + np.arange(channels)) ** 2
-    return EmgSource(rng.standard_normal((n, channels)) * envelope,
-                     slots or list(range(1, channels + 1)), loop=True)
-
-
-def synthetic_aux_rows(start: int, count: int, slots: list[int], legacy: bool,
-                       rate: float) -> np.ndarray:
-    """Aux rows for running aux samples start..start+count: each active slot reads 1 g on z
-    plus a 0.5 Hz sway on x (acc, g); Avanti adds gyro (deg/s) and a constant field (uT)."""
-    per_slot = tp.aux_values_per_slot(legacy)
-    rows = np.zeros((count, tp.SLOTS * per_slot), dtype=np.float32)
-    t = np.arange(start, start + count) / rate
-    sway = 0.1 * np.sin(2 * np.pi * 0.5 * t)
-    for slot in slots:
-        base = (slot - 1) * per_slot
-        rows[:, base + 0] = sway
-        rows[:, base + 2] = 1.0
-        if not legacy:
-            rows[:, base + 3] = 10.0 * np.cos(2 * np.pi * 0.5 * t)
-            rows[:, base + 6:base + 9] = (20.0, 0.0, -40.0)
-    return rows
 
 
 @dataclass
@@ -153,6 +86,7 @@ class TrignoSimulator:
             "emg": [], "aux": [], "legacy_emg": [], "legacy_aux": []}
         self._command_clients: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        self._stall_until = 0.0
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> "TrignoSimulator":
@@ -192,6 +126,24 @@ class TrignoSimulator:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def stall(self, seconds: float) -> None:
+        """Hold the frames for `seconds`, then send every frame owed at once (a burst): the
+        acquisition clock keeps running, as on a TCU whose connection froze."""
+        self._stall_until = time.monotonic() + seconds
+
+    def connections(self) -> dict[str, int]:
+        """Open client connections per port (command, emg, aux, legacy_emg, legacy_aux); data
+        connections that the client closed are dropped here (they are written to only while
+        streaming)."""
+        with self._lock:
+            for group in self._clients.values():
+                for sock in [sock for sock in group if not _open(sock)]:
+                    group.remove(sock)
+                    close_socket(sock)
+            counts = {name: len(group) for name, group in self._clients.items()}
+            counts["command"] = len(self._command_clients)
+        return counts
 
     @property
     def emg_samples_per_frame(self) -> int:
@@ -349,8 +301,8 @@ class TrignoSimulator:
             now = time.monotonic()
             if next_due is None:
                 next_due = now + interval
-            if now < next_due:
-                self._stop.wait(min(next_due - now, 0.05))
+            if now < next_due or now < self._stall_until:
+                self._stop.wait(min(max(next_due, self._stall_until) - now, 0.05))
                 continue
             # Whole frames on an absolute schedule: a late wake-up sends the frames it owes.
             if not self._send_frame():
@@ -392,6 +344,16 @@ class TrignoSimulator:
                 close_socket(client)
 
 
+def _open(sock: socket.socket) -> bool:
+    """False once the peer closed the connection (a data client never sends anything)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False
+
+
 def _listen(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     # A restarted simulator must get its ports back while old connections sit in TIME_WAIT.
@@ -410,6 +372,16 @@ def _parse_slots(text: str) -> list[int]:
         return [int(s) for s in text.replace(" ", "").split(",") if s]
     except ValueError:
         raise argparse.ArgumentTypeError(f"slots must be comma-separated integers: {text!r}")
+
+
+def _parse_stall(text: str) -> tuple[float, float]:
+    try:
+        at, seconds = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--stall expects AT:SECONDS, got {text!r}") from None
+    if at < 0 or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"--stall: invalid stall {text!r}")
+    return at, seconds
 
 
 def _parse_reply(text: str) -> tuple[str, str]:
@@ -442,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reply", type=_parse_reply, action="append", default=[],
                         metavar="COMMAND=REPLY", help="answer COMMAND with REPLY")
     parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    parser.add_argument("--stall", type=_parse_stall, action="append", default=[],
+                        metavar="AT:SECONDS", help="hold the frames SECONDS long, AT s after "
+                        "start, then send them in a burst (repeatable)")
+    parser.add_argument("--stall-seconds", type=float, default=3.0,
+                        help="length of the stall that SIGUSR1 causes")
     return parser
 
 
@@ -472,13 +449,19 @@ def run(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: simulator.stall(args.stall_seconds))
+    stalls = sorted(args.stall)
     ports = " ".join(f"{k}={v}" for k, v in simulator.ports.items())
     print(f"trigno_sim: listening on {args.host} ({ports}); {len(source.slots)} EMG channels "
           f"in slots {source.slots}, {'looping' if source.loop else 'once'}", flush=True)
     started = time.monotonic()
     while not stop.wait(0.2):
-        if args.duration is not None and time.monotonic() - started >= args.duration:
+        elapsed = time.monotonic() - started
+        if args.duration is not None and elapsed >= args.duration:
             break
+        while stalls and elapsed >= stalls[0][0]:
+            print(f"trigno_sim: stalling {stalls[0][1]:g} s", flush=True)
+            simulator.stall(stalls.pop(0)[1])
         if simulator.finished.is_set():
             print("trigno_sim: recording finished", flush=True)
             simulator.finished.clear()

@@ -1,21 +1,25 @@
 """Vicon marker stream (ROS-free): frames of one subject's markers in metres, with occlusion
 flags, Vicon frame numbers and capture stamps, plus optional analog device outputs.
 
-ViconClient runs the ViconAdapter in its own thread (DeviceLink): connect, wait for frames,
-resolve subject / markers / device outputs, then one MarkerFrame (and SignalChunk) per frame.
+ViconClient is a DeviceLink: connect() connects the ViconAdapter, waits for a frame and resolves
+subject / markers / device outputs; stream() delivers one MarkerFrame (and SignalChunk) per
+frame in the link's thread; disconnect() disconnects. Vicon's frame numbers are the running
+index: frames dropped (by the SDK or during a pause or outage) show as gaps and are counted.
 The backend (real SDK or simulator) only changes how the adapter is built (create_adapter).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
+from biosig_ros.devices.stream_assembler import SampleClock
 from biosig_ros.devices.vicon_adapter import STREAM_MODES, ViconAdapter
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import MarkerFrame, SignalChunk
 
 BACKENDS = ("sdk", "simulator")
@@ -26,29 +30,42 @@ MM_PER_M = 1000.0
 class ViconSettings:
     """Parameters of the Vicon client (and of the vicon_markers node)."""
 
-    backend: str = "sdk"                    # sdk (vicon_dssdk) or simulator
-    host: str = "localhost:801"             # Vicon DataStream server, host[:port]
-    subject: str = ""                       # "" = the first subject streamed
-    marker_names: list[str] = field(default_factory=list)   # filter and order ([] = all)
-    stream_mode: str = "ServerPush"         # ServerPush (lowest latency), ClientPull, ...
-    buffer_size: int = 1                    # SDK frame buffer (1 = always the newest frame)
-    analog_device: str = ""                 # device whose outputs go to /vicon/analog ("" = off)
-    analog_outputs: list[str] = field(default_factory=list) # filter and order ([] = all)
-    frame_timeout: float = 1.0              # s without a new frame = server lost
-    retry_interval: float = 1.0             # s between reconnection attempts
+    backend: str = doc_field("sdk", "sdk (Vicon's vicon_dssdk) or simulator (plays "
+                                    "sim_recording through the same adapter)")
+    host: str = doc_field("localhost:801", "Vicon DataStream server, host[:port]")
+    subject: str = doc_field("", "subject to publish (\"\" = the first streamed)")
+    marker_names: list[str] = doc_field([], "markers to publish, in this order ([] = all)")
+    stream_mode: str = doc_field("ServerPush", "ServerPush (lowest latency), ClientPull or "
+                                               "ClientPullPreFetch")
+    buffer_size: int = doc_field(1, "SDK frame buffer (1 = always the newest frame)",
+                                 range=(1, None))
+    analog_device: str = doc_field("", "device whose outputs go to vicon/analog (\"\" = off)")
+    analog_outputs: list[str] = doc_field([], "outputs of analog_device, in this order "
+                                              "([] = all)")
+    frame_timeout: float = doc_field(1.0, "s without a new frame = server lost",
+                                     range=(0.0, None))
+    retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
+                                           "configure attempts)", range=(0.0, None))
     # Simulator backend: the recording it plays and the faults it injects.
-    sim_recording: str = "data/abd.bio"
-    sim_markers_key: str = "markers"        # .bio key, 3 x markers x frames
-    sim_marker_names: list[str] = field(default_factory=list)  # .bio names (.c3d: selection)
-    sim_marker_unit: str = "mm"             # .bio marker unit
-    sim_frame_rate: float = 100.0           # .bio frame rate (Hz)
-    sim_subject: str = "subject"
-    sim_analog_key: str = ""                # .bio key of an analog device (channels x samples)
-    sim_analog_rate: float = 2000.0
-    sim_analog_names: list[str] = field(default_factory=list)
-    sim_analog_device: str = "EMG"
-    sim_occlusions: list[str] = field(default_factory=list)    # "MARKER:first:last" frames
-    sim_outages: list[str] = field(default_factory=list)       # "start_s:duration_s"
+    sim_recording: str = doc_field("data/abd.bio", "simulator: .bio or .c3d file to play "
+                                                   "(looped, real time)")
+    sim_markers_key: str = doc_field("markers", "simulator: .bio key of the markers "
+                                                "(3 x markers x frames)")
+    sim_marker_names: list[str] = doc_field([], "simulator: .bio marker names (.c3d: a "
+                                                "selection)")
+    sim_marker_unit: str = doc_field("mm", "simulator: unit of the .bio markers")
+    sim_frame_rate: float = doc_field(100.0, "simulator: .bio frame rate (Hz)",
+                                      range=(0.0, None))
+    sim_subject: str = doc_field("subject", "simulator: subject name it streams")
+    sim_analog_key: str = doc_field("", "simulator: .bio key of an analog device (channels x "
+                                        "samples; \"\" = none)")
+    sim_analog_rate: float = doc_field(2000.0, "simulator: analog rate (Hz)", range=(0.0, None))
+    sim_analog_names: list[str] = doc_field([], "simulator: analog output names")
+    sim_analog_device: str = doc_field("EMG", "simulator: analog device name")
+    sim_occlusions: list[str] = doc_field([], "simulator: \"MARKER:FIRST:LAST\" recording "
+                                              "frames where a marker is hidden")
+    sim_outages: list[str] = doc_field([], "simulator: \"START_S:DURATION_S\": the server "
+                                           "goes away and comes back")
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -135,26 +152,35 @@ class ViconClient(DeviceLink):
         self.subject = ""
         self.marker_names: list[str] = []
         self.last_frame_number: int | None = None
+        self.dropped_frames = 0         # frame numbers skipped between two frames received
+        self._analog: AnalogLayout | None = None
 
-    def interrupt(self) -> None:
+    def connect(self) -> str:
+        """Connect, wait for a frame, resolve subject, markers and device outputs."""
+        s = self.settings
+        self._analog = None
+        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, self._analog_wanted)
+        self._wait_for_first_frame()
+        self.subject = self._resolve_subject()
+        self.marker_names = self._resolve_markers()
+        if self._analog_wanted:
+            self._analog = self._resolve_analog()
+        return (f"{len(self.marker_names)} markers of '{self.subject}' at "
+                f"{self.adapter.frame_rate():g} Hz from {s.host}"
+                + (f" and {len(self._analog.names)} outputs of '{self._analog.device}'"
+                   if self._analog else ""))
+
+    def stream(self) -> None:
+        self.streaming(f"streaming {len(self.marker_names)} markers of '{self.subject}' from "
+                       f"{self.settings.host}")
+        self._stream(self._analog)
+
+    def disconnect(self) -> None:
         self.adapter.disconnect()
 
-    def session(self) -> None:
-        s = self.settings
-        analog_wanted = bool(s.analog_device) and self._on_analog is not None
-        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, analog_wanted)
-        try:
-            self._wait_for_first_frame()
-            self.subject = self._resolve_subject()
-            self.marker_names = self._resolve_markers()
-            analog = self._resolve_analog() if analog_wanted else None
-            self.streaming(f"streaming {len(self.marker_names)} markers of '{self.subject}' at "
-                           f"{self.adapter.frame_rate():g} Hz from {s.host}"
-                           + (f" and {len(analog.names)} outputs of '{analog.device}'"
-                              if analog else ""))
-            self._stream(analog)
-        finally:
-            self.adapter.disconnect()
+    @property
+    def _analog_wanted(self) -> bool:
+        return bool(self.settings.analog_device) and self._on_analog is not None
 
     def _wait_for_first_frame(self) -> None:
         deadline = time.monotonic() + self.settings.frame_timeout
@@ -162,8 +188,6 @@ class ViconClient(DeviceLink):
             if time.monotonic() > deadline:
                 raise DeviceError(f"connected to {self.settings.host} but no frame within "
                                   f"{self.settings.frame_timeout:g} s (is the system live?)")
-            if self.stop_requested():
-                return
             time.sleep(0.01)
 
     def _resolve_subject(self) -> str:
@@ -209,6 +233,10 @@ class ViconClient(DeviceLink):
     def _stream(self, analog: AnalogLayout | None) -> None:
         adapter, s = self.adapter, self.settings
         last_new = time.monotonic()
+        # Frames missed during an outage are dropped; during a pause (deactivated), they are not.
+        previous = self.last_frame_number if self.after_loss else None
+        clock: SampleClock | None = None
+        started = self._clock()
         while not self.stop_requested():
             if not adapter.next_frame():
                 if time.monotonic() - last_new > s.frame_timeout:
@@ -221,14 +249,24 @@ class ViconClient(DeviceLink):
                 if time.monotonic() - last_new > s.frame_timeout:
                     raise DeviceError(f"frame number stuck at {number} for {s.frame_timeout:g} s")
                 continue
-            positions, occluded = adapter.marker_positions(self.subject, self.marker_names)
+            latency = adapter.latency()
             rate = adapter.frame_rate()
-            stamp = arrival - adapter.latency()
+            if arrival - latency < started - 0.5 / rate:
+                continue        # buffered by the SDK while not streaming (before activation)
+            if previous is not None and number > previous + 1:
+                self.dropped_frames += number - previous - 1
+            positions, occluded = adapter.marker_positions(self.subject, self.marker_names)
+            # Vicon's frame numbers are its clock: frames delivered late (a stall, then a
+            # burst) keep the capture times their numbers give, never later than arrival.
+            if clock is None or clock.rate != rate or number < clock.base_index:
+                clock = SampleClock(rate, number)
+            clock.update(arrival - latency, number)
+            stamp = clock.stamp(number)
             self._on_frame(MarkerFrame(positions / MM_PER_M, self.marker_names, number, stamp,
                                        rate, self.subject, occluded))
             if analog is not None:
                 self._emit_analog(analog, number, stamp, rate)
-            self.last_frame_number = number
+            self.last_frame_number = previous = number
             last_new = time.monotonic()
 
     def _emit_analog(self, analog: AnalogLayout, number: int, stamp: float, rate: float) -> None:

@@ -8,8 +8,6 @@ from collections import deque
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
-from biosig_ros.devices.device_link import CONNECTING, STREAMING, LinkStatus
-
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
@@ -97,16 +95,6 @@ class LossWindow:
             return ""
         return (f"{lost} lost in the last {self.window:g} s ({what}) since "
                 f"{time.strftime('%H:%M:%S', time.localtime(since))}")
-
-
-def link_level(status: LinkStatus) -> int:
-    """Diagnostic level of a device link: OK while streaming, WARN while connecting for the
-    first time, ERROR once the device has been lost or refused."""
-    if status.state == STREAMING:
-        return OK
-    if status.state == CONNECTING and status.failures == 0:
-        return WARN
-    return ERROR
 
 
 def _format(value) -> str:

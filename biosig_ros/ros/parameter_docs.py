@@ -18,8 +18,10 @@ from biosig_ros.settings import field_default
 NODE_SETTINGS = {
     "replay_node": ("biosig_ros.io.recording:RecordingSettings",
                     "biosig_ros.nodes.replay_node:ReplayOptions"),
-    "trigno_emg_node": ("biosig_ros.devices.trigno_client:TrignoSettings",),
-    "vicon_markers_node": ("biosig_ros.devices.vicon_client:ViconSettings",),
+    "trigno_emg_node": ("biosig_ros.ros.device_node:DeviceNodeSettings",
+                        "biosig_ros.devices.trigno_client:TrignoSettings"),
+    "vicon_markers_node": ("biosig_ros.ros.device_node:DeviceNodeSettings",
+                           "biosig_ros.devices.vicon_client:ViconSettings"),
     "emg_processing_node": ("biosig_ros.nodes.emg_processing_node:EmgProcessingNodeSettings",),
     "ik_node": ("biosig_ros.nodes.ik_node:IkNodeSettings",),
     "bridge_node": ("biosig_ros.bridge.settings:BridgeSettings",
