@@ -133,6 +133,20 @@ def _emg_processing_publish_rate(running):
     assert not refused.successful and "publish_rate" in refused.reason
 
 
+def _trigno_publish_rate(running):
+    probe = running["probe"]
+    received = probe.subscribe(SignalChunk, "/trigno/emg/raw")
+    assert probe.wait_until(lambda: len(received) >= 20, timeout=60)
+    assert {m.sample_count for _, m in list(received)} == {20}  # 100 chunks/s at 2 kHz
+    assert _set(probe, "trigno_emg", "publish_rate", 50.0).successful
+    count = len(received)
+    assert probe.wait_until(lambda: len(received) >= count + 30, timeout=60)
+    assert {m.sample_count for _, m in list(received)[-10:]} == {40}
+    indices = [(m.first_sample_index, m.sample_count) for _, m in list(received)]
+    assert all(a + n == b for (a, n), (b, _) in zip(indices, indices[1:])), (
+        "indices must stay contiguous through the change")
+
+
 def _monitor_period(running):
     node = running["nodes"]["monitor"]
 
@@ -158,7 +172,7 @@ def _bridge_max_file_seconds(running):
 
 # A check of what a runtime parameter changes, per node that has one.
 BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
-             "bridge": _bridge_max_file_seconds}
+             "bridge": _bridge_max_file_seconds, "trigno_emg": _trigno_publish_rate}
 
 
 @pytest.mark.parametrize("name", NAMES)
