@@ -9,7 +9,9 @@ over a bare relay, across processes. Prints figures; passes or fails nothing.
    output is checked on every call), and the streaming core with the same settings (band-pass
    10-425 Hz order 5, centring over 2000 samples, rectification, median of 200 samples, one
    value per chunk) and variants. CPU time (time.process_time), best of --repeats runs.
-2. Latency: a probe (in a fresh process) publishes /emg/raw chunks at 100 Hz and times their
+2. Envelopes: step delay (time to 50 % of a step of EMG amplitude) and SNR of each envelope the
+   node offers (the streaming core), side by side, on synthetic EMG (--envelopes-only).
+3. Latency: a probe (in a fresh process) publishes /emg/raw chunks at 100 Hz and times their
    envelope on /emg/envelope (one clock: publish -> relay/node -> probe). The relay
    (benchmarks/relay_node.py) and the node run in their own processes, alternately, both
    started by node_runner.main_for as every node is, and are measured once they have answered
@@ -69,7 +71,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
     from biosiglive import RealTimeProcessing
 
     from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
-    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings, EnvelopeStream
+    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
+    from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProcessor
 
     x = test_signal(channels, seconds)
     chunks_cs = [np.ascontiguousarray(x[:, a:a + CHUNK]) for a in range(0, x.shape[1], CHUNK)]
@@ -105,8 +108,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
         ("core, median of 2000 samples, 1 value/chunk",
          EmgPipelineSettings(**{**same, "envelope_window": 2000}), CHUNK),
     ]
-    stream_settings = EmgPipelineSettings(**{**same, "centring": False})
-    chunk_objects = [SignalChunk(c, a, a / RATE, float(RATE), [], "V") for a, c in indexed]
+    names = [f"emg_{i}" for i in range(channels)]
+    chunk_objects = [SignalChunk(c, a, a / RATE, float(RATE), names, "V") for a, c in indexed]
     cases = [
         ("biosiglive 2.0.3 process_emg (defaults)", (
             lambda: RealTimeProcessing(RATE, RATE), lambda p, c: p.process_emg(c), chunks_cs)),
@@ -117,9 +120,8 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
     for label, settings, decimation in variants:
         cases.append((label, (lambda s=settings, d=decimation: EmgPipeline(s, d),
                               lambda p, item: p.process(item[1], item[0]), indexed)))
-    cases.append(("node's chunk path (checks + core), no centring, every sample", (
-        lambda: EnvelopeStream(EmgPipeline(stream_settings), RATE),
-        lambda p, c: p.step(c), chunk_objects)))
+    cases.append(("node's chunk path (EmgProcessor: continuity, layout, core)", (
+        lambda: EmgProcessor(EmgProcessingSettings()), lambda p, c: p.step(c), chunk_objects)))
     rows = list(zip([label for label, _ in cases], cpu_times([c for _, c in cases], repeats)))
     biosiglive = rows[0][1]
     print(f"  {'':62s} {'CPU ms per s':>12s} {'us per chunk':>13s} {'vs biosiglive':>14s}")
@@ -139,6 +141,46 @@ def cpu_benchmark(channels: int, seconds: float, repeats: int) -> None:
     print(f"  streaming core (node defaults) vs biosiglive envelope, after 1 s: median relative "
           f"difference {100 * np.median(relative):.3f} %, 99th percentile "
           f"{100 * np.percentile(relative, 99):.2f} %")
+
+
+# --- envelopes: delay against smoothness ------------------------------------------------------
+
+ENVELOPE_CASES = [
+    ("moving median 100 ms (biosiglive default)", {"envelope": "median", "envelope_window": 200}),
+    ("low-pass 2 Hz (order 2)", {"envelope": "lowpass", "lowpass_hz": 2.0, "lowpass_order": 2}),
+    ("low-pass 4 Hz (order 2)", {"envelope": "lowpass", "lowpass_hz": 4.0, "lowpass_order": 2}),
+    ("low-pass 6 Hz (order 2)", {"envelope": "lowpass", "lowpass_hz": 6.0, "lowpass_order": 2}),
+    ("low-pass 6 Hz (order 4, node default order)", {"envelope": "lowpass", "lowpass_hz": 6.0}),
+    ("low-pass 8 Hz (order 2)", {"envelope": "lowpass", "lowpass_hz": 8.0, "lowpass_order": 2}),
+    ("RMS 100 ms", {"envelope": "rms", "envelope_window": 200}),
+    ("RMS 50 ms", {"envelope": "rms", "envelope_window": 100}),
+    ("moving mean 100 ms", {"envelope": "mean", "envelope_window": 200}),
+]
+MAX_DELAY_MS = 40.0  # the assistance controller's budget (issue #14)
+
+
+def envelope_benchmark(channels: int = 8, steps: int = 20) -> list[tuple[str, float, float]]:
+    """Prints each envelope's step delay and SNR (the node's streaming core, default band-pass);
+    marks those within MAX_DELAY_MS with an SNR no worse than the median's."""
+    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
+    from biosig_ros.processing.emg_synthetic import envelope_figures, synthetic_step_emg
+
+    x, onsets = synthetic_step_emg(channels, steps, RATE)
+    rows = []
+    for label, changes in ENVELOPE_CASES:
+        core = EmgPipeline(EmgPipelineSettings(channel_count=channels, **changes))
+        envelope = np.concatenate([core.process(x[a:a + CHUNK], a).values
+                                   for a in range(0, len(x), CHUNK)])
+        rows.append((label, *envelope_figures(envelope, onsets, RATE)))
+    reference_snr = rows[0][2]
+    print(f"\nEnvelopes: synthetic EMG ({channels} channels x {steps} steps of amplitude 0.05 -> "
+          f"1, band 20-450 Hz, {RATE} Hz), band-pass 10-425 Hz order 5, rectified")
+    print(f"  {'envelope':44s} {'delay ms':>9s} {'SNR dB':>7s}  qualifies (<= {MAX_DELAY_MS:g} ms, "
+          "SNR >= median's)")
+    for label, delay, snr in rows:
+        ok = delay <= MAX_DELAY_MS and snr >= reference_snr
+        print(f"  {label:44s} {delay:9.1f} {snr:7.1f}  {'yes' if ok else '-'}")
+    return rows
 
 
 # --- latency ---------------------------------------------------------------------------------
@@ -275,14 +317,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--envelopes-only", action="store_true",
+                        help="only the envelope delay/SNR table")
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     load = os.getloadavg()
     if not args.quiet:
         print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
               f"{load[2]:.2f} (other processes share these CPUs)")
+    if args.envelopes_only:
+        envelope_benchmark()
+        return
     if not args.skip_cpu:
         cpu_benchmark(args.channels, args.seconds, args.repeats)
+        envelope_benchmark()
     if not args.skip_latency:
         if args.skip_cpu:
             latency_benchmark(args.channels, args.latency_seconds, args.rounds)

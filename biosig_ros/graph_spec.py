@@ -17,18 +17,22 @@ EXECUTABLES = {
     "trigno_sim": "biosig_ros.devices.trigno_simulator",
     "vicon_markers_node": "biosig_ros.nodes.vicon_markers_node",
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
+    "imu_processing_node": "biosig_ros.nodes.imu_processing_node",
     "ik_node": "biosig_ros.nodes.ik_node",
     "bridge_node": "biosig_ros.nodes.bridge_node",
     "mcap_recorder": "biosig_ros.nodes.mcap_recorder_node",
     "udp_amplifier_node": "biosig_ros.nodes.udp_amplifier_node",
     "udp_amplifier_sim": "biosig_ros.devices.udp_amplifier",
     "biosiglive_source_node": "biosig_ros.nodes.biosiglive_source_node",
+    "assist_node": "biosig_ros.nodes.assist_node",
+    "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
 TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
     "bio_check": "biosig_ros.tools.bio_check",
+    "assist_enable": "biosig_ros.nodes.assist_enable",
 }
 
 # A node that dies is started again after this delay (launch's respawn_delay); one that exits
@@ -151,8 +155,21 @@ CUSTOM_DEVICE = (
     NodeSpec("topic_monitor", "monitor", ("monitor_amplifier.yaml",)),
 )
 
+# EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# disabled: enable it with its ~/enable service (std_srvs/SetBool).
+EXO_DEMO = (
+    NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
+    NodeSpec("emg_processing_node", "emg_processing",
+             ("emg_processing.yaml", "emg_processing_exo.yaml")),
+    NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("assist_node", "assist", ("assist.yaml",)),
+    NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
+    NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),
+)
+
 GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
-          "custom_device": CUSTOM_DEVICE}
+          "custom_device": CUSTOM_DEVICE, "exo_demo": EXO_DEMO}
 
 
 def params_file_argument(spec: NodeSpec) -> LaunchArgument:

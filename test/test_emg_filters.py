@@ -12,7 +12,7 @@ from biosig_ros.io.bio_file import load_bio
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.emg_filters import (
     BandPass, BandPassSettings, Centring, LowPass, LowPassSettings, MovingMean, MovingMedian,
-    WindowSettings, sosfilt_inplace)
+    MovingRms, WindowSettings, sosfilt_inplace)
 from biosig_ros.processing.emg_offline import (
     bandpass_zero_phase, causal_envelope, centred_moving_mean, centred_moving_median,
     envelope_offline, lowpass_zero_phase)
@@ -188,6 +188,8 @@ def pipeline_reference(x: np.ndarray, s: EmgPipelineSettings) -> np.ndarray:
         y = window_reference(y, s.envelope_window, np.median)
     elif s.envelope == "mean":
         y = window_reference(y, s.envelope_window, np.mean)
+    elif s.envelope == "rms":
+        y = np.sqrt(window_reference(y * y, s.envelope_window, np.mean))
     elif s.envelope == "lowpass":
         y = signal.sosfilt(signal.butter(s.lowpass_order, s.lowpass_hz, "lowpass",
                                          fs=s.sample_rate, output="sos"), y, axis=1)
@@ -198,6 +200,8 @@ def pipeline_reference(x: np.ndarray, s: EmgPipelineSettings) -> np.ndarray:
     {},
     {"centring": True},
     {"envelope": "mean", "centring": True, "centring_window": 500},
+    {"envelope": "rms", "envelope_window": 200},
+    {"envelope": "rms", "rectify": False, "envelope_window": 37},
     {"envelope": "lowpass", "bandpass_order": 2},
     {"envelope": "none", "bandpass_order": 4},
     {"bandpass": False, "centring": True, "envelope_window": 51},
@@ -218,7 +222,7 @@ def test_pipeline_streaming_equals_offline_causal_chain(emg, changes):
 
 @pytest.mark.parametrize("changes", [
     {}, {"centring": True, "centring_window": 300}, {"envelope": "mean", "envelope_window": 64},
-    {"envelope": "lowpass"}, {"envelope": "none", "rectify": False, "bandpass_order": 2},
+    {"envelope": "rms", "envelope_window": 64}, {"envelope": "lowpass"}, {"envelope": "none", "rectify": False, "bandpass_order": 2},
 ])
 def test_compiled_chain_equals_the_stage_classes_in_turn(emg, changes):
     # The chain kernel and the stages (the band-pass through scipy's own kernel) agree bit for
@@ -231,6 +235,7 @@ def test_compiled_chain_equals_the_stage_classes_in_turn(emg, changes):
     y = np.abs(y) if s.rectify else y
     envelope = {"median": lambda: MovingMedian(WindowSettings(s.envelope_window), 10).step(y),
                 "mean": lambda: MovingMean(WindowSettings(s.envelope_window), 10).step(y),
+                "rms": lambda: MovingRms(WindowSettings(s.envelope_window), 10).step(y),
                 "lowpass": lambda: LowPass(LowPassSettings(RATE), 10).step(y.copy()),
                 "none": lambda: y}[s.envelope]()
     pipeline = EmgPipeline(s)
@@ -295,7 +300,7 @@ def test_refused_chunks_leave_the_state_untouched(emg):
     ({"bandpass_low_hz": 500.0}, "bandpass_low_hz"),
     ({"envelope": "lowpass", "lowpass_hz": 1000.0}, "lowpass_hz"),
     ({"bandpass_order": 0}, "bandpass_order"),
-    ({"envelope": "rms"}, "envelope"),
+    ({"envelope": "rmss"}, "envelope"),
     ({"envelope_window": 0}, "envelope_window"),
     ({"sample_rate": -1.0}, "sample_rate"),
     ({"mvc": [1e-3] * 9}, "9 values for 10 channels"),

@@ -216,10 +216,10 @@ class BiosigliveRealTime:
         was_filling = self.filling
         output = self.process_emg(data.T)
         if was_filling:
-            return Envelope(np.arange(0), np.empty((0, self.channel_count)), 1)
+            return Envelope(np.arange(0), np.empty((0, self.channel_count)), 1, 0)
         if self.settings.moving_average:
-            return Envelope(np.array([n - 1]), output[:, -1:].T, n)
-        return Envelope(np.arange(n), output[:, -n:].T, 1)
+            return Envelope(np.array([n - 1]), output[:, -1:].T, n, (first_index + n - 1) // n)
+        return Envelope(np.arange(n), output[:, -n:].T, 1, first_index)
 
 
 def offline_process_emg(data: np.ndarray, data_rate: float, band_pass_filter: bool = True,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from biosig_ros.errors import ConfigError
-from biosig_ros.processing.emg_kernels import moving_mean_step, moving_median_step
+from biosig_ros.processing.emg_kernels import (  # noqa: F401 - the states, re-exported
+    mean_state, median_state, moving_mean_step, moving_median_step)
 from biosig_ros.processing.filter_design import butter_sos
 
 MAX_BUTTER_ORDER = 10
@@ -164,20 +165,6 @@ class WindowSettings:
         check_count("window", self.window)
 
 
-def mean_state(window: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """A moving mean's state: the ring of the last `window` samples and the running sums."""
-    return np.zeros((channels, window)), np.zeros(channels)
-
-
-def median_state(window: int, channels: int) -> tuple[np.ndarray, ...]:
-    """A moving median's state: the two half-window heaps (keys, the lower half negated, and
-    ring slots), each with a column of +inf past its entries, and every slot's heap position."""
-    half = (window + 1) // 2 + 1
-    return (np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
-            np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
-            np.zeros((channels, window), dtype=np.int64))
-
-
 class _WindowStage:
     """What the moving windows share: settings, channels, and a state built by `make_state`
     (window, channels) with the count of samples seen."""
@@ -206,6 +193,15 @@ class MovingMean(_WindowStage):
         out = np.empty(x.shape)
         self._seen = moving_mean_step(*self._state, self._seen, x, out)
         return out
+
+
+class MovingRms(MovingMean):
+    """Root mean square of the last `window` samples: the square root of a moving mean of
+    squares, O(1) per sample (the envelope 'rms' of emg_pipeline)."""
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        return np.sqrt(np.maximum(super().step(x * x), 0.0))
 
 
 class Centring:

@@ -185,7 +185,7 @@ def moving_mean_step(ring, sums, seen, x, out):
     return seen + x.shape[1]
 
 
-ENVELOPE_NONE, ENVELOPE_MEDIAN, ENVELOPE_MEAN, ENVELOPE_LOWPASS = 0, 1, 2, 3
+ENVELOPE_NONE, ENVELOPE_MEDIAN, ENVELOPE_MEAN, ENVELOPE_LOWPASS, ENVELOPE_RMS = 0, 1, 2, 3, 4
 
 
 @njit(cache=True, nogil=True)
@@ -196,7 +196,8 @@ def emg_chain_step(samples, channels, seen, positions, out, centre_ring, centre_
     """The streaming chain over one chunk: samples is flat, samples x channels row-major (a
     message's buffer as it arrives). For each channel and sample: centring (when centre_ring has
     columns), band-pass (when bandpass_sos has sections), rectification, then the envelope
-    (ENVELOPE_*). out[k, c] receives channel c after sample positions[k] (sorted). Returns
+    (ENVELOPE_*; RMS = square root of the moving mean of squares, in the mean's state).
+    out[k, c] receives channel c after sample positions[k] (sorted). Returns
     False, with the state untouched, if a sample is not finite."""
     for i in range(len(samples)):
         if not np.isfinite(samples[i]):
@@ -222,19 +223,38 @@ def emg_chain_step(samples, channels, seen, positions, out, centre_ring, centre_
                 v = _mean_push(mean_ring, mean_sums, c, t, v)
             elif envelope == ENVELOPE_LOWPASS:
                 v = _sos_push(lowpass_sos, lowpass_zi[c], v)
+            elif envelope == ENVELOPE_RMS:  # the mean's ring holds squares
+                v = np.sqrt(max(_mean_push(mean_ring, mean_sums, c, t, v * v), 0.0))
             if k < len(positions) and positions[k] == j:
                 out[k, c] = v
                 k += 1
     return True
 
 
-def warm_up() -> None:
-    """Compiles every kernel for the argument types the stages and the pipeline pass (or loads
-    them from numba's cache): tools/bootstrap.sh runs it once after a change."""
-    # Imported here: those modules import this one.
-    from biosig_ros.processing.emg_filters import MovingMean, MovingMedian, WindowSettings
-    from biosig_ros.processing.emg_pipeline import EmgPipeline, EmgPipelineSettings
+def mean_state(window: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """A moving mean's state: the ring of the last `window` samples and the running sums."""
+    return np.zeros((channels, window)), np.zeros(channels)
 
-    EmgPipeline(EmgPipelineSettings(channel_count=1))
-    MovingMedian(WindowSettings(3), 1).step(np.zeros((1, 2)))
-    MovingMean(WindowSettings(3), 1).step(np.zeros((1, 2)))
+
+def median_state(window: int, channels: int) -> tuple[np.ndarray, ...]:
+    """A moving median's state: the two half-window heaps (keys, the lower half negated, and
+    ring slots), each with a column of +inf past its entries, and every slot's heap position."""
+    half = (window + 1) // 2 + 1
+    return (np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
+            np.full((channels, half), np.inf), np.zeros((channels, half), dtype=np.int64),
+            np.zeros((channels, window), dtype=np.int64))
+
+
+def warm_up() -> None:
+    """Compiles every kernel for the argument types that emg_filters' stages and
+    emg_pipeline.EmgPipeline pass (or loads them from numba's cache): tools/bootstrap.sh runs it
+    once after a change. It calls the kernels directly (this module imports neither of those)."""
+    x = np.zeros((1, 2))
+    positions = np.arange(2)
+    moving_median_step(*median_state(3, 1), 0, x, positions, np.empty((1, 2)))
+    moving_mean_step(*mean_state(3, 1), 0, x, np.empty((1, 2)))
+    sos = np.zeros((1, 6))
+    sos[0, 0] = sos[0, 3] = 1.0
+    emg_chain_step(np.zeros(2), 1, 0, positions, np.empty((2, 1)), *mean_state(3, 1), sos,
+                   np.zeros((1, 1, 2)), True, ENVELOPE_MEDIAN, *median_state(3, 1),
+                   *mean_state(3, 1), sos, np.zeros((1, 1, 2)))

@@ -31,7 +31,7 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
 
     The node spins on a SingleThreadedExecutor: rclpy's MultiThreadedExecutor took several
     times the CPU per message here and lost messages at 100-400 messages/s. Blocking I/O runs
-    in the nodes' own threads; a service handler that waits uses ros.service_lane.ServiceLane.
+    in the nodes' own threads; a service handler that waits is an async callback awaiting an rclpy Future.
     Nodes may define close() to stop their own threads; it is called before destruction.
     """
     # Our own handling of SIGINT/SIGTERM: the node's close() must run while the context is
@@ -115,5 +115,15 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def main_for(make_node: Callable[[], Node], name: str) -> None:
-    """sys.exit(run_node(...)): the body of every node's main()."""
-    sys.exit(run_node(make_node, name))
+    """sys.exit(run_node(...)): the body of every node's main().
+
+    A configuration error leaves through os._exit(2) once the output is flushed: nothing is
+    left to clean up (rclpy is shut down), and the interpreter's teardown (objects of rclpy, the
+    DDS layer and numba's LLVM freed in the garbage collector's order) once turned that exit
+    into a SIGSEGV (exit status -11) right after the one-line error."""
+    status = run_node(make_node, name)
+    if status == EXIT_CONFIG_ERROR:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)

@@ -28,6 +28,9 @@ NODE_SETTINGS = {
                     "biosig_ros.bridge.legacy_server:ServerSettings",
                     "biosig_ros.bridge.bio_recorder:RecorderSettings"),
     "topic_monitor": ("biosig_ros.nodes.topic_monitor:MonitorSettings",),
+    "assist_node": ("biosig_ros.nodes.assist_node:AssistSettings",),
+    "sim_exo_node": ("biosig_ros.nodes.sim_exo_node:SimExoNodeSettings",),
+    "imu_processing_node": ("biosig_ros.nodes.imu_processing_node:ImuProcessingSettings",),
 }
 
 BEGIN, END = "<!-- parameters:begin -->", "<!-- parameters:end -->"

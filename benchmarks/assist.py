@@ -1,0 +1,288 @@
+"""assist_node: the latency it adds over a bare relay, and the whole exo_demo chain from a marker
+frame's capture stamp to the command. Prints figures; passes or fails nothing.
+
+    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20]
+
+1. Added latency: a probe (this process) publishes a 3-channel envelope (one sample per chunk)
+   and joint states of the Wu model, each at 100 Hz, 5 ms apart, and times every command on
+   exo/commands from the input that triggered it (the last one sent before it: commands come
+   back within a few ms). Targets, alternately, in their own processes started by
+   node_runner.main_for: a relay (one Float64MultiArray per input, same QoS) and assist_node
+   (enabled, the law plus gravity support from biorbd inverse dynamics, its watchdog timer at
+   10 Hz so that every command answers an input).
+2. Chain: `python -m biosig_ros.graph exo_demo`, assist enabled (again after each fault: the
+   replay's loop makes the pose jump). For every command triggered by a joint state, the delay
+   from that frame's capture stamp (the replayed marker frame's, carried by IK) to the
+   command's arrival here. Commands are paired with the AssistState published right after
+   each of them.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "test"))
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+WU = "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
+POSE = [0.52, 0.69, 1.07, 3.0, -1.5, 1.5, -0.2, 0.1, 0.0, 0.1, 0.17, 0.5, 1.0, -1.2, 0.8]
+ASSIST = dict(joints=["elbow"], agonists=["BIC"], antagonists=["TRI"], gains=[4.0],
+              deadbands=[0.05], torque_limits=[5.0], rate_limits=[50.0], mvc_channels=[],
+              mvc=[], support_fraction=0.5, gravity_dofs=["ulna_elbow_flexion_RotZ"],
+              model_path=WU, watch_dofs=[], rate=10.0, envelope_timeout=0.5, pose_timeout=0.5)
+
+
+def serve_relay() -> None:
+    """The baseline: every envelope or joint state answered by one command, nothing computed."""
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+
+    from biosig_ros.msg import SignalChunk
+    from biosig_ros.ros.node_runner import main_for
+    from biosig_ros.ros.qos import input_qos, output_qos
+
+    class Relay(Node):
+        def __init__(self):
+            super().__init__("relay")
+            publisher = self.create_publisher(Float64MultiArray, "exo/commands", output_qos())
+            command = Float64MultiArray(data=[0.0])
+            self.create_subscription(SignalChunk, "emg/envelope",
+                                     lambda _: publisher.publish(command), input_qos())
+            self.create_subscription(JointState, "ik/joint_states",
+                                     lambda _: publisher.publish(command), input_qos())
+            self.get_logger().info("ready: emg/envelope, ik/joint_states -> exo/commands")
+
+    main_for(Relay, "relay")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Feeder:
+    """Envelope and joint states at 100 Hz each, interleaved; remembers what it sent when."""
+
+    def __init__(self, probe):
+        from sensor_msgs.msg import JointState
+
+        from biosig_ros.msg import SignalChunk
+        from biosig_ros.processing.ik_model import load_model
+        self.envelope = probe.publisher(SignalChunk, "/emg/envelope")
+        self.pose = probe.publisher(JointState, "/ik/joint_states")
+        self.names = list(load_model(REPO / WU).dof_names)
+        self.sent: list[tuple[float, str]] = []
+        self.index = 0
+        self._make = (SignalChunk, JointState)
+
+    def run(self, seconds: float) -> None:
+        chunk_type, joints_type = self._make
+        period = 0.01
+        next_time = time.perf_counter()
+        end = next_time + seconds
+        k = 0
+        while next_time < end:
+            stamp = time.time()
+            if k % 2 == 0:
+                msg = chunk_type(channel_names=["BIC", "TRI", "X"], unit="", sample_rate=100.0,
+                                 first_sample_index=self.index, sample_count=1,
+                                 data=[0.4 + 0.2 * np.sin(self.index / 20), 0.1, 0.0])
+                self.index += 1
+                kind, publisher = "envelope", self.envelope
+            else:
+                msg = joints_type(name=self.names, position=POSE)
+                kind, publisher = "joint_states", self.pose
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(stamp % 1 * 1e9)
+            next_time += period / 2
+            delay = next_time - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self.sent.append((time.perf_counter(), kind))
+            publisher.publish(msg)
+            k += 1
+
+
+def attribute(sent: list, arrivals: list, since: float) -> dict[str, list[float]]:
+    """Each arrival's delay from the last input sent before it, by the input's kind."""
+    times = [t for t, _ in sent]
+    delays: dict[str, list[float]] = {"envelope": [], "joint_states": []}
+    for arrival in arrivals:
+        k = bisect.bisect_right(times, arrival) - 1
+        if k >= 0 and times[k] >= since:
+            delays[sent[k][1]].append(arrival - times[k])
+    return delays
+
+
+def added_latency(seconds: float, rounds: int) -> None:
+    from ros_harness import NodeProcess, RosProbe
+    from std_msgs.msg import Float64MultiArray
+    from std_srvs.srv import SetBool
+
+    print(f"\nAdded latency: envelope and joint states at 100 Hz each, {rounds} x {seconds:g} s "
+          "per target, alternating; input published -> command received")
+    targets = {"relay": ("benchmarks.assist", ["--serve-relay"], None),
+               "assist_node": ("biosig_ros.nodes.assist_node", [], ASSIST)}
+    results = {label: {"envelope": [], "joint_states": []} for label in targets}
+    cpu = {label: [0.0, 0.0] for label in targets}
+    with RosProbe("assist_latency_probe") as probe:
+        arrivals: list[float] = []
+        lock = threading.Lock()
+
+        def on_command(_msg):
+            now = time.perf_counter()
+            with lock:
+                arrivals.append(now)
+
+        from biosig_ros.ros.qos import input_qos
+        probe.node.create_subscription(Float64MultiArray, "/exo/commands", on_command,
+                                       input_qos(1000))
+        feeder = Feeder(probe)
+        for _ in range(rounds):
+            for label, (module, arguments, params) in targets.items():
+                name = "relay" if label == "relay" else "assist"
+                with NodeProcess(module, name, params, arguments) as node:
+                    if not (node.wait_for_output("ready", 60) and probe.wait_for_subscribers(
+                            feeder.envelope) and probe.wait_for_subscribers(feeder.pose)):
+                        print(f"  {label}: did not start\n{node.output()}")
+                        continue
+                    feeder.run(1.0)  # discovery settles; assist needs fresh inputs to enable
+                    if label == "assist_node":
+                        enable = threading.Thread(target=lambda: print_refusal(probe.call(
+                            SetBool, "/assist/enable", SetBool.Request(data=True))))
+                        enable.start()
+                        feeder.run(0.5)
+                        enable.join()
+                    start = time.perf_counter()
+                    before = process_cpu_seconds(node.process.pid)
+                    feeder.run(seconds)
+                    cpu[label][0] += process_cpu_seconds(node.process.pid) - before
+                    cpu[label][1] += seconds
+                    time.sleep(0.3)
+                    with lock:
+                        delays = attribute(feeder.sent, [a for a in arrivals if a >= start],
+                                           start)
+                    for kind, values in delays.items():
+                        results[label][kind] += values
+    print(f"  {'':28s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'max ms':>8s} "
+          f"{'commands':>9s} {'CPU %':>6s}")
+    for label, kinds in results.items():
+        share = 100 * cpu[label][0] / cpu[label][1] if cpu[label][1] else float("nan")
+        for kind, values in kinds.items():
+            if values:
+                v = np.array(values) * 1e3
+                print(f"  {label + ', ' + kind:28s} {np.percentile(v, 50):8.3f} "
+                      f"{np.percentile(v, 90):8.3f} {np.percentile(v, 99):8.3f} {v.max():8.3f} "
+                      f"{len(v):9d} {share:6.1f}")
+    for kind in ("envelope", "joint_states"):
+        relay, assist = results["relay"][kind], results["assist_node"][kind]
+        if relay and assist:
+            print(f"  added by assist_node, {kind:12s}: p50 "
+                  f"{(np.percentile(assist, 50) - np.percentile(relay, 50)) * 1e3:+.3f} ms, p90 "
+                  f"{(np.percentile(assist, 90) - np.percentile(relay, 90)) * 1e3:+.3f} ms "
+                  "(goal: under 0.3 ms at p50)")
+
+
+def print_refusal(response) -> None:
+    if not response.success:
+        print(f"  assist_node refused to enable: {response.message}")
+
+
+def chain_latency(seconds: float) -> None:
+    from ros_harness import RosProbe
+    from std_msgs.msg import Float64MultiArray
+    from std_srvs.srv import SetBool
+    from test_graph import start_graph
+
+    from biosig_ros.msg import AssistState
+    from biosig_ros.ros.conversions import time_to_seconds
+
+    print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
+          "received (commands triggered by a joint state)")
+    with RosProbe("assist_chain_probe") as probe:
+        commands = probe.subscribe(Float64MultiArray, "/exo/commands")
+        states = probe.subscribe(AssistState, "/assist/state")
+        graph = start_graph("exo_demo")
+        enables = 0
+        try:
+            if not probe.wait_until(lambda: states and states[-1][1].reason == "", timeout=120):
+                print("  exo_demo did not become ready")
+                return
+            commands.clear()
+            states.clear()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                if states and states[-1][1].state != "enabled":
+                    enables += probe.call(SetBool, "/assist/enable",
+                                          SetBool.Request(data=True)).success
+                time.sleep(0.2)
+        finally:
+            graph.send_signal(signal.SIGINT)
+            graph.communicate(timeout=60)
+    commands, states = list(commands), list(states)
+    offset = best_offset(commands, states)
+    delays, enabled, state_delays = [], 0, []
+    for j, (arrival, state) in enumerate(states):
+        i = j - offset
+        if state.trigger == "joint_states" and 0 <= i < len(commands):
+            delays.append(commands[i][0] - time_to_seconds(state.header.stamp))
+            state_delays.append(arrival - time_to_seconds(state.header.stamp))
+            enabled += state.state == "enabled"
+    if not delays:
+        print("  no command triggered by a joint state was received")
+        return
+    v = np.array(delays) * 1e3
+    print(f"  {len(v)} commands ({enabled} while enabled, {enables} enable calls), pairing "
+          f"offset {offset}: p50 {np.percentile(v, 50):.2f} ms, p90 {np.percentile(v, 90):.2f} "
+          f"ms, p99 {np.percentile(v, 99):.2f} ms, max {v.max():.2f} ms")
+    s = np.array(state_delays) * 1e3
+    print(f"  (to the AssistState published after each command: p50 {np.percentile(s, 50):.2f} "
+          f"ms, p99 {np.percentile(s, 99):.2f} ms)")
+
+
+def best_offset(commands: list, states: list) -> int:
+    """The shift pairing the k-th command with its AssistState (equal values; both topics lose
+    nothing on loopback, but the first messages of each may be missed while discovery
+    settles)."""
+    def matches(offset):
+        pairs = [(c, states[k + offset][1]) for k, (_, c) in enumerate(commands)
+                 if 0 <= k + offset < len(states)]
+        return sum(list(c.data) == list(s.command) and any(c.data) for c, s in pairs)
+    return max(range(-20, 21), key=matches)
+
+
+def main() -> None:
+    if "--serve-relay" in sys.argv:
+        serve_relay()
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="per target and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chain-seconds", type=float, default=20.0)
+    parser.add_argument("--skip-added", action="store_true")
+    parser.add_argument("--skip-chain", action="store_true")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f} (other processes share these CPUs)")
+    if not args.skip_added:
+        added_latency(args.seconds, args.rounds)
+    if not args.skip_chain:
+        chain_latency(args.chain_seconds)
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

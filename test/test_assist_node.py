@@ -1,0 +1,447 @@
+"""assist_node and sim_exo_node in their own processes, fed from this one: disabled -> zero
+command; enabled -> the activation difference plus gravity support within the limits; every
+fault ramps the command to zero at the rate limit and reports ERROR until a fresh enable;
+hostile inputs never push the command beyond its limits; clear start-up errors."""
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import SetBool
+
+from biosig_ros.msg import AssistState, SignalChunk
+from biosig_ros.processing.ik_model import load_model
+from biosig_ros.robot.assist_law import deadband
+from biosig_ros.ros.ik_quality import quality_type
+
+from ros_harness import NodeProcess, RosProbe, shipped_parameters
+from test_assist_core import ELBOW, POSE, WU
+
+ARM = [d for d in load_model(WU).dof_names if not d.startswith("thorax")]
+LIMITS = np.array([3.0, 0.5])
+RATES = np.array([20.0, 10.0])
+RATE_HZ = 100.0
+MAX_STEP = RATES * 2.0 / RATE_HZ  # the limiter's dt is capped at two timer periods
+PARAMS = dict(
+    joints=["elbow", "wrist"], agonists=["BIC", "FCR"], antagonists=["TRI", ""],
+    gains=[4.0, 1.0], deadbands=[0.05, 0.0], torque_limits=LIMITS.tolist(),
+    rate_limits=RATES.tolist(), max_activation=3.0, mvc_channels=["BIC", "TRI"],
+    mvc=[0.001, 0.002], support_fraction=0.5, gravity_dofs=[ELBOW, ""],
+    gravity_signs=[1.0, 1.0], model_path=WU, watch_dofs=ARM, max_pose_step=0.35,
+    envelope_topic="emg/envelope", joint_states_topic="ik/joint_states",
+    command_topic="exo/commands", state_topic="assist/state", rate=RATE_HZ,
+    envelope_timeout=0.5, pose_timeout=0.5)
+
+
+def gravity(q) -> float:
+    model = load_model(WU)
+    zero = np.zeros(model.nb_q)
+    return float(model.model.InverseDynamics(np.asarray(q, dtype=float), zero, zero)
+                 .to_array()[model.dof_names.index(ELBOW)])
+
+
+def expected_command(bic, tri, fcr, q=POSE) -> np.ndarray:
+    emg = np.array([4.0 * deadband(bic - tri, 0.05), 1.0 * fcr])
+    return np.clip(emg + np.array([0.5 * gravity(q), 0.0]), -LIMITS, LIMITS)
+
+
+class Feeder:
+    """Publishes the envelope (1 sample per chunk) and the pose at 100 Hz from a thread; the
+    test changes what it sends, or injects one bad message."""
+
+    def __init__(self, probe: RosProbe):
+        self._envelope = probe.publisher(SignalChunk, "/emg/envelope")
+        self._pose = probe.publisher(JointState, "/ik/joint_states")
+        self._quality = (probe.publisher(quality_type(), "/ik/quality") if quality_type()
+                         else None)
+        self.names = list(load_model(WU).dof_names)
+        self.lock = threading.Lock()
+        self.reset()
+        self.index = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def reset(self, **values):
+        with self.lock:
+            self.values = {"BIC": 0.0, "TRI": 0.0, "OTHER": 0.5, "FCR": 0.0, **values}
+            self.unit = ""
+            self.q = POSE.copy()
+            self.send_envelope = self.send_pose = True
+            self.gap = 0
+            self.nan_envelope = self.nan_pose = False
+            self.quality = None  # fields of one IkQuality sent after the next pose
+
+    def set(self, **changes):
+        with self.lock:
+            for key, value in changes.items():
+                setattr(self, key, value)
+
+    def _run(self):
+        next_time = time.monotonic()
+        while not self._stop.is_set():
+            with self.lock:
+                self._publish()
+            next_time += 0.01
+            time.sleep(max(0.0, next_time - time.monotonic()))
+
+    def _publish(self):
+        stamp = time.time()
+        if self.send_envelope:
+            msg = SignalChunk()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(stamp % 1 * 1e9)
+            msg.channel_names = list(self.values)
+            msg.unit = self.unit
+            msg.sample_rate = 100.0
+            self.index += self.gap
+            self.gap = 0
+            msg.first_sample_index = self.index
+            msg.sample_count = 1
+            data = [float(v) for v in self.values.values()]
+            if self.nan_envelope:
+                data[0], self.nan_envelope = math.nan, False
+            msg.data = data
+            self._envelope.publish(msg)
+            self.index += 1
+        if self.send_pose:
+            msg = JointState()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(stamp % 1 * 1e9)
+            msg.name = self.names
+            q = [float(v) for v in self.q]
+            if self.nan_pose:
+                q[-1], self.nan_pose = math.nan, False
+            msg.position = q
+            self._pose.publish(msg)
+            if self.quality is not None and self._quality is not None:
+                quality = quality_type()(header=msg.header, frame_number=self.index)
+                for key, value in self.quality.items():
+                    setattr(quality, key, value)
+                self._quality.publish(quality)
+                self.quality = None
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Loop:
+    """The probe, the feeder, assist_node and sim_exo_node, and what they publish."""
+
+    def __init__(self):
+        self.probe = RosProbe()
+        self.commands = self.probe.subscribe(Float64MultiArray, "/exo/commands")
+        self.states = self.probe.subscribe(AssistState, "/assist/state")
+        self.exo = self.probe.subscribe(JointState, "/exo/joint_states")
+        self.diagnostics = self.probe.subscribe(DiagnosticArray, "/diagnostics")
+        self.assist = NodeProcess("biosig_ros.nodes.assist_node", "assist", PARAMS)
+        self.sim = NodeProcess("biosig_ros.nodes.sim_exo_node", "sim_exo", shipped_parameters(
+            "sim_exo.yaml", command_length=2, mass=0.0))
+        for node in (self.assist, self.sim):
+            assert node.wait_for_output("ready:", timeout=60), node.output()
+        self.feeder = Feeder(self.probe)
+        self.unexpected: list[str] = []
+        assert self.probe.wait_until(lambda: len(self.exo) > 10 and len(self.states) > 10
+                                     and self.state().reason == "", timeout=30), (
+            self.assist.output())
+
+    def state(self) -> AssistState:
+        return self.states[-1][1]
+
+    def since(self, t0: float, which=None) -> list:
+        return [msg for t, msg in list(self.commands if which is None else which) if t >= t0]
+
+    def enable(self, on: bool = True):
+        return self.probe.call(SetBool, "/assist/enable", SetBool.Request(data=on))
+
+    def assist_status(self, since: float):
+        statuses = [status for t, array in list(self.diagnostics) if t >= since
+                    for status in array.status if status.name == "assist"]
+        return statuses[-1] if statuses else None
+
+    def settle(self, expected: np.ndarray, timeout: float = 30.0) -> bool:
+        """Wait until enabled with this command. A fault the test did not cause (on a loaded
+        machine a best-effort message can be lost: a gap, which faults) is cleared by enabling
+        again, and noted in self.unexpected."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if state.state == "enabled" and np.allclose(state.command, expected, atol=1e-9):
+                return True
+            if state.state == "fault":
+                self.unexpected.append(state.reason)
+                self.enable()
+            time.sleep(0.02)
+        return False
+
+    def enable_when_ready(self, timeout: float = 20.0, service: str = "/assist/enable"):
+        """Enable, again while the inputs are not ready (just restored, or this loaded machine
+        starved the feeder past a timeout); the first successful answer, or None."""
+        answers = []
+
+        def answered():
+            response = self.probe.call(SetBool, service, SetBool.Request(data=True))
+            answers.append(response)
+            return response.success
+        return answers[-1] if self.probe.wait_until(answered, timeout, interval=0.2) else None
+
+    def close(self):
+        self.feeder.close()
+        for node in (self.assist, self.sim):
+            node.stop()
+        self.probe.close()
+
+
+@pytest.fixture(scope="module")
+def loop():
+    running = Loop()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def fresh(loop):
+    """Every test starts disabled, with healthy inputs."""
+    loop.enable(False)
+    loop.feeder.reset()
+    assert loop.probe.wait_until(lambda: loop.state().state == "disabled"
+                                 and loop.state().reason == "" and not any(loop.state().command))
+    return loop
+
+
+def within_limits(commands) -> None:
+    values = np.array([list(c.data) for c in commands])
+    assert values.shape[1] == 2 and np.isfinite(values).all()
+    assert (np.abs(values) <= LIMITS + 1e-12).all()
+
+
+def test_disabled_commands_are_zero_at_the_timer_rate(fresh):
+    fresh.feeder.set(values={"BIC": 1.0, "TRI": 0.0, "FCR": 0.4})
+    fresh.feeder.set(send_envelope=False, send_pose=False)  # the timer alone still publishes
+    t0 = time.time()
+    time.sleep(1.0)
+    commands = fresh.since(t0)
+    assert len(commands) >= 20, "the node must keep publishing without input"
+    assert all(list(c.data) == [0.0, 0.0] for c in commands)
+    exo = [m for t, m in list(fresh.exo) if t >= t0 + 0.5]
+    assert exo and all(m.effort[0] == 0.0 for m in exo)
+    # Stale inputs: enabling is refused, with the reason.
+    response = fresh.enable()
+    assert not response.success and "stale" in response.message, response.message
+    assert fresh.state().state == "disabled"
+
+
+def test_enabled_command_follows_activation_difference_and_gravity_within_limits(fresh):
+    assert abs(gravity(POSE)) > 0.1
+    assert fresh.enable_when_ready(), fresh.state()
+    t0 = time.time()
+    for bic, tri, fcr in [(0.5, 0.1, 0.2), (0.1, 0.6, 0.0), (0.3, 0.32, 0.3), (2.9, 0.0, 2.9),
+                          (0.0, 2.9, 0.0)]:
+        fresh.feeder.set(values={"BIC": bic, "TRI": tri, "FCR": fcr})
+        expected = expected_command(bic, tri, fcr)
+        assert fresh.settle(expected), (bic, tri, fcr, fresh.state())
+        state = fresh.state()
+        assert state.agonist_activation == pytest.approx([bic, fcr])
+        assert state.antagonist_activation == pytest.approx([tri, 0.0])
+        assert state.gravity_torque == pytest.approx([0.5 * gravity(POSE), 0.0])
+    # The limits held over the whole sequence, and so did the rate limit.
+    commands = fresh.since(t0)
+    within_limits(commands)
+    values = np.array([list(c.data) for c in commands])
+    assert (np.abs(np.diff(values, axis=0)) <= MAX_STEP + 1e-9).all()
+    assert np.abs(values).max(axis=0) == pytest.approx(LIMITS)  # clamped, reached
+    # The simulated exo applies the command it receives.
+    last = expected_command(0.0, 2.9, 0.0)
+    assert last[0] == -LIMITS[0]
+    assert fresh.probe.wait_until(lambda: fresh.settle(last, timeout=5)
+                                  and fresh.exo[-1][1].effort[0] == pytest.approx(last[0]),
+                                  timeout=30)
+
+
+def test_a_new_pose_changes_the_gravity_support(fresh):
+    q = POSE.copy()
+    assert fresh.enable_when_ready()
+    for elbow in (0.8, 1.0, 1.2):  # small steps: no pose-jump fault
+        q[-1] = elbow
+        fresh.feeder.set(q=q.copy())
+        assert fresh.settle(expected_command(0.0, 0.0, 0.0, q)), fresh.state()
+    assert gravity(q) != pytest.approx(gravity(POSE), abs=1e-3)
+
+
+FAULTS = {
+    "stale envelope": (dict(send_envelope=False), "stale envelope"),
+    "stale joint states": (dict(send_pose=False), "stale joint states"),
+    "NaN envelope": (dict(nan_envelope=True), "non-finite value (NaN or inf) in the envelope"),
+    "NaN pose": (dict(nan_pose=True), "non-finite value (NaN or inf) in the joint states"),
+    "gap": (dict(gap=3), "gap in the envelope"),
+    "re-initialisation": ("jump", "pose jumped: humerus_shoulder_ele_RotY"),
+    "pose out of range": ("range", "pose out of range: ulna_elbow_flexion_RotZ"),
+    "huge activation": (dict(values={"BIC": 1e9, "TRI": 0.0, "FCR": 1e9}), "above max_activation"),
+    "IK quality: re-initialised": (
+        dict(quality=dict(reinitialised=True, reinitialisation_reason="diverged")),
+        "IK re-initialised at frame"),
+    "IK quality: out of range": (
+        dict(quality=dict(dofs_out_of_range=["thorax_RotX", "humerus_shoulder_ele_RotY"])),
+        "IK: DoF(s) out of the model's range: humerus_shoulder_ele_RotY"),
+    "IK quality: under-determined": (
+        dict(quality=dict(underdetermined_segments=["thorax"])),
+        "IK: segment(s) seen by too few markers to be solved: thorax"),
+}
+NEEDS_QUALITY = {name for name in FAULTS if name.startswith("IK quality")}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
+    if fault in NEEDS_QUALITY and quality_type() is None:
+        pytest.skip("biosig_ros/IkQuality is not built here (the IK quality message)")
+    change, reason = FAULTS[fault]
+    start = {"BIC": 0.6, "TRI": 0.0, "FCR": 0.3}
+    before = expected_command(0.6, 0.0, 0.3)
+    for _attempt in range(3):
+        fresh.feeder.reset(**start)
+        assert fresh.enable_when_ready(), fresh.state()
+        assert fresh.settle(before), fresh.state()
+        t0 = time.time()
+        if change == "jump":
+            q = POSE.copy()
+            q[list(load_model(WU).dof_names).index("humerus_shoulder_ele_RotY")] += 0.6
+            fresh.feeder.set(q=q)
+        elif change == "range":
+            q = POSE.copy()
+            q[-1] = 3.2
+            fresh.feeder.set(q=q)
+        else:
+            fresh.feeder.set(**change)
+        assert fresh.probe.wait_until(lambda: fresh.state().state == "fault"
+                                      and not any(fresh.state().command), timeout=20), (
+            fresh.state(), fresh.assist.output()[-2000:])
+        if reason in fresh.state().reason:
+            break
+        fresh.unexpected.append(fresh.state().reason)  # another fault came first: again
+    assert reason in fresh.state().reason, (fresh.state().reason, fresh.unexpected)
+    # The ramp: |command| never grows and moves by at most the rate limit per message.
+    ramp = np.array([list(c.data) for c in fresh.since(t0)])
+    within_limits(fresh.since(t0))
+    steps = np.abs(np.diff(np.vstack([before, ramp]), axis=0))
+    assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
+    first_zero = int(np.argmax(~ramp.any(axis=1)))
+    magnitudes = np.abs(ramp[:first_zero + 1])
+    assert (np.diff(magnitudes, axis=0) <= 1e-12).all()
+    assert first_zero >= 2, "ramped, not dropped (the rate limit applies to the way down too)"
+    # ERROR on /diagnostics naming the reason.
+    assert fresh.probe.wait_until(lambda: (s := fresh.assist_status(t0)) is not None
+                                  and s.level == DiagnosticStatus.ERROR
+                                  and reason in s.message, timeout=10)
+    # Latched: healthy inputs again do not bring the command back...
+    fresh.feeder.reset(**start)
+    time.sleep(1.0)
+    assert fresh.state().state == "fault" and not any(fresh.state().command)
+    # ...a fresh enable does.
+    response = fresh.enable_when_ready()
+    assert response and "cleared fault" in response.message, fresh.state()
+    assert fresh.settle(before), fresh.state()
+    assert fresh.state().state == "enabled"
+
+
+def test_ik_quality_out_of_range_on_an_unwatched_dof_does_not_fault(fresh):
+    if quality_type() is None:
+        pytest.skip("biosig_ros/IkQuality is not built here (the IK quality message)")
+    fresh.feeder.set(values={"BIC": 0.6, "TRI": 0.0, "FCR": 0.3})
+    assert fresh.enable_when_ready()
+    assert fresh.settle(expected_command(0.6, 0.0, 0.3))
+    for _ in range(10):
+        fresh.feeder.set(quality=dict(dofs_out_of_range=["thorax_RotX", "thorax_RotZ"]))
+        time.sleep(0.05)
+    assert fresh.state().state == "enabled", fresh.state().reason
+
+
+def test_volts_need_an_mvc_for_every_channel_used(fresh):
+    # BIC and TRI have an MVC parameter, FCR (the wrist's agonist) has none.
+    fresh.feeder.set(unit="V", values={"BIC": 0.0006, "TRI": 0.0002, "FCR": 0.0001})
+    t0 = time.time()
+    assert fresh.probe.wait_until(lambda: "no MVC is given for FCR" in fresh.state().reason)
+    response = fresh.enable()
+    assert not response.success and "refusing to assist on volts" in response.message
+    status = None
+    assert fresh.probe.wait_until(lambda: (s := fresh.assist_status(t0)) is not None
+                                  and "no MVC is given for FCR" in s.message)
+    status = fresh.assist_status(t0)
+    assert status.level == DiagnosticStatus.WARN
+    assert not any(c.data[0] or c.data[1] for c in fresh.since(t0))
+    # Fractions of MVC (normalised upstream): accepted.
+    fresh.feeder.set(unit="", values={"BIC": 0.6, "TRI": 0.1, "FCR": 0.0})
+    assert fresh.enable_when_ready()
+
+
+def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
+    publisher = loop.probe.publisher(Float64MultiArray, "/sim_only/commands")
+    sim = NodeProcess("biosig_ros.nodes.sim_exo_node", "sim_only", shipped_parameters(
+        "sim_exo.yaml", command_topic="sim_only/commands", joint_states_topic="sim_only/state",
+        mass=0.0, initial_position=1.0))
+    states = loop.probe.subscribe(JointState, "/sim_only/state")
+    try:
+        assert sim.wait_for_output("ready:", timeout=60), sim.output()
+        assert loop.probe.wait_for_subscribers(publisher)
+        t0 = time.time()
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            publisher.publish(Float64MultiArray(data=[50.0, 1.0]))  # two values: dropped
+            time.sleep(0.02)
+        assert loop.probe.wait_until(lambda: (s := [st for t, a in list(loop.diagnostics)
+                                                    if t >= t0 for st in a.status
+                                                    if st.name == "sim_only"])
+                                     and "wrong length" in s[-1].message)
+        assert all(m.effort[0] == 0.0 for _, m in list(states))
+        publisher.publish(Float64MultiArray(data=[50.0]))  # beyond max_torque (10): saturates
+        assert loop.probe.wait_until(lambda: states[-1][1].effort[0] == 10.0)
+        assert loop.probe.wait_until(lambda: states[-1][1].position[0] == 2.5)  # hard stop
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(gains=[1.0, 2.0, 3.0]), "parameter 'gains' has 3 values for 2 joint(s)"),
+    (dict(gravity_dofs=["elbow_flexion", ""]), "parameter 'gravity_dofs': elbow_flexion not"),
+    (dict(rate_limits=[0.0, 1.0]), "parameter 'rate_limits' entry 0 must be > 0"),
+    (dict(mvc_file="no/such/mvc.yaml"), "mvc_file: no such file"),
+    (dict(rate=0.0), "parameter 'rate'"),
+])
+def test_bad_parameters_stop_the_node_with_one_line(overrides, message):
+    node = NodeProcess("biosig_ros.nodes.assist_node", "assist_bad", {**PARAMS, **overrides})
+    status = node.process.wait(timeout=60)
+    output = node.output()
+    assert status == 2, output
+    assert message in output and "Traceback" not in output, output
+
+
+def test_on_shutdown_the_command_ramps_to_zero_and_zero_is_the_last_command(loop):
+    """The controller holds the last command: the node's last word must be 0."""
+    commands = loop.probe.subscribe(Float64MultiArray, "/close_test/commands")
+    node = NodeProcess("biosig_ros.nodes.assist_node", "assist_close", {
+        **PARAMS, "command_topic": "close_test/commands", "state_topic": ""})
+    try:
+        assert node.wait_for_output("ready:", timeout=60), node.output()
+        loop.feeder.reset(BIC=0.6, TRI=0.0, FCR=0.3)
+        assert loop.probe.wait_until(lambda: len(commands) > 20)
+        expected = expected_command(0.6, 0.0, 0.3)
+        # Enabled (again, should the loaded machine starve an input past its timeout) until
+        # the command holds its value.
+        holds = lambda: np.allclose(commands[-1][1].data, expected)  # noqa: E731
+        deadline = time.monotonic() + 60
+        while not holds() and time.monotonic() < deadline:
+            assert loop.enable_when_ready(service="/assist_close/enable")
+            loop.probe.wait_until(holds, timeout=3)
+        assert holds(), commands[-1][1].data
+        t0 = time.time()
+        assert node.stop() == 0, node.output()
+        assert "stopped: command 0 published" in node.output()
+    finally:
+        node.stop()
+    time.sleep(0.5)
+    ramp = np.array([list(c.data) for t, c in list(commands) if t >= t0])
+    assert len(ramp) >= 3 and not ramp[-1].any(), ramp
+    steps = np.abs(np.diff(np.vstack([expected, ramp]), axis=0))
+    assert (steps <= MAX_STEP + 1e-9).all()
