@@ -2,6 +2,7 @@
 
     tools/run bench ik [--seconds 10] [--rates 100,200,300,500,750,1000] [--step 3]
                        [--methods kalman,least_squares] [--skip-ros]
+    tools/run bench ik --soak MINUTES [--methods kalman]
 
 1. Solve time per frame (median, p99, first frame) of IkSolver.step for both methods, on a
    synthetic trajectory (the model's own forward kinematics, 1 mm noise) and on data/abd.bio.
@@ -11,10 +12,16 @@
    sustained when the node received every frame (no frame_number gap) and solved every one
    (none skipped) and every JointState came back here.
 Targets: p99 <= 3 ms at 100 Hz; 500 Hz sustained. Prints figures; never passes or fails.
+
+--soak MINUTES instead: memory of the solver alone over 30k frames, then ik_node in its own
+process fed at 100 Hz for MINUTES: its resident memory every 10 s, and the growth after the
+first minute (warm-up) as MB per hour. Target (issue #11): under 1 MB per 10k frames alone,
+flat across processes.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -71,15 +78,21 @@ def solve_times(args) -> None:
 class NodeUnderTest:
     """ik_node in its own process, and this process's probe publishing and receiving."""
 
-    def __init__(self, method: str):
+    def __init__(self, method: str, keep_joints: bool = True):
         from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import JointState
 
         from biosig_ros.msg import MarkerSet
+        from biosig_ros.ros.qos import sensor_qos
         from ros_harness import NodeProcess, RosProbe
 
         self.probe = RosProbe(f"ik_bench_{method}")
-        self.joints = self.probe.subscribe(JointState, "/ik/joint_states")
+        self.joint_count = 0
+        if keep_joints:
+            self.joints = self.probe.subscribe(JointState, "/ik/joint_states")
+        else:  # a soak: count them only, this process's memory stays flat too
+            self.probe.node.create_subscription(JointState, "/ik/joint_states",
+                                                self._count_joints, sensor_qos(1000))
         self.diagnostics = self.probe.subscribe(DiagnosticArray, "/diagnostics")
         self.publisher = self.probe.publisher(MarkerSet, "/markers")
         self.node = NodeProcess("biosig_ros.nodes.ik_node", "ik", {"method": method})
@@ -88,6 +101,9 @@ class NodeUnderTest:
                 and self.probe.node.count_publishers("/ik/joint_states") >= 1, 30)):
             raise SystemExit(f"ik_node did not start:\n{self.node.output()}")
         time.sleep(1.0)
+
+    def _count_joints(self, _msg) -> None:
+        self.joint_count += 1
 
     def counters(self, after: float) -> dict:
         """The node's diagnostic counters from a status published after `after`."""
@@ -196,6 +212,74 @@ def ros_figures(args, method: str) -> None:
         under_test.close()
 
 
+def rss_mb(pid: str | int = "self") -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def solver_memory(method: str, frames: int = 30_000, warm_up: int = 3000) -> None:
+    import gc
+
+    model = load_model(WU)
+    trajectory = synthetic_trajectory(model, seconds=10.0, noise=0.001, seed=0)
+    solver = IkSolver(IkSettings(method=method), model)
+    samples = []
+    for k in range(warm_up + frames):
+        i = k % len(trajectory.q)
+        solver.step(MarkerFrame(trajectory.markers[i].copy(), list(trajectory.marker_names),
+                                k, k / 100, 100.0))
+        if k >= warm_up and (k - warm_up) % 5000 == 0:
+            gc.collect()
+            samples.append(rss_mb())
+    gc.collect()
+    grown = rss_mb() - samples[0]
+    print(f"   {method}: IkSolver alone, {frames} frames after {warm_up} of warm-up: RSS "
+          f"{samples[0]:.1f} -> {rss_mb():.1f} MB ({grown / frames * 10_000:+.3f} MB per 10k "
+          f"frames; every 5k: {', '.join(f'{s - samples[0]:+.2f}' for s in samples[1:])})")
+
+
+def node_memory(method: str, minutes: float, rate: float = 100.0) -> None:
+    from biosig_ros.ros.conversions import frame_to_msg, seconds_to_time
+
+    model = load_model(WU)
+    trajectory = synthetic_trajectory(model, seconds=20.0, noise=0.001, seed=3)
+    messages = [frame_to_msg(trajectory.frame(i)) for i in range(len(trajectory.q))]
+    under_test = NodeUnderTest(method, keep_joints=False)
+    pid = under_test.node.process.pid
+    samples = []  # (seconds since start, RSS MB)
+    try:
+        start = time.perf_counter()
+        next_sample = 0.0
+        k = 0
+        while True:
+            elapsed = time.perf_counter() - start
+            if elapsed >= next_sample:
+                samples.append((elapsed, rss_mb(pid)))
+                next_sample += 10.0
+                if elapsed >= minutes * 60:
+                    break
+            delay = start + k / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            msg = messages[k % len(messages)]
+            msg.frame_number = k
+            msg.header.stamp = seconds_to_time(time.time())
+            under_test.publisher.publish(msg)
+            k += 1
+        counters = under_test.counters(time.time())
+    finally:
+        under_test.close()
+    times, values = np.array(samples).T
+    after = times >= 60.0
+    slope = np.polyfit(times[after], values[after], 1)[0] * 3600 if after.sum() > 2 else math.nan
+    print(f"   {method}: ik_node over {minutes:g} min at {rate:g} Hz ({k} frames sent, "
+          f"{counters.get('frames_solved')} solved, {counters.get('frames_skipped')} skipped, "
+          f"JointState back {under_test.joint_count}): RSS {values[0]:.1f} MB at start, "
+          f"{values[after][0] if after.any() else math.nan:.1f} MB after 1 min, "
+          f"{values[-1]:.1f} MB at the end; growth after 1 min {slope:+.1f} MB/hour")
+    print("   RSS every 10 s (MB): " + " ".join(f"{v:.1f}" for v in values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="synthetic trajectory length")
@@ -203,10 +287,20 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=3.0, help="seconds per rate")
     parser.add_argument("--methods", default="kalman,least_squares")
     parser.add_argument("--skip-ros", action="store_true", help="only the in-process figures")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="MINUTES",
+                        help="only the memory figures: the solver alone, then ik_node for "
+                             "MINUTES at 100 Hz")
     args = parser.parse_args()
     args.methods = args.methods.split(",")
     args.rates = [float(r) for r in args.rates.split(",")]
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    if args.soak:
+        print("Memory (resident set size)")
+        for method in args.methods:
+            solver_memory(method, 30_000 if method == "kalman" else 10_000)
+        for method in args.methods:
+            node_memory(method, args.soak)
+        return
     solve_times(args)
     if not args.skip_ros:
         for method in args.methods:

@@ -9,8 +9,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from tf2_msgs.msg import TFMessage
 
-from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk
+from biosig_ros.msg import IkQuality, MarkerResiduals, MarkerSet, SignalChunk
 
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
@@ -21,12 +22,14 @@ OUTPUTS = {
         "/emg/raw": (SignalChunk, "replay"), "/markers": (MarkerSet, "replay"),
         "/emg/envelope": (SignalChunk, "emg_processing"),
         "/ik/joint_states": (JointState, "ik"), "/ik/marker_residuals": (MarkerResiduals, "ik"),
+        "/ik/quality": (IkQuality, "ik"), "/tf": (TFMessage, "ik"),
     },
     "simulated_devices": {
         "/emg/raw": (SignalChunk, "trigno_emg"), "/emg/aux": (SignalChunk, "trigno_emg"),
         "/markers": (MarkerSet, "vicon_markers"), "/vicon/analog": (SignalChunk, "vicon_markers"),
         "/emg/envelope": (SignalChunk, "emg_processing"),
         "/ik/joint_states": (JointState, "ik"), "/ik/marker_residuals": (MarkerResiduals, "ik"),
+        "/ik/quality": (IkQuality, "ik"), "/tf": (TFMessage, "ik"),
     },
 }
 DIAGNOSING = {"demo": ("replay", "emg_processing", "ik", "bridge"),

@@ -77,12 +77,18 @@ build_package() {
     flock 9
     # file(GLOB) in CMakeLists.txt is evaluated at configure time: reconfigure when the set of
     # installed files (executables, messages, launch, config) changes.
-    local layout force=()
+    local layout force=() extra_paths=()
+    # tf2_msgs (for /tf) has no wheel: build the one-message copy in tools/tf2_msgs beside the
+    # package, unless the environment has its own (a ROS 2 install). It is named explicitly:
+    # colcon does not look inside a package (the repository root), and tools/ is COLCON_IGNOREd.
+    if [ -d "$ROOT/install/tf2_msgs" ] || ! "$VENV/bin/python" -c 'import tf2_msgs' 2>/dev/null; then
+      extra_paths=("$ROOT/tools/tf2_msgs")
+    fi
     layout="$(cd "$ROOT" && ls scripts msg srv launch config data 2>/dev/null | sha256sum | cut -d' ' -f1)"
     if [ "$(cat "$ROOT/build/.layout.sha256" 2>/dev/null)" != "$layout" ]; then
       force=(--cmake-force-configure)
     fi
-    "$VENV/bin/colcon" --log-base "$ROOT/log" build --base-paths "$ROOT" \
+    "$VENV/bin/colcon" --log-base "$ROOT/log" build --base-paths "$ROOT" "${extra_paths[@]}" \
       --build-base "$ROOT/build" --install-base "$ROOT/install" --symlink-install \
       --event-handlers console_cohesion- status- summary- terminal_title- \
       "${force[@]}" --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \

@@ -13,6 +13,7 @@ import numpy as np
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.paths import resolve_data_path
+from biosig_ros.processing.ik_biorbd import ModelBuffers
 
 
 def _import_biorbd():
@@ -53,6 +54,11 @@ class IkModel:
     q_min: np.ndarray
     q_max: np.ndarray
     rotational: np.ndarray  # bool per DoF: True for a rotation (radians), False for metres
+    segment_names: tuple[str, ...]
+    segment_parents: tuple[int, ...]  # index of each segment's parent, -1 for the root
+    segment_dofs: tuple[tuple[int, ...], ...]  # per segment: indices of its own DoFs in q
+    segment_markers: tuple[tuple[int, ...], ...]  # per segment: indices of its markers
+    buffers: ModelBuffers  # every per-frame biorbd call goes through these (no leak)
 
     @property
     def nb_q(self) -> int:
@@ -64,11 +70,15 @@ class IkModel:
 
     def markers(self, q: np.ndarray) -> np.ndarray:
         """Model marker positions (markers x 3, metres) at pose q."""
-        return np.array([m.to_array() for m in self.model.technicalMarkers(q)])
+        return self.buffers.markers(q)
 
     def markers_jacobian(self, q: np.ndarray) -> np.ndarray:
         """d(markers)/dq as (3 * markers) x nq, rows x, y, z of marker 0, then marker 1, ..."""
-        return np.vstack([j.to_array() for j in self.model.technicalMarkersJacobian(q)])
+        return self.buffers.markers_jacobian(q)
+
+    def segment_frames(self, q: np.ndarray) -> np.ndarray:
+        """Every segment's pose in the world frame at q: segments x 4 x 4 (rotation, origin)."""
+        return self.buffers.segment_frames(q)
 
 
 def load_model(path: str | Path) -> IkModel:
@@ -103,14 +113,18 @@ def _describe(path: Path, model) -> IkModel:
         raise ConfigError(f"model_path: {path} has no technical marker to track")
     if len(set(marker_names)) != len(marker_names):
         raise ConfigError(f"model_path: {path} has duplicated marker names")
-    q_min, q_max, rotational = [], [], []
+    q_min, q_max, rotational, segment_names, segment_dofs = [], [], [], [], []
     for index in range(model.nbSegment()):
         segment = model.segment(index)
+        segment_names.append(segment.name().to_string())
+        segment_dofs.append(tuple(range(len(q_min), len(q_min) + segment.nbDof())))
         for q_range in segment.QRanges():
             q_min.append(q_range.min())
             q_max.append(q_range.max())
         # biorbd lists a segment's translations before its rotations.
         rotational += [False] * segment.nbDofTrans() + [True] * segment.nbDofRot()
+    technical = [m for m in model.markers() if m.isTechnical()]
+    parents = [m.parent().to_string() for m in technical]
     return IkModel(
         path=path,
         model=model,
@@ -119,4 +133,12 @@ def _describe(path: Path, model) -> IkModel:
         q_min=np.array(q_min, dtype=float),
         q_max=np.array(q_max, dtype=float),
         rotational=np.array(rotational, dtype=bool),
+        segment_names=tuple(segment_names),
+        segment_parents=tuple(segment_names.index(p) if p in segment_names else -1
+                              for p in (model.segment(i).parent().to_string()
+                                        for i in range(model.nbSegment()))),
+        segment_dofs=tuple(segment_dofs),
+        segment_markers=tuple(tuple(i for i, p in enumerate(parents) if p == name)
+                              for name in segment_names),
+        buffers=ModelBuffers(model),
     )

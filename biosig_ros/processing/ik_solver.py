@@ -18,35 +18,53 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.processing.ik_biorbd import KalmanBuffers
 from biosig_ros.processing.ik_model import IkModel, load_model
+from biosig_ros.processing.ik_quality import QualityCheck
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
+from biosig_ros.settings import doc_field
 from biosig_ros.signals import MarkerFrame
 
 METHODS = ("kalman", "least_squares")
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+# Extra filter iterations on the first frame after skipped ones: the filter's covariance
+# assumes one frame period since its last update, so one update catches up only part of the
+# motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with more).
+# One more per _CATCH_UP_FRAMES skipped, at most _CATCH_UP: each costs a frame's solve, and an
+# overloaded node that paid four after every short gap solved a third fewer frames.
+_CATCH_UP = 4
+_CATCH_UP_FRAMES = 10
+_RESTART_GAP = 0.5  # seconds of skipped frames after which the filter restarts from a fit
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
-
-
-def _doc(default, doc: str):
-    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass
 class IkSettings:
-    model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
-                           "biorbd .bioMod file (its Geometry/ folder beside it)")
-    method: str = _doc("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
-    marker_units: str = _doc("m", "units of the incoming marker positions: m, cm or mm")
-    marker_name_map: list[str] = field(default_factory=list, metadata={
-        "doc": "renames incoming markers: entries 'incoming=model'"})
-    zero_is_occluded: bool = _doc(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
-    min_visible_markers: int = _doc(6, "frames with fewer visible model markers are skipped")
-    kalman_frequency: float = _doc(0.0, "Hz of the Kalman model; 0 = the stream's frame_rate")
-    kalman_noise_factor: float = _doc(1e-10, "biorbd KalmanParam noiseFactor")
-    kalman_error_factor: float = _doc(1e-5, "biorbd KalmanParam errorFactor")
-    divergence_residual: float = _doc(
-        0.01, "metres of mean marker residual above the start fit's that count as diverging")
-    divergence_frames: int = _doc(5, "consecutive diverging frames before re-initialising")
+    """Parameters of the solver (also the IK node's ROS parameters)."""
+
+    model_path: str = doc_field("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
+                                "biorbd .bioMod file (its Geometry/ folder beside it)")
+    method: str = doc_field("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
+    marker_units: str = doc_field("m", "units of the incoming marker positions: m, cm or mm")
+    marker_name_map: list[str] = doc_field(
+        [], "renames incoming markers: entries 'incoming=model' (a YAML mapping "
+        "marker_name_map: {incoming: model} in a parameter file works too)")
+    strip_subject_prefix: bool = doc_field(
+        True, "an incoming 'Subject:NAME' (Vicon) that is not a model marker matches NAME")
+    zero_is_occluded: bool = doc_field(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
+    min_visible_markers: int = doc_field(
+        6, "frames with fewer visible model markers are skipped", range=(1, None))
+    kalman_frequency: float = doc_field(
+        0.0, "Hz of the Kalman model; 0 = the stream's frame_rate", range=(0.0, None))
+    kalman_noise_factor: float = doc_field(1e-10, "biorbd KalmanParam noiseFactor",
+                                           range=(0.0, None))
+    kalman_error_factor: float = doc_field(1e-5, "biorbd KalmanParam errorFactor",
+                                           range=(0.0, None))
+    divergence_residual: float = doc_field(
+        0.01, "metres of mean marker residual above the start fit's that count as diverging",
+        range=(0.0, None))
+    divergence_frames: int = doc_field(
+        5, "consecutive diverging frames before re-initialising", range=(1, None))
 
     def __post_init__(self) -> None:
         if not self.model_path:
@@ -87,12 +105,18 @@ class IkResult:
     visible_markers: int
     event: str = ""                   # "initialised" or "reinitialised" on those frames
     solve_time: float = 0.0           # seconds spent in step()
+    event_reason: str = ""            # why it re-initialised
+    frames_skipped: int = 0           # frames since the last solved one (by frame numbers)
+    out_of_range: list[int] = field(default_factory=list)  # DoF indices outside the ranges
+    underdetermined: list[str] = field(default_factory=list)  # segments short of markers
 
 
 @dataclass
 class IkState:
     initialised: bool = False
     q: np.ndarray | None = None
+    qdot: np.ndarray | None = None
+    qddot: np.ndarray | None = None
     baseline_residual: float = 0.0    # mean residual of the last start fit
     diverging_frames: int = 0
     last_good_q: np.ndarray | None = None  # pose of the last frame that passed the checks
@@ -123,7 +147,8 @@ class IkSolver:
         self.matcher = MarkerMatcher(
             self.model.marker_names,
             parse_name_map(settings.marker_name_map, self.model.marker_names),
-            settings.zero_is_occluded)
+            settings.zero_is_occluded, settings.strip_subject_prefix)
+        self.quality = QualityCheck(self.model)
         self.state = IkState()
         self._kalman = None
         self._kalman_buffers = None
@@ -155,11 +180,24 @@ class IkSolver:
             return None
         state = self.state
         event = ""
+        skipped = self._skipped_frames(frame)
         if not state.initialised:
             q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
             event = "initialised"
+        elif self._kalman is not None and skipped > _RESTART_GAP * (frame.frame_rate or 100.0):
+            # Beyond half a second the filter's motion model says nothing: a fresh fit from
+            # the last pose (a catch-up left steps up to 13 degrees beyond the motion).
+            # The filter itself is kept (a new one spends 25-40 ms settling): only its state
+            # moves to the fit, at rest.
+            state.last_event_reason = f"{skipped} frames skipped: restarted from a fresh fit"
+            buffers = self._kalman_buffers
+            self._kalman.setInitState(buffers.q.set(self._bounded_fit(targets)),
+                                      buffers.qdot.set(0.0), buffers.qddot.set(0.0))
+            q, qdot, qddot = self._kalman_frame(targets)
+            event = "reinitialised"
+            state.reinitialisations += 1
         else:
-            q, qdot, qddot = self._track(targets, frame)
+            q, qdot, qddot = self._track(targets, frame, skipped)
         residuals, mean_residual = self._residuals(q, targets)
         if not event:
             restart = self._check(q, mean_residual, targets)
@@ -168,12 +206,15 @@ class IkSolver:
                 residuals, mean_residual = self._residuals(q, targets)
                 event = "reinitialised"
                 state.reinitialisations += 1
-        state.q = q
+        state.q, state.qdot, state.qddot = q, qdot, qddot
         state.last_frame_number = frame.frame_number
         state.last_stamp = frame.stamp
         state.frames_solved += 1
+        quality = self.quality.check(q, matched.visible)
         return IkResult(frame.frame_number, frame.stamp, q, qdot, qddot, residuals,
-                        mean_residual, visible, event, time.perf_counter() - started)
+                        mean_residual, visible, event, time.perf_counter() - started,
+                        state.last_event_reason if event == "reinitialised" else "", skipped,
+                        quality.out_of_range, quality.underdetermined)
 
     # --- start and re-start -------------------------------------------------------------
 
@@ -190,15 +231,17 @@ class IkSolver:
         import biorbd
 
         frequency = self.settings.kalman_frequency or frame.frame_rate or 100.0
+        self._kalman_rate = float(frequency)
         params = biorbd.KalmanParam(float(frequency), self.settings.kalman_noise_factor,
                                     self.settings.kalman_error_factor)
         # A new filter rather than setInitState on the old one: a diverged filter's
         # covariance is no better than its pose.
         self._kalman = biorbd.KalmanReconsMarkers(self.model.model, params)
-        self._kalman.setInitState(q, zeros, zeros)
-        self._kalman_buffers = (biorbd.GeneralizedCoordinates(self.model.model),
-                                biorbd.GeneralizedVelocity(self.model.model),
-                                biorbd.GeneralizedAcceleration(self.model.model))
+        if self._kalman_buffers is None:  # allocated once: numpy arguments leak (ik_biorbd)
+            self._kalman_buffers = KalmanBuffers(self.model.model, self.model.nb_markers)
+        buffers = self._kalman_buffers
+        self._kalman.setInitState(buffers.q.set(q), buffers.qdot.set(0.0),
+                                  buffers.qddot.set(0.0))
         # The filter's first frame iterates from the start state to settle its covariance.
         return self._kalman_frame(targets)
 
@@ -249,10 +292,18 @@ class IkSolver:
 
     # --- tracking -----------------------------------------------------------------------
 
-    def _track(self, targets: np.ndarray, frame: MarkerFrame):
-        if self.settings.method == "kalman":
-            return self._kalman_frame(targets)
+    def _track(self, targets: np.ndarray, frame: MarkerFrame, skipped: int):
         state = self.state
+        if self.settings.method == "kalman":
+            q, qdot, qddot = self._kalman_frame(targets)
+            catch_up = min(_CATCH_UP, 1 + skipped // _CATCH_UP_FRAMES) if skipped else 0
+            for _ in range(catch_up):  # a correction without moving on
+                buffers = self._kalman_buffers
+                self._kalman.setInitState(None, buffers.qdot.set(0.0), buffers.qddot.set(0.0))
+                q, qdot, qddot = self._kalman_frame(targets)
+            if skipped:
+                qdot, qddot = self._bridge(q, (skipped + 1) / self._kalman_rate)
+            return q, qdot, qddot
         visible = np.isfinite(targets).all(axis=1)
         q = self._fit(targets, visible, state.q, bounded=False).x
         dt = self._elapsed(frame)
@@ -260,10 +311,28 @@ class IkSolver:
         return q, qdot, None
 
     def _kalman_frame(self, targets: np.ndarray):
-        q, qdot, qddot = self._kalman_buffers
+        buffers = self._kalman_buffers
         # NaN markers are occluded for biorbd's filter: they do not update the state.
-        self._kalman.reconstructFrame(self.model.model, targets.ravel(), q, qdot, qddot)
-        return q.to_array().copy(), qdot.to_array().copy(), qddot.to_array().copy()
+        self._kalman.reconstructFrame(self.model.model, buffers.targets.set(targets.ravel()),
+                                      buffers.q.obj, buffers.qdot.obj, buffers.qddot.obj)
+        return buffers.q.read(), buffers.qdot.read(), buffers.qddot.read()
+
+    def _skipped_frames(self, frame: MarkerFrame) -> int:
+        """Frames between the last solved one and this one (0 when consecutive)."""
+        last = self.state.last_frame_number
+        if last is None:
+            return 0
+        return max(0, int(frame.frame_number) - int(last) - 1)
+
+    def _bridge(self, q: np.ndarray, seconds: float):
+        """After frames the filter did not see (and the catch-up iterations, which hold the
+        pose still): velocity from the pose change over the whole interval, acceleration zero,
+        so that the next prediction continues the motion."""
+        buffers = self._kalman_buffers
+        qdot = (q - self.state.q) / seconds
+        qddot = np.zeros_like(q)
+        self._kalman.setInitState(None, buffers.qdot.set(qdot), buffers.qddot.set(qddot))
+        return qdot, qddot
 
     def _elapsed(self, frame: MarkerFrame) -> float:
         state = self.state

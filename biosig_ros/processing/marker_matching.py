@@ -1,28 +1,32 @@
 """Match incoming markers to a model's markers by name, never by position in the array.
 
-Incoming names may be renamed first with a name map (`incoming=model` entries). Names the model
-does not know, model markers the stream never provides and duplicated names are reported once
+Incoming names may be renamed first with a name map (`incoming=model` entries, or a mapping).
+Vicon Nexus labels markers `Subject:MARKER`: such a name that is neither mapped nor a model
+marker matches MARKER (the map may name either form). Names the model does not know, model markers the stream never provides and duplicated names are reported once
 each, as plain sentences the node logs. Occluded markers (flagged, NaN, or exactly (0, 0, 0)
 as Vicon sends them) come out as NaN so that they never pull the solution.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from biosig_ros.errors import ConfigError
 
 
-def parse_name_map(entries: Sequence[str], model_names: Sequence[str],
+def parse_name_map(entries: Sequence[str] | Mapping[str, str], model_names: Sequence[str],
                    parameter: str = "marker_name_map") -> dict[str, str]:
-    """['incoming=model', ...] -> {incoming: model}; ConfigError naming the parameter when an
-    entry is malformed, maps a name twice, or targets a marker the model does not have."""
+    """['incoming=model', ...] or {incoming: model} -> {incoming: model}; ConfigError naming the
+    parameter when an entry is malformed, maps a name twice, or targets a marker the model does
+    not have."""
     known = set(model_names)
     mapping: dict[str, str] = {}
+    if isinstance(entries, Mapping):
+        entries = [f"{incoming}={target}" for incoming, target in entries.items()]
     for entry in entries:
-        incoming, separator, target = entry.partition("=")
+        incoming, separator, target = str(entry).rpartition("=")
         incoming, target = incoming.strip(), target.strip()
         if not separator or not incoming or not target:
             raise ConfigError(f"parameter '{parameter}': entry {entry!r} is not 'incoming=model'")
@@ -49,11 +53,13 @@ class MarkerMatcher:
     """
 
     def __init__(self, model_names: Sequence[str], name_map: dict[str, str] | None = None,
-                 zero_is_occluded: bool = True):
+                 zero_is_occluded: bool = True, strip_subject_prefix: bool = True):
         self.model_names = list(model_names)
         self._model_index = {name: i for i, name in enumerate(self.model_names)}
         self._name_map = dict(name_map or {})
         self._zero_is_occluded = zero_is_occluded
+        self._strip = strip_subject_prefix
+        self.subjects: list[str] = []  # prefixes stripped in the current layout
         self._layout: tuple[str, ...] | None = None
         self._source = np.zeros(0, dtype=int)   # incoming index used for each model marker
         self._target = np.zeros(0, dtype=int)   # the model marker it fills
@@ -91,8 +97,14 @@ class MarkerMatcher:
         self._layout = layout
         source, target, unknown, duplicated = [], [], [], []
         filled: set[int] = set()
+        subjects: dict[str, None] = {}
         for incoming_index, incoming in enumerate(layout):
             name = self._name_map.get(incoming, incoming)
+            if self._strip and name not in self._model_index and ":" in name:
+                subject, _, bare = name.rpartition(":")
+                name = self._name_map.get(bare, bare)
+                if name in self._model_index:
+                    subjects[subject] = None
             model_index = self._model_index.get(name)
             if model_index is None:
                 unknown.append(incoming)
@@ -105,6 +117,10 @@ class MarkerMatcher:
         self._source = np.array(source, dtype=int)
         self._target = np.array(target, dtype=int)
         self.unknown_names = unknown
+        self.subjects = list(subjects)
+        if subjects:
+            self._report("subject", self.subjects,
+                         "marker names carry a subject prefix (Vicon), matched without it")
         self.missing_names = [n for i, n in enumerate(self.model_names) if i not in filled]
         self._report("unknown", unknown,
                      "incoming marker(s) not in the model, ignored (map them with "
