@@ -1,44 +1,73 @@
-"""Start a node graph without ROS 2 launch: one process per node, same config, clean stop.
+"""Start a node graph without ROS 2 launch: one process per node, same config, supervised.
 
-    python -m biosig_ros.graph demo [--duration SECONDS] [--set NODE.PARAM=VALUE ...]
+    python -m biosig_ros.graph demo [--namespace NS] [--port 50001 ...] [--arg NAME:=VALUE ...]
+                                    [--set NODE.PARAM=VALUE ...] [--duration SECONDS]
     python -m biosig_ros.graph demo --recording TRIAL.c3d --model SUBJECT.bioMod
 
-Output lines are prefixed with the process name. Ctrl-C (or --duration) sends SIGTERM to every
-process and waits for them (a running node closes cleanly on it, as on SIGINT; one still
-importing its modules just ends, without a KeyboardInterrupt traceback). A process that exits
-on its own stops the whole graph, and the runner exits with that process's status so that a
-configuration error is not hidden.
+The options mirror the launch files' arguments (biosig_ros/graph_spec.py); output lines are
+prefixed with the process name. A process that dies is started again after a delay (doubling
+while it keeps dying quickly, as launch's respawn), the others keep running. The graph stops on
+Ctrl-C / SIGTERM, after --duration, or when a process exits with status 2 (a configuration
+error, which a restart would repeat): the runner then exits with that status.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from biosig_ros.graph_spec import EXECUTABLES, GRAPHS, NodeSpec
-from biosig_ros.paths import config_dir, share_dir
+import yaml
+
+from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
+                                   NodeSpec, graph_arguments, node_overrides)
+from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
 STOP_TIMEOUT_S = 10.0
+MAX_RESPAWN_DELAY_S = 30.0
+STABLE_RUN_S = 30.0  # a process that ran this long restarts after the first delay again
 # Graphs that need no other machine stay on this host unless told otherwise (--network);
 # the lab graph serves robots elsewhere on the network.
 LOCAL_GRAPHS = {"demo", "simulated_devices"}
 
 
-def command_for(spec: NodeSpec, overrides: dict[str, list[str]]) -> list[str]:
-    """The command line that runs one NodeSpec with this interpreter."""
+def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str = "",
+                arguments: dict[str, dict] | None = None, params_files: dict | None = None,
+                scratch: Path | None = None) -> list[str]:
+    """The command line that runs one NodeSpec with this interpreter.
+
+    overrides: `--set` assignments per node (NAME:=VALUE); arguments: the graph arguments'
+    values per node (parameters, or --options of a non-ROS process), applied after the
+    parameter files through a file written in scratch; params_files: replacement of a node's
+    first parameter file."""
+    values = (arguments or {}).get(spec.name, {})
     command = [sys.executable, "-u", "-m", EXECUTABLES[spec.executable]]
     command += [arg.replace("{share}", str(share_dir())) for arg in spec.arguments]
-    if spec.is_ros_node:
-        command += ["--ros-args", "-r", f"__node:={spec.name}"]
-        for params_file in spec.params:
-            command += ["--params-file", str(config_dir() / params_file)]
-        for assignment in overrides.get(spec.name, []):
-            command += ["-p", assignment]
+    if not spec.is_ros_node:
+        for option, value in values.items():
+            command += [option, str(value)]
+        return command
+    command += ["--ros-args", "-r", f"__node:={spec.name}"]
+    if namespace:
+        command += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    files = [str(config_dir() / name) for name in spec.params]
+    if params_files and spec.name in params_files:
+        files[:1] = [params_files[spec.name]]
+    if values:
+        path = (scratch or Path(tempfile.mkdtemp())) / f"{spec.name}.arguments.yaml"
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
+        files.append(str(path))
+    for params_file in files:
+        command += ["--params-file", params_file]
+    for assignment in overrides.get(spec.name, []):
+        command += ["-p", assignment]
     return command
 
 
@@ -48,38 +77,98 @@ def _forward_output(name: str, stream) -> None:
         sys.stdout.flush()
 
 
+class Supervised:
+    """One process of the graph, started again (after a back-off) when it dies."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name, self.command = name, command
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.delay = RESPAWN_DELAY_S
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            bufsize=1, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        threading.Thread(target=_forward_output, args=(self.name, self.process.stdout),
+                         daemon=True).start()
+
+    def poll(self) -> int | None:
+        """Start it again when due; returns the exit status when it just ended."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                print(f"[graph] restarting {self.name} (restart {self.restarts})", flush=True)
+                self.start()
+            return None
+        status = self.process.poll()
+        if status is None:
+            return None
+        if now - self.started_at >= STABLE_RUN_S:
+            self.delay = RESPAWN_DELAY_S
+        self.restart_at = now + self.delay
+        return status
+
+    def schedule_note(self) -> str:
+        note = f"restarting in {self.delay:g} s"
+        self.delay = min(MAX_RESPAWN_DELAY_S, self.delay * 2)
+        return note
+
+    def stop_signal(self) -> None:
+        self.restart_at = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"[graph] {self.name} did not stop within {STOP_TIMEOUT_S:.0f} s; killing it",
+                  flush=True)
+            self.process.kill()
+            self.process.wait()
+
+
 class Graph:
-    """The running processes of one graph."""
+    """The supervised processes of one graph."""
 
-    def __init__(self, specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]]):
-        self.processes: dict[str, subprocess.Popen] = {}
-        for spec in specs:
-            process = subprocess.Popen(
-                command_for(spec, overrides), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, bufsize=1, start_new_session=True)
-            self.processes[spec.name] = process
-            threading.Thread(target=_forward_output, args=(spec.name, process.stdout),
-                             daemon=True).start()
+    def __init__(self, commands: dict[str, list[str]]):
+        self.members = {name: Supervised(name, command) for name, command in commands.items()}
+        for member in self.members.values():
+            member.start()
 
-    def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                return name, process.returncode
+    @property
+    def processes(self) -> dict[str, subprocess.Popen]:
+        return {name: member.process for name, member in self.members.items()}
+
+    def supervise(self) -> int | None:
+        """One look at every process: restarts the dead; returns a status that ends the
+        graph (a configuration error), else None."""
+        for name, member in self.members.items():
+            status = member.poll()
+            if status is None:
+                continue
+            if status == CONFIG_ERROR_STATUS:
+                print(f"[graph] {name} exited with status {status}; stopping the graph",
+                      flush=True)
+                return status
+            print(f"[graph] {name} exited with status {status}; {member.schedule_note()}",
+                  flush=True)
         return None
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        for member in self.members.values():
+            member.stop_signal()
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for name, process in self.processes.items():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"[graph] {name} did not stop within {STOP_TIMEOUT_S:.0f} s; killing it",
-                      flush=True)
-                process.kill()
-                process.wait()
+        for member in self.members.values():
+            member.wait(deadline)
 
 
 def restrict_discovery_to_localhost(environment) -> None:
@@ -102,6 +191,47 @@ def parse_overrides(assignments: list[str]) -> dict[str, list[str]]:
         param, _, value = rest.partition("=")
         overrides.setdefault(node, []).append(f"{param}:={value}")
     return overrides
+
+
+def _all_arguments():
+    seen = {}
+    for graph in GRAPHS:
+        for argument in graph_arguments(graph):
+            seen.setdefault(argument.name, argument)
+    return seen
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m biosig_ros.graph",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("graph", choices=sorted(GRAPHS))
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="override a node parameter, e.g. --set replay.loop=false")
+    parser.add_argument("--arg", action="append", default=[], metavar="NAME:=VALUE",
+                        help="a launch argument, as `ros2 launch ... NAME:=VALUE`")
+    parser.add_argument("--network", action="store_true",
+                        help="let demo/simulated graphs be discovered from other machines")
+    arguments = parser.add_argument_group("launch arguments (see docs/graphs.md)")
+    for name, argument in _all_arguments().items():
+        arguments.add_argument(f"--{name.replace('_', '-')}", dest=f"arg_{name}", default=None,
+                               metavar=argument.type.__name__.upper(),
+                               help=argument.description)
+    return parser
+
+
+def argument_values(args: argparse.Namespace) -> dict[str, str]:
+    """The launch arguments given, by name (named options win over --arg)."""
+    values = {}
+    for item in args.arg:
+        name, separator, value = item.partition(":=")
+        if not separator:
+            raise ValueError(f"--arg expects NAME:=VALUE, got {item!r}")
+        values[name] = value
+    values.update({key[4:]: value for key, value in vars(args).items()
+                   if key.startswith("arg_") and value is not None})
+    return values
 
 
 def _caller_path(path: str) -> str:
@@ -158,45 +288,67 @@ def emg_layout_overrides(overrides: dict[str, list[str]]) -> list[str]:
             f"sample_rate:={float(signal.sample_rate)}"]
 
 
+def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list[str]],
+                   scratch: Path) -> dict[str, list[str]]:
+    """The command of every process of the graph with these argument values (ValueError
+    naming a bad one)."""
+    values = dict(values)
+    node_overrides(graph, {name: "" for name in values})  # ValueError for a foreign name
+    namespace = values.pop("namespace", "")
+    specs = GRAPHS[graph]
+    recording, model = values.pop("recording", "") or None, values.pop("model", "") or None
+    if recording is not None or model is not None:
+        specs = user_files(specs, overrides, recording, model)
+    if recording is not None and any(s.name == "emg_processing" for s in specs):
+        # User overrides come last and win.
+        overrides["emg_processing"] = (emg_layout_overrides(overrides)
+                                       + overrides.get("emg_processing", []))
+    params_files = {}
+    for spec in specs:
+        given = values.pop(f"{spec.name}_params_file", "")
+        if given:
+            path = Path(_caller_path(given))
+            path = path if path.is_file() else resolve_data_path(given)
+            if not path.is_file():
+                raise ValueError(f"argument '{spec.name}_params_file': no file {given}")
+            params_files[spec.name] = str(path.resolve())
+    if values.get("record_directory"):
+        values["record_directory"] = _caller_path(values["record_directory"])
+    per_node = node_overrides(graph, values)
+    return {spec.name: command_for(spec, overrides, namespace, per_node, params_files, scratch)
+            for spec in specs}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("graph", choices=sorted(GRAPHS))
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="override a node parameter, e.g. --set replay.loop=false")
-    parser.add_argument("--recording", metavar="FILE",
-                        help="replay this .bio, .c3d or .mcap file instead of data/abd.bio")
-    parser.add_argument("--model", metavar="FILE",
-                        help="biorbd .bioMod model for IK (and the replay's marker report)")
-    parser.add_argument("--network", action="store_true",
-                        help="let demo/simulated graphs be discovered from other machines")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.graph in LOCAL_GRAPHS and not args.network:
         restrict_discovery_to_localhost(os.environ)
+    scratch = Path(tempfile.mkdtemp(prefix="biosig_ros-graph-"))
+    try:
+        commands = graph_commands(args.graph, argument_values(args),
+                                  parse_overrides(args.set), scratch)
+    except ValueError as error:
+        shutil.rmtree(scratch, ignore_errors=True)
+        print(f"graph: {error}", file=sys.stderr)
+        return CONFIG_ERROR_STATUS
 
     interrupted = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-
-    overrides = parse_overrides(args.set)
-    specs = user_files(GRAPHS[args.graph], overrides, args.recording, args.model)
-    if args.recording is not None and any(s.name == "emg_processing" for s in specs):
-        # User overrides come last and win.
-        overrides["emg_processing"] = (emg_layout_overrides(overrides)
-                                       + overrides.get("emg_processing", []))
-    graph = Graph(specs, overrides)
+    graph = Graph(commands)
     started = time.monotonic()
     status = 0
-    while not interrupted.wait(0.2):
-        exited = graph.first_exited()
-        if exited is not None:
-            name, status = exited
-            print(f"[graph] {name} exited with status {status}; stopping the graph", flush=True)
-            break
-        if args.duration is not None and time.monotonic() - started >= args.duration:
-            break
-    graph.stop()
+    try:
+        while not interrupted.wait(0.2):
+            ended = graph.supervise()
+            if ended is not None:
+                status = ended
+                break
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+        graph.stop()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     print("[graph] stopped", flush=True)
     return status
 

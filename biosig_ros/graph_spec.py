@@ -1,7 +1,9 @@
-"""The node graphs of biosig_ros: which executables run, under which names, with which config.
+"""The node graphs of biosig_ros: which executables run, under which names, with which config,
+and which arguments a user may give them.
 
 One source of truth for both ways of starting a graph: the launch files (launch/*.launch.py,
-for a real ROS 2 install) and `python -m biosig_ros.graph` (here, without launch).
+for a real ROS 2 install, through biosig_ros/ros/launch_graph.py) and `python -m
+biosig_ros.graph` (here, without launch). No ROS import here: the pip-installed core reads it.
 """
 from __future__ import annotations
 
@@ -34,18 +36,91 @@ TOOLS = {
     "assist_enable": "biosig_ros.nodes.assist_enable",
 }
 
+# A node that dies is started again after this delay (launch's respawn_delay); one that exits
+# with this status (a configuration error: it would fail again) stops the graph instead.
+RESPAWN_DELAY_S = 2.0
+CONFIG_ERROR_STATUS = 2
+
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One process of a graph. params: files in config/; arguments: extra command-line words
-    for processes that are not ROS nodes (simulators); "{share}" stands for the package share
-    directory."""
+    """One process of a graph. params: files in config/ (the first one is the node's parameter
+    file, replaceable by the `<name>_params_file` argument; the others are overlays applied
+    after it); arguments: extra command-line words for processes that are not ROS nodes
+    (simulators); "{share}" stands for the package share directory."""
 
     executable: str
     name: str
     params: tuple[str, ...] = ()
     arguments: tuple[str, ...] = ()
     is_ros_node: bool = True
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an argument's value goes: parameter `key` of node `node`, or, when key starts
+    with "--", that command-line option of a process that is not a ROS node. offset: added
+    to an integer value (one port base for several ports)."""
+
+    node: str
+    key: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """A launch argument (and graph-runner option). An empty value (the default unless given)
+    leaves the parameter files in charge; a given value is applied after them."""
+
+    name: str
+    description: str
+    targets: tuple[Target, ...]
+    type: type = str
+    default: str = ""
+    # (node, file in config/): when given, that node's parameter file becomes this one.
+    params_file_when_given: tuple[str, str] | None = None
+
+
+def _arg(name, description, *targets, type=str, params_file_when_given=None):
+    return LaunchArgument(name, description, tuple(Target(*t) for t in targets), type,
+                          params_file_when_given=params_file_when_given)
+
+
+# Arguments that exist in a graph when the graph has the node named first in each target.
+NODE_ARGUMENTS = (
+    _arg("recording", "recording file (.bio, .c3d, .mcap) to replay, with config/replay.yaml "
+         "(names and rates from the file) instead of the demo's; '' = data/abd.bio",
+         ("replay", "file"), params_file_when_given=("replay", "replay.yaml")),
+    _arg("loop", "replay: restart at the end (true/false); '' = the parameter file's",
+         ("replay", "loop"), type=bool),
+    _arg("speed", "replay speed factor (2.0 = twice as fast); '' = the parameter file's",
+         ("replay", "speed"), type=float),
+    _arg("trigno_host", "address of the PC running the Trigno Control Utility; '' = the "
+         "parameter file's", ("trigno_emg", "host")),
+    _arg("trigno_port_base", "first of the five Trigno TCP ports (command, legacy EMG/aux, "
+         "Avanti EMG/aux; the TCU's are 50040..50044); '' = the parameter file's",
+         ("trigno_emg", "command_port"), ("trigno_emg", "emg_port", 3),
+         ("trigno_emg", "aux_port", 4), ("trigno_sim", "--port-base"), type=int),
+    _arg("vicon_host", "Vicon DataStream server host[:port]; '' = the parameter file's",
+         ("vicon_markers", "host")),
+    _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
+         "first subject)", ("vicon_markers", "subject")),
+    _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
+         "marker report); '' = the parameter file's", ("ik", "model_path"),
+         ("replay", "model_path")),
+    _arg("port", "TCP port of the biosiglive-compatible server (0 = a free port); '' = the "
+         "parameter file's", ("bridge", "port"), type=int),
+    _arg("bind_address", "address the biosiglive-compatible server listens on (0.0.0.0 = "
+         "every interface); '' = the parameter file's", ("bridge", "bind_address")),
+    _arg("record", "record to a .bio file from the start (true/false); '' = the parameter "
+         "file's", ("bridge", "record_on_start"), type=bool),
+    _arg("record_directory", "directory of the recordings; '' = the bridge's default "
+         "($ROS_HOME/biosig_ros/recordings)", ("bridge", "record_directory")),
+)
+
+NAMESPACE_ARGUMENT = LaunchArgument(
+    "namespace", "ROS namespace of every node of the graph (topics and services move with "
+    "it); '' = none", ())
 
 
 # Every graph runs the same processing chain behind its sources.
@@ -70,7 +145,7 @@ SIMULATED_DEVICES = (
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
 ) + PROCESSING + (MONITOR, LIVE_VIEW)
 
-# The lab: real Trigno TCU and Vicon server (addresses in the config files).
+# The lab: real Trigno TCU and Vicon server (addresses in the config files or arguments).
 LAB = (
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
@@ -99,3 +174,65 @@ EXO_DEMO = (
 
 GRAPHS = {"demo": DEMO, "simulated_devices": SIMULATED_DEVICES, "lab": LAB,
           "custom_device": CUSTOM_DEVICE, "exo_demo": EXO_DEMO}
+
+
+def params_file_argument(spec: NodeSpec) -> LaunchArgument:
+    """The `<node>_params_file` argument of a ROS node (default: its shipped file)."""
+    return LaunchArgument(
+        f"{spec.name}_params_file", f"parameter file of the {spec.name} node ({spec.executable})"
+        + (f"; applied before {', '.join(spec.params[1:])}" if len(spec.params) > 1 else ""),
+        (), str, spec.params[0] if spec.params else "")
+
+
+def graph_arguments(graph: str) -> tuple[LaunchArgument, ...]:
+    """Every argument of a graph in the order `ros2 launch --show-args` lists them."""
+    nodes = GRAPHS[graph]
+    names = {spec.name for spec in nodes}
+    arguments = [NAMESPACE_ARGUMENT]
+    arguments += [params_file_argument(spec) for spec in nodes if spec.is_ros_node]
+    arguments += [argument for argument in NODE_ARGUMENTS
+                  if argument.targets[0].node in names]
+    return tuple(arguments)
+
+
+def convert_argument(argument: LaunchArgument, text: str):
+    """A given argument's value as the type of its parameter (ValueError naming it)."""
+    if argument.type is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            raise ValueError(f"argument '{argument.name}' must be true or false, got {text!r}")
+        return lowered == "true"
+    try:
+        return argument.type(text)
+    except ValueError:
+        kind = {int: "an integer", float: "a number"}.get(argument.type, argument.type.__name__)
+        raise ValueError(f"argument '{argument.name}' must be {kind}, got {text!r}") from None
+
+
+def swapped_params_files(graph: str, values: dict[str, str]) -> dict[str, str]:
+    """{node: file in config/} for the given arguments that change a node's parameter file."""
+    swapped = {}
+    for argument in graph_arguments(graph):
+        if values.get(argument.name) and argument.params_file_when_given:
+            node, params_file = argument.params_file_when_given
+            swapped[node] = params_file
+    return swapped
+
+
+def node_overrides(graph: str, values: dict[str, str]) -> dict[str, dict]:
+    """Per process of the graph, the values of the given (non-empty) arguments:
+    {node: {parameter or --option: value}}. Unknown names raise ValueError."""
+    arguments = {argument.name: argument for argument in graph_arguments(graph)}
+    overrides: dict[str, dict] = {}
+    for name, text in values.items():
+        if name not in arguments:
+            raise ValueError(f"graph '{graph}' has no argument '{name}' (it has: "
+                             f"{', '.join(arguments)})")
+        argument = arguments[name]
+        if text == "" or not argument.targets:
+            continue
+        value = convert_argument(argument, text)
+        for target in argument.targets:
+            overrides.setdefault(target.node, {})[target.key] = (
+                value + target.offset if target.offset else value)
+    return overrides

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import yaml
 from sensor_msgs.msg import JointState
 
 from biosig_ros.graph_spec import GRAPHS
@@ -34,10 +35,7 @@ def test_demo_graph_runs_the_whole_chain_and_stops_cleanly_on_ctrl_c(tmp_path):
                             "--set", f"bridge.record_directory={tmp_path}")
         try:
             flowing = probe.wait_until(
-                # 3 s of data: the monitor (1 line per second) has printed by then, even when
-                # it started after the data began (a loaded machine, the live view starting too)
-                lambda: min(len(raw), len(envelope), len(markers), len(joints)) >= 300,
-                timeout=90)
+                lambda: min(len(raw), len(envelope), len(markers), len(joints)) >= 300, timeout=120)
             children = child_pids(graph.pid)
         finally:
             graph.send_signal(signal.SIGINT)
@@ -59,3 +57,74 @@ def test_a_node_that_fails_to_start_stops_the_graph_with_its_status():
     assert graph.returncode == 2, output
     assert "recording file not found: data/missing.bio" in output
     assert "replay exited with status 2; stopping the graph" in output
+
+
+def _param_files(command):
+    return [command[i + 1] for i, word in enumerate(command) if word == "--params-file"]
+
+
+def test_runner_options_mirror_the_launch_arguments(tmp_path):
+    from biosig_ros.graph import argument_values, build_parser, graph_commands
+
+    args = build_parser().parse_args([
+        "demo", "--namespace", "s1", "--port", "6001", "--record-directory", str(tmp_path),
+        "--arg", "speed:=2", "--arg", "loop:=false", "--set", "ik.method=least_squares"])
+    values = argument_values(args)
+    assert values == {"namespace": "s1", "port": "6001", "record_directory": str(tmp_path),
+                      "speed": "2", "loop": "false"}
+    from biosig_ros.graph import parse_overrides
+    commands = graph_commands("demo", values, parse_overrides(args.set), tmp_path)
+    assert set(commands) == {"replay", "emg_processing", "ik", "bridge", "monitor"}
+    for command in commands.values():
+        assert command[command.index("__ns:=/s1") - 1] == "-r"
+    bridge_files = _param_files(commands["bridge"])
+    assert bridge_files[0].endswith("config/bridge.yaml")
+    assert yaml.safe_load(open(bridge_files[-1])) == {"/**": {"ros__parameters": {
+        "port": 6001, "record_directory": str(tmp_path)}}}
+    assert yaml.safe_load(open(_param_files(commands["replay"])[-1]))["/**"][
+        "ros__parameters"] == {"speed": 2.0, "loop": False}
+    assert len(_param_files(commands["emg_processing"])) == 1  # no argument for it
+    assert commands["ik"][-2:] == ["-p", "method:=least_squares"]
+
+
+def test_runner_params_file_and_port_base_arguments(tmp_path):
+    from biosig_ros.graph import graph_commands
+
+    own = tmp_path / "trigno.yaml"
+    own.write_text("/**:\n  ros__parameters:\n    host: 127.0.0.1\n")
+    commands = graph_commands("simulated_devices", {
+        "trigno_emg_params_file": str(own), "trigno_port_base": "51040"}, {}, tmp_path)
+    files = _param_files(commands["trigno_emg"])
+    assert files[0] == str(own.resolve())
+    assert yaml.safe_load(open(files[-1]))["/**"]["ros__parameters"] == {
+        "command_port": 51040, "emg_port": 51043, "aux_port": 51044}
+    assert commands["trigno_sim"][-2:] == ["--port-base", "51040"]
+    assert "--ros-args" not in commands["trigno_sim"]
+
+
+def test_runner_refuses_an_argument_of_another_graph_with_status_2(capsys):
+    from biosig_ros.graph import main
+
+    assert main(["simulated_devices", "--recording", "x.bio"]) == 2
+    assert "graph 'simulated_devices' has no argument 'recording'" in capsys.readouterr().err
+    assert main(["demo", "--port", "abc"]) == 2
+    assert "argument 'port' must be an integer, got 'abc'" in capsys.readouterr().err
+
+
+def test_a_process_that_keeps_dying_is_restarted_with_a_growing_delay(monkeypatch):
+    from biosig_ros import graph as runner
+
+    monkeypatch.setattr(runner, "STABLE_RUN_S", 60.0)
+    member = runner.Supervised("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    member.delay = 0.2
+    member.start()
+    notes, deadline = [], time.monotonic() + 60
+    while len(notes) < 3 and time.monotonic() < deadline:
+        status = member.poll()
+        if status is not None:
+            assert status == 3
+            notes.append(member.schedule_note())
+        time.sleep(0.02)
+    member.stop_signal()
+    assert notes == ["restarting in 0.2 s", "restarting in 0.4 s", "restarting in 0.8 s"]
+    assert member.restarts == 2 and member.delay == 1.6

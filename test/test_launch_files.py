@@ -1,79 +1,195 @@
 """The launch files cannot run here (no launch/launch_ros on PyPI): check what can be checked.
 
-Each launch file is executed against minimal stand-ins of launch and launch_ros that record
-what the file asks for; every executable must exist (scripts/ and the colcon install space)
-and run a module with main(), and every parameter file must exist with a `/**` section.
+Each launch file is evaluated against stand-ins of launch and launch_ros (launch_fakes.py)
+that do what `ros2 launch` does with declared arguments, OpaqueFunctions, namespaces and
+includes: every executable must exist (scripts/ and the colcon install space) and run a module
+with main(); every parameter file must exist with a `/**` section; the declared arguments are
+those of graph_spec and reach the nodes after the parameter files.
 """
 import importlib
-import runpy
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
 
-from biosig_ros.graph_spec import EXECUTABLES, GRAPHS, TOOLS
+import launch_fakes
+from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
+                                   TOOLS, graph_arguments)
 
 from ros_harness import REPO
 
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 
 
-class Recorded:
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
+def graph_of(launch_file: Path) -> str:
+    return launch_file.name.removesuffix(".launch.py")
 
 
 @pytest.fixture
 def fake_launch(monkeypatch):
-    modules = {
-        "launch": types.ModuleType("launch"),
-        "launch.actions": types.ModuleType("launch.actions"),
-        "launch_ros": types.ModuleType("launch_ros"),
-        "launch_ros.actions": types.ModuleType("launch_ros.actions"),
-    }
-    modules["launch"].LaunchDescription = type("LaunchDescription", (Recorded,), {})
-    modules["launch.actions"].ExecuteProcess = type("ExecuteProcess", (Recorded,), {})
-    modules["launch_ros.actions"].Node = type("Node", (Recorded,), {})
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return modules
+    return launch_fakes.install(monkeypatch)
+
+
+def run(launch_file, **arguments):
+    import runpy
+    description = runpy.run_path(str(launch_file))["generate_launch_description"]()
+    return launch_fakes.launch(description, arguments)
 
 
 def test_there_is_a_launch_file_per_graph():
-    assert {p.name.removesuffix(".launch.py") for p in LAUNCH_FILES} == set(GRAPHS)
+    assert {graph_of(p) for p in LAUNCH_FILES} == set(GRAPHS)
 
 
 @pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_file_names_real_executables_and_parameter_files(launch_file, fake_launch):
-    description = runpy.run_path(str(launch_file))["generate_launch_description"]()
-    (actions,) = description.args
-    graph = GRAPHS[launch_file.name.removesuffix(".launch.py")]
-    assert len(actions) == len(graph)
+    launched = run(launch_file)
+    graph = GRAPHS[graph_of(launch_file)]
+    assert len(launched.nodes) + len(launched.processes) == len(graph)
     install_lib = REPO / "install" / "biosig_ros" / "lib" / "biosig_ros"
-    for action, spec in zip(actions, graph):
+    for spec in graph:
         if spec.is_ros_node:
-            assert type(action).__name__ == "Node"
+            action = launched.node(spec.name)
             assert action.kwargs["package"] == "biosig_ros"
             executable = action.kwargs["executable"]
-            assert action.kwargs["name"] == spec.name
+            assert action.effective_namespace is None  # no namespace unless asked
+            assert all(isinstance(p, str) for p in action.kwargs["parameters"]), (
+                "without arguments, only the parameter files")
             for params_file in action.kwargs["parameters"]:
                 path = Path(params_file)
                 assert path.is_file(), params_file
                 assert "/**" in yaml.safe_load(path.read_text()), (
                     f"{path.name} has no '/**' section (it must apply whatever the node's name)")
         else:
-            assert type(action).__name__ == "ExecuteProcess"
+            (action,) = [p for p in launched.processes if p.kwargs["name"] == spec.name]
             executable = Path(action.kwargs["cmd"][0]).name
             assert Path(action.kwargs["cmd"][0]).is_file()
             for argument in action.kwargs["cmd"][1:]:
                 assert "{share}" not in argument
+        assert action.kwargs["respawn"] is True
+        assert action.kwargs["respawn_delay"] == RESPAWN_DELAY_S
         script = REPO / "scripts" / executable
         assert script.is_file() and script.stat().st_mode & 0o111, f"scripts/{executable}"
         assert f"from {EXECUTABLES[executable]} import main" in script.read_text()
         assert (install_lib / executable).exists(), f"{executable} not installed by colcon"
         assert callable(importlib.import_module(EXECUTABLES[executable]).main)
+
+
+@pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
+def test_declared_arguments_are_the_graph_specs_with_descriptions(launch_file, fake_launch):
+    launched = run(launch_file)
+    declared = {a.name: a.kwargs for a in launched.declared}
+    expected = graph_arguments(graph_of(launch_file))
+    assert list(declared) == [a.name for a in expected]
+    assert "namespace" in declared
+    if any(s.name == "bridge" for s in GRAPHS[graph_of(launch_file)]):
+        assert {"port", "bind_address", "record", "record_directory"} <= set(declared)
+    for argument in expected:
+        kwargs = declared[argument.name]
+        assert kwargs["description"] == argument.description and len(argument.description) > 20
+        if argument.name.endswith("_params_file"):
+            assert Path(kwargs["default_value"]).is_file()
+            assert Path(kwargs["default_value"]).name == argument.default
+        else:
+            assert kwargs["default_value"] == ""
+    node_names = {s.name for s in GRAPHS[graph_of(launch_file)] if s.is_ros_node}
+    assert {f"{n}_params_file" for n in node_names} <= set(declared)
+
+
+def _given(node) -> dict:
+    """The node's argument values: the dict after its parameter files."""
+    parameters = node.kwargs["parameters"]
+    dicts = [p for p in parameters if isinstance(p, dict)]
+    if not dicts:
+        return {}
+    assert parameters[-1] is dicts[0], "arguments must come after the parameter files"
+    return {key: (value.value, value.kwargs["value_type"]) for key, value in dicts[0].items()}
+
+
+def test_demo_arguments_reach_the_nodes_after_the_parameter_files(fake_launch, tmp_path):
+    params = tmp_path / "my_ik.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    method: least_squares\n")
+    launched = run(REPO / "launch" / "demo.launch.py", namespace="s1", port="6001",
+                   bind_address="0.0.0.0", record="false", record_directory=str(tmp_path),
+                   recording="data/other.bio", loop="false", speed="2",
+                   model="data/other.bioMod", ik_params_file=str(params))
+    assert {n.effective_namespace for n in launched.nodes} == {"s1"}
+    assert _given(launched.node("bridge")) == {
+        "port": (6001, int), "bind_address": ("0.0.0.0", str), "record_on_start": (False, bool),
+        "record_directory": (str(tmp_path), str)}
+    replay = launched.node("replay")
+    assert _given(replay) == {
+        "file": ("data/other.bio", str), "loop": (False, bool), "speed": (2.0, float),
+        "model_path": ("data/other.bioMod", str)}
+    # A recording of the user's: names and rates from the file (replay.yaml), not abd.bio's.
+    assert Path(replay.kwargs["parameters"][0]).name == "replay.yaml"
+    ik = launched.node("ik")
+    assert _given(ik) == {"model_path": ("data/other.bioMod", str)}
+    assert ik.kwargs["parameters"][0] == str(params)  # replaces the shipped ik_wu.yaml
+    assert _given(launched.node("emg_processing")) == {}
+    default = run(REPO / "launch" / "demo.launch.py")
+    assert Path(default.node("replay").kwargs["parameters"][0]).name == "replay_abd.yaml"
+
+
+def test_simulated_devices_port_base_moves_node_and_simulator(fake_launch):
+    launched = run(REPO / "launch" / "simulated_devices.launch.py", trigno_port_base="51040")
+    assert _given(launched.node("trigno_emg")) == {
+        "command_port": (51040, int), "emg_port": (51043, int), "aux_port": (51044, int)}
+    (simulator,) = launched.processes
+    cmd = simulator.kwargs["cmd"]
+    assert cmd[cmd.index("--port-base") + 1] == "51040"
+    vicon = launched.node("vicon_markers")
+    assert [Path(p).name for p in vicon.kwargs["parameters"]] == [
+        "vicon_markers.yaml", "vicon_sim.yaml"]
+
+
+def test_lab_arguments_set_device_addresses_and_subject(fake_launch):
+    launched = run(REPO / "launch" / "lab.launch.py", trigno_host="10.0.0.5",
+                   vicon_host="10.0.0.6:801", vicon_subject="1")
+    assert _given(launched.node("trigno_emg")) == {"host": ("10.0.0.5", str)}
+    # "1" stays a string (launch would read an untyped "1" as the integer 1).
+    assert _given(launched.node("vicon_markers")) == {
+        "host": ("10.0.0.6:801", str), "subject": ("1", str)}
+
+
+def test_a_bad_argument_value_names_the_argument(fake_launch):
+    with pytest.raises(ValueError, match="argument 'port' must be an integer, got 'abc'"):
+        run(REPO / "launch" / "demo.launch.py", port="abc")
+
+
+def test_a_users_launch_file_includes_ours_under_its_namespace(fake_launch, tmp_path):
+    user_file = tmp_path / "user.launch.py"
+    user_file.write_text(f'''
+from launch import LaunchDescription
+from launch.actions import GroupAction, IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch_ros.actions import PushRosNamespace
+
+def generate_launch_description():
+    return LaunchDescription([GroupAction([
+        PushRosNamespace("lab_a"),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource("{REPO / 'launch' / 'demo.launch.py'}"),
+            launch_arguments={{"namespace": "subject1", "port": "6100"}}.items()),
+    ])])
+''')
+    launched = run(user_file)
+    assert {n.effective_namespace for n in launched.nodes} == {"lab_a/subject1"}
+    assert _given(launched.node("bridge")) == {"port": (6100, int)}
+
+
+def test_a_configuration_error_shuts_the_launch_down_instead_of_respawning(fake_launch):
+    launched = run(REPO / "launch" / "demo.launch.py")
+    targets = [h.kwargs["target_action"] for h in launched.handlers]
+    assert len(targets) == len(launched.nodes) + len(launched.processes)
+    event = type("Exited", (), {})
+    for handler in launched.handlers:
+        on_exit = handler.kwargs["on_exit"]
+        event.returncode = CONFIG_ERROR_STATUS
+        (shutdown,) = on_exit(event, None)
+        assert type(shutdown).__name__ == "Shutdown" and "configuration error" in (
+            shutdown.kwargs["reason"])
+        event.returncode = -9
+        assert on_exit(event, None) is None
 
 
 def test_every_installed_script_runs_a_known_module():

@@ -7,7 +7,7 @@ MarkerResiduals. Prints every `period` seconds, e.g.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -18,6 +18,7 @@ from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos
+from biosig_ros.settings import doc_field
 from biosig_ros.stream_stats import StreamStats
 
 MESSAGE_TYPES = {
@@ -38,8 +39,12 @@ def _index_and_count(msg) -> tuple[int, int] | None:
 
 @dataclass
 class MonitorSettings:
-    topics: list[str] = field(default_factory=lambda: ["emg/raw:SignalChunk", "markers:MarkerSet"])
-    period: float = 1.0
+    topics: list[str] = doc_field(
+        ["emg/raw:SignalChunk", "markers:MarkerSet"], "topics to watch, as TOPIC:TYPE with TYPE "
+        "one of SignalChunk, MarkerSet, JointState, MarkerResiduals (relative names resolve in "
+        "the node's namespace)")
+    period: float = doc_field(1.0, "seconds between two printed reports", range=(0.01, 3600.0),
+                              runtime=True)
 
     def __post_init__(self):
         for entry in self.topics:
@@ -54,7 +59,7 @@ class MonitorSettings:
 class TopicMonitor(Node):
     def __init__(self):
         super().__init__("monitor")
-        self.settings = declare_settings(self, MonitorSettings)
+        self.settings = declare_settings(self, MonitorSettings, on_change=self._on_change)
         self.stats: dict[str, StreamStats] = {}
         self.delays: dict[str, float] = {}
         self._message_counts: dict[str, int] = {}
@@ -67,7 +72,14 @@ class TopicMonitor(Node):
                 MESSAGE_TYPES[type_name], topic, lambda msg, t=topic: self._on_message(t, msg),
                 input_qos())
             self._display[topic] = subscription.topic_name  # resolved in the node's namespace
-        self.create_timer(self.settings.period, self._print)
+        self._timer = self.create_timer(self.settings.period, self._print)
+
+    def _on_change(self, updated: MonitorSettings, changed: list[str]) -> None:
+        """`period` (the only runtime field): report at the new period from now on."""
+        self._timer.cancel()
+        self.destroy_timer(self._timer)
+        self.settings = updated
+        self._timer = self.create_timer(updated.period, self._print)
 
     def _on_message(self, topic: str, msg) -> None:
         indexed = _index_and_count(msg)

@@ -1,0 +1,73 @@
+"""Two complete demo graphs in namespaces s1 and s2 at once, across processes: each
+namespace's envelopes, markers and joint states come from its own replay (told apart by
+channel names, subject and frame_id; the replays also run at different speeds), the two bridges serve and record separately, and no
+topic of one appears in the other."""
+import numpy as np
+from biosiglive import Client, Message, load
+from sensor_msgs.msg import JointState
+
+from biosig_ros.msg import MarkerSet, SignalChunk
+
+from graph_harness import GraphProcess
+from ros_harness import RosProbe
+
+SPEEDS = {"s1": 0.5, "s2": 1.5}
+SHARED = {"/diagnostics", "/rosout", "/parameter_events"}
+
+
+def start(namespace, record_directory):
+    channels = ",".join(f"{namespace}_{i}" for i in range(1, 11))
+    return GraphProcess(
+        "demo", "--namespace", namespace, "--speed", str(SPEEDS[namespace]), "--port", "0",
+        "--record-directory", str(record_directory),
+        "--set", f"replay.channel_names=[{channels}]", "--set", f"replay.subject={namespace}x",
+        "--set", f"replay.frame_id={namespace}_world")
+
+
+def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
+    with RosProbe() as probe:
+        received = {ns: {
+            "envelope": probe.subscribe(SignalChunk, f"/{ns}/emg/envelope"),
+            "markers": probe.subscribe(MarkerSet, f"/{ns}/markers"),
+            "joints": probe.subscribe(JointState, f"/{ns}/ik/joint_states")} for ns in SPEEDS}
+        unnamespaced = probe.subscribe(SignalChunk, "/emg/envelope")
+        with start("s1", tmp_path / "s1") as s1, start("s2", tmp_path / "s2") as s2:
+            ports = {"s1": s1.bridge_port(), "s2": s2.bridge_port()}
+            assert ports["s1"] != ports["s2"]
+            flowing = probe.wait_until(lambda: all(
+                len(stream) >= 100 for streams in received.values()
+                for stream in streams.values()), timeout=180)
+            assert flowing, ({ns: {k: len(v) for k, v in s.items()} for ns, s in received.items()},
+                             s1.output()[-2000:], s2.output()[-2000:])
+            topics = {name for name, _ in probe.node.get_topic_names_and_types()}
+            root_publishers = probe.node.count_publishers("/emg/envelope")
+            nodes = probe.node.get_node_names_and_namespaces()
+            served = {ns: Client("127.0.0.1", port, client_type="TCP").get_data(
+                Message(command=["proc_device_data", "marker_set_data"], nb_frame_to_get=1))
+                for ns, port in ports.items()}
+        statuses = (s1.process.returncode, s2.process.returncode)
+
+    assert statuses == (0, 0), (s1.output()[-2000:], s2.output()[-2000:])
+    for ns in SPEEDS:
+        assert {tuple(m.channel_names) for _, m in received[ns]["envelope"]} == {
+            tuple(f"{ns}_{i}" for i in range(1, 11))}
+        assert {m.subject for _, m in received[ns]["markers"]} == {f"{ns}x"}
+        assert {m.header.frame_id for _, m in received[ns]["joints"]} == {f"{ns}_world"}
+        assert "error" not in served[ns] and np.asarray(served[ns]["marker_set_data"]).size
+    assert not unnamespaced and root_publishers == 0
+    ours = {t for t in topics if t not in SHARED | {"/emg/envelope"} and not t.startswith("/_")}
+    assert ours and all(t.startswith(("/s1/", "/s2/")) for t in ours), sorted(ours)
+    for ns in SPEEDS:
+        assert {t.split("/", 2)[2] for t in ours if t.startswith(f"/{ns}/")} >= {
+            "emg/raw", "emg/envelope", "markers", "ik/joint_states"}
+    graph_nodes = {(name, namespace) for name, namespace in nodes if name != "test_probe"}
+    assert {namespace for _, namespace in graph_nodes} == {"/s1", "/s2"}
+    assert graph_nodes >= {(n, f"/{ns}") for ns in SPEEDS
+                           for n in ("replay", "emg_processing", "ik", "bridge", "monitor")}
+    for ns in SPEEDS:
+        (recording,) = (tmp_path / ns).glob("*.bio")
+        data = load(str(recording))
+        assert len(data["proc_device_data"]) > 5
+        sources = data["sources"][-1]
+        assert sources["proc_device_data"][0]["topic"] == f"/{ns}/emg/envelope"
+        assert sources["proc_device_data"][0]["names"] == [f"{ns}_{i}" for i in range(1, 11)]

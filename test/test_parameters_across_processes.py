@@ -1,0 +1,185 @@
+"""Honest parameters, across processes, for every node: the parameters a running node declares
+are those of its settings dataclasses (parameter_docs.NODE_SETTINGS, from which the docs are
+generated) with their descriptions; a read-only one set over the SetParameters service is
+refused with a reason; a runtime one changes behaviour; an unknown key in a parameter file is
+reported, naming the key and the node."""
+import dataclasses
+import time
+
+import pytest
+from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterValue
+from rcl_interfaces.srv import DescribeParameters, ListParameters, SetParameters
+from rclpy.parameter import Parameter
+
+from biosig_ros.msg import SignalChunk
+from biosig_ros.ros.parameter_docs import node_fields
+from biosig_ros.settings import field_default
+
+from ros_harness import NodeProcess, RosProbe, shipped_parameters
+from test_qos_outputs import free_port_base
+
+UNKNOWN = "not_a_parameter_of_any_node"
+# Device nodes publish under other names here: the replay feeds the processing nodes.
+DEVICE_REMAPS = ["--ros-args", "-r", "emg/raw:=trigno/emg/raw", "-r", "markers:=vicon/markers"]
+
+
+def node_table(port_base, record_directory):
+    """name -> (module, executable, parameters, extra args)."""
+    vicon = {**shipped_parameters("vicon_markers.yaml"), **shipped_parameters("vicon_sim.yaml")}
+    return {
+        "replay": ("biosig_ros.nodes.replay_node", "replay_node",
+                   shipped_parameters("replay_abd.yaml"), []),
+        "trigno_emg": ("biosig_ros.nodes.trigno_emg_node", "trigno_emg_node",
+                       shipped_parameters("trigno_emg.yaml", command_port=port_base,
+                                          emg_port=port_base + 3, aux_port=port_base + 4),
+                       DEVICE_REMAPS),
+        "vicon_markers": ("biosig_ros.nodes.vicon_markers_node", "vicon_markers_node", vicon,
+                          DEVICE_REMAPS),
+        "emg_processing": ("biosig_ros.nodes.emg_processing_node", "emg_processing_node",
+                           shipped_parameters("emg_processing.yaml"), []),
+        "ik": ("biosig_ros.nodes.ik_node", "ik_node", shipped_parameters("ik_wu.yaml"), []),
+        "bridge": ("biosig_ros.nodes.bridge_node", "bridge_node",
+                   shipped_parameters("bridge.yaml", port=0, record_on_start=True,
+                                      record_directory=str(record_directory)), []),
+        "monitor": ("biosig_ros.nodes.topic_monitor", "topic_monitor",
+                    shipped_parameters("monitor.yaml"), []),
+    }
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    port_base = free_port_base()
+    record_directory = tmp_path_factory.mktemp("recordings")
+    table = node_table(port_base, record_directory)
+    simulator = NodeProcess("biosig_ros.devices.trigno_simulator", "trigno_sim", ros=False, args=[
+        "--recording", "data/abd.bio", "--loop", "--port-base", str(port_base)])
+    nodes = {name: NodeProcess(module, name, {**params, UNKNOWN: 1}, args=args)
+             for name, (module, _, params, args) in table.items()}
+    probe = RosProbe()
+    try:
+        for name, node in nodes.items():
+            assert node.wait_for_output("is not a parameter of this node", timeout=120), (
+                name, node.output())
+        yield {"nodes": nodes, "probe": probe, "table": table, "records": record_directory}
+    finally:
+        probe.close()
+        for node in nodes.values():
+            node.stop()
+        simulator.stop()
+
+
+NAMES = ["replay", "trigno_emg", "vicon_markers", "emg_processing", "ik", "bridge", "monitor"]
+
+
+def _set(probe, node, name, value):
+    request = SetParameters.Request()
+    request.parameters = [Parameter(name, value=value).to_parameter_msg()]
+    return probe.call(SetParameters, f"/{node}/set_parameters", request, timeout=60).results[0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_key_in_a_parameter_file_is_reported(running, name):
+    output = running["nodes"][name].output()
+    assert (f"parameter '{UNKNOWN}' given to node '/{name}' is not a parameter of this node"
+            in output), output
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_parameters_are_the_documented_settings(running, name):
+    probe, executable = running["probe"], running["table"][name][1]
+    request = ListParameters.Request()
+    listed = probe.call(ListParameters, f"/{name}/list_parameters", request, timeout=60)
+    declared = {n for n in listed.result.names
+                if n not in ("use_sim_time", "start_type_description_service")
+                and not n.startswith("qos_overrides.")}
+    fields = {field_name: field for field_name, field, _ in node_fields(executable)}
+    assert declared == set(fields), "update parameter_docs.NODE_SETTINGS"
+    described = probe.call(DescribeParameters, f"/{name}/describe_parameters",
+                           DescribeParameters.Request(names=sorted(fields)), timeout=60)
+    for descriptor in described.descriptors:
+        field = fields[descriptor.name]
+        assert descriptor.description == field.metadata.get("doc", ""), descriptor.name
+        assert descriptor.read_only == (not field.metadata.get("runtime", False)), descriptor.name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_read_only_parameter_set_at_run_time_is_refused_with_a_reason(running, name):
+    executable = running["table"][name][1]
+    read_only = [(n, f) for n, f, _ in node_fields(executable) if not f.metadata.get("runtime")]
+    field_name, field = read_only[0]
+    value = field_default(field)
+    result = _set(running["probe"], name, field_name, value if value not in (None, []) else "x")
+    assert not result.successful
+    assert field_name in result.reason or "read-only" in result.reason, result.reason
+
+
+def _envelopes(probe, seconds):
+    received = probe.subscribe(SignalChunk, "/emg/envelope")
+    probe.wait_until(lambda: False, timeout=seconds)
+    return [m for _, m in list(received)]
+
+
+def _emg_processing_publish_rate(running):
+    probe = running["probe"]
+    before = _envelopes(probe, 3)
+    assert before and {m.sample_count for m in before} == {20}, [m.sample_count for m in before]
+    assert _set(probe, "emg_processing", "publish_rate", 100.0).successful
+    after = _envelopes(probe, 3)
+    assert after and {m.sample_count for m in after[5:]} == {1}
+    indices = [m.first_sample_index for m in before + after]
+    assert all(b > a for a, b in zip(indices, indices[1:])), (
+        "indices must stay monotonic", [(m.first_sample_index, m.sample_count) for m in before[-3:] + after[:8]])
+    refused = _set(probe, "emg_processing", "publish_rate", 3.0)  # does not divide 2000 Hz
+    assert not refused.successful and "publish_rate" in refused.reason
+
+
+def _trigno_publish_rate(running):
+    probe = running["probe"]
+    received = probe.subscribe(SignalChunk, "/trigno/emg/raw")
+    assert probe.wait_until(lambda: len(received) >= 20, timeout=60)
+    assert {m.sample_count for _, m in list(received)} == {20}  # 100 chunks/s at 2 kHz
+    assert _set(probe, "trigno_emg", "publish_rate", 50.0).successful
+    count = len(received)
+    assert probe.wait_until(lambda: len(received) >= count + 30, timeout=60)
+    assert {m.sample_count for _, m in list(received)[-10:]} == {40}
+    indices = [(m.first_sample_index, m.sample_count) for _, m in list(received)]
+    assert all(a + n == b for (a, n), (b, _) in zip(indices, indices[1:])), (
+        "indices must stay contiguous through the change")
+
+
+def _monitor_period(running):
+    node = running["nodes"]["monitor"]
+
+    def lines_per_second(seconds):
+        start = node.output().count("markers ")
+        time.sleep(seconds)
+        return (node.output().count("markers ") - start) / seconds
+
+    before = lines_per_second(4)
+    assert _set(running["probe"], "monitor", "period", 0.25).successful
+    time.sleep(1)
+    after = lines_per_second(4)
+    assert after > 2.5 * max(before, 0.5), (before, after)
+
+
+def _bridge_max_file_seconds(running):
+    files = lambda: sorted(running["records"].rglob("*.bio"))  # noqa: E731
+    assert running["probe"].wait_until(lambda: len(files()) >= 1, timeout=60)
+    before = len(files())
+    assert _set(running["probe"], "bridge", "max_file_seconds", 1.0).successful
+    assert running["probe"].wait_until(lambda: len(files()) >= before + 2, timeout=60), files()
+
+
+# A check of what a runtime parameter changes, per node that has one.
+BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
+             "bridge": _bridge_max_file_seconds, "trigno_emg": _trigno_publish_rate}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_runtime_parameter_changes_behaviour(running, name):
+    executable = running["table"][name][1]
+    runtime = [n for n, f, _ in node_fields(executable) if f.metadata.get("runtime")]
+    if not runtime:
+        pytest.skip(f"{name} has no runtime parameter (every one is read at start)")
+    assert name in BEHAVIOUR, f"{name} has runtime parameters {runtime}: add a behaviour check"
+    BEHAVIOUR[name](running)
