@@ -81,7 +81,11 @@ def format_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, list, dict)):
         return json.dumps(value)
-    return repr(value)
+    text = repr(value)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        mantissa, _, exponent = text.partition("e")
+        text = f"{mantissa}.0e{exponent}"  # YAML reads 1e-10 as a string, 1.0e-10 as a float
+    return text
 
 
 def _range(field: dataclasses.Field) -> str:
