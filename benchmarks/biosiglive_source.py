@@ -18,7 +18,6 @@ import argparse
 import os
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -29,63 +28,13 @@ sys.path.insert(0, str(ROOT / "test"))
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-from biosiglive.streaming.server import Server  # noqa: E402
-
 from biosig_ros.devices.biosiglive_source import (BiosigliveSource,  # noqa: E402
                                                   BiosigliveSourceSettings)
 from biosig_ros.msg import SignalChunk  # noqa: E402
 from biosig_ros.ros.conversions import msg_to_chunk  # noqa: E402
+from biosiglive_feed import SAMPLES, FeedingServer  # noqa: E402
 from ros_harness import NodeProcess, RosProbe, wait_until  # noqa: E402
 from test_trigno_node import free_ports  # noqa: E402
-
-SAMPLES = 20  # per frame, as StreamData's 100 Hz loop of 2000 Hz EMG
-
-
-class FeedingServer:
-    """biosiglive's Server producing frames at `rate` per second (channel 0 = sample index,
-    channel 1 = index + 1e6); each request is answered with the next frame produced."""
-
-    def __init__(self, port: int, rate: float):
-        self.server = Server("127.0.0.1", port)
-        self.server.start()
-        self.rate = rate
-        self.frame = 0
-        self.sent: dict[int, float] = {}       # frame -> wall time its reply was sent
-        self.new_frame = threading.Condition()
-        self.stop = threading.Event()
-        threading.Thread(target=self._produce, daemon=True).start()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _produce(self):
-        start = time.monotonic()
-        while not self.stop.is_set():
-            time.sleep(max(0.0, start + (self.frame + 1) / self.rate - time.monotonic()))
-            with self.new_frame:
-                self.frame += 1
-                self.new_frame.notify_all()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                connection, message = self.server.client_listening()
-            except OSError:
-                return
-            with self.new_frame:
-                self.new_frame.wait(1.0)
-                frame = self.frame
-            first = frame * SAMPLES
-            data = np.arange(first, first + SAMPLES, dtype=float)[None, :] + \
-                np.array([[0.0], [1e6]])
-            self.sent[frame] = time.time()
-            try:
-                self.server.send_data({"raw_device_data": [data]}, connection, message)
-            except OSError:
-                pass
-            connection.close()
-
-    def close(self):
-        self.stop.set()
-        self.server.server.close()
 
 
 class TimedSource(BiosigliveSource):
