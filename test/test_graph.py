@@ -74,7 +74,7 @@ def test_runner_options_mirror_the_launch_arguments(tmp_path):
                       "speed": "2", "loop": "false"}
     from biosig_ros.graph import parse_overrides
     commands = graph_commands("demo", values, parse_overrides(args.set), tmp_path)
-    assert set(commands) == {"replay", "emg_processing", "ik", "bridge", "monitor"}
+    assert set(commands) == {spec.name for spec in GRAPHS["demo"]}
     for command in commands.values():
         assert command[command.index("__ns:=/s1") - 1] == "-r"
     bridge_files = _param_files(commands["bridge"])
