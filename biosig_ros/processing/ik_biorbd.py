@@ -106,6 +106,10 @@ class ModelBuffers:
         self.q = Aliased(biorbd.GeneralizedCoordinates(model), model.nbQ(),
                          biorbd.GeneralizedCoordinates)
 
+    @property
+    def leak_free(self) -> bool:
+        return self.q.leak_free
+
     def markers(self, q: np.ndarray) -> np.ndarray:
         """Technical markers (markers x 3) at pose q."""
         return np.array([m.to_array() for m in self.model.technicalMarkers(self.q.set(q))])
