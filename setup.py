@@ -26,6 +26,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
+    package_data={"biosig_ros.viewers": ["static/*"]},  # the live view's page and scripts
     install_requires=["numpy", "scipy", "numba", "PyYAML", "ezc3d"],
     extras_require={"ik": ["biorbd"], "mcap": MCAP, "all": ["biorbd", *MCAP]},
     entry_points={"console_scripts": [
