@@ -1,65 +1,15 @@
 """A biosiglive 2.0.3 server (its own Server class, served the way StreamData serves: one
 frame per request, the newest) as a source: the values come through with running indices, and
 frames the server gave to nobody are counted as lost, not hidden."""
-import threading
-import time
-
 import numpy as np
 import pytest
-from biosiglive.streaming.server import Server
 
 from biosig_ros.devices.biosiglive_source import BiosigliveSource, BiosigliveSourceSettings
 from biosig_ros.msg import SignalChunk
 from biosig_ros.ros.conversions import msg_to_chunk
+from biosiglive_feed import SAMPLES, FeedingServer
 from ros_harness import NodeProcess, RosProbe, wait_until
 from test_trigno_node import free_ports
-
-SAMPLES = 20          # per frame, 2000 Hz: frames at 100 Hz as StreamData's loop
-
-
-class FeedingServer:
-    """biosiglive's Server fed at 100 Hz with frames whose values are their sample indices
-    (channel c: index + 1e6 c); like StreamData.open_server, each request takes the next
-    frame produced after it arrived."""
-
-    def __init__(self, port, pause_after=None):
-        self.server = Server("127.0.0.1", port)
-        self.server.start()
-        self.frame = 0
-        self.new_frame = threading.Condition()
-        self.stop = threading.Event()
-        self.pause_after = pause_after     # (frame, seconds): no answers for a while
-        threading.Thread(target=self._produce, daemon=True).start()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _produce(self):
-        start = time.monotonic()
-        while not self.stop.is_set():
-            time.sleep(max(0.0, start + (self.frame + 1) * 0.01 - time.monotonic()))
-            with self.new_frame:
-                self.frame += 1
-                self.new_frame.notify_all()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                connection, message = self.server.client_listening()
-            except OSError:
-                return
-            with self.new_frame:
-                self.new_frame.wait(1.0)
-                frame = self.frame
-            if self.pause_after and frame == self.pause_after[0]:
-                time.sleep(self.pause_after[1])       # a slow server: frames go to nobody
-            first = frame * SAMPLES
-            data = np.arange(first, first + SAMPLES, dtype=float)[None, :] + \
-                np.array([[0.0], [1e6]])
-            self.server.send_data({"raw_device_data": [data]}, connection, message)
-            connection.close()
-
-    def close(self):
-        self.stop.set()
-        self.server.server.close()
 
 
 def test_values_with_running_indices_and_missed_frames_counted():

@@ -14,7 +14,7 @@ from biosig_ros.ros.device_node import DeviceNodeSettings
 from ros_harness import REPO
 
 def documented(page: str) -> set[str]:
-    """Names in the first column of the page's `| parameter | ...` tables."""
+    """Names in the first column of the page's `| parameter | ...` table (the generated one)."""
     names, in_table = set(), False
     for line in (REPO / "docs" / page).read_text().splitlines():
         if line.startswith("| parameter |"):
@@ -34,7 +34,7 @@ def fields(settings_type) -> set[str]:
 @pytest.mark.parametrize("page, settings_type, configs", [
     ("nodes/trigno_emg_node.md", TrignoSettings, ["trigno_emg.yaml"]),
     ("nodes/vicon_markers_node.md", ViconSettings, ["vicon_markers.yaml", "vicon_sim.yaml"]),
-    ("custom_device.md", UdpAmplifierSettings, ["udp_amplifier.yaml"]),
+    ("nodes/udp_amplifier_node.md", UdpAmplifierSettings, ["udp_amplifier.yaml"]),
 ])
 def test_tables_and_files_name_the_settings_fields(page, settings_type, configs):
     expected = fields(settings_type)

@@ -173,34 +173,6 @@ def test_rms_envelope_is_faster_than_the_median_and_no_noisier():
     assert rms_snr >= median_snr, figures
 
 
-def parameter_rows(settings_type) -> list[str]:
-    """The docs' parameter table rows of a settings dataclass: name, default, range, runtime,
-    description, all from the field and its metadata."""
-    from biosig_ros.settings import field_default
-
-    rows = []
-    for f in dataclasses.fields(settings_type):
-        bounds = f.metadata.get("range")
-        shown = "" if bounds is None else f"{bounds[0]:g} to {bounds[1]:g}"
-        default = field_default(f)
-        rows.append(f"| `{f.name}` | `{default!r}` | {shown} | "
-                    f"{'yes' if f.metadata.get('runtime') else ''} | "
-                    + f.metadata["doc"].replace("|", "\\|") + " |")
-    return rows
-
-
-def check_parameter_table(page: str, settings_type) -> None:
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "nodes" / page).read_text()
-    missing = [row for row in parameter_rows(settings_type) if row not in text.splitlines()]
-    assert not missing, "docs/nodes/" + page + " lacks or differs on:\n" + "\n".join(missing)
-
-
-def test_docs_list_every_emg_parameter_with_its_default():
-    check_parameter_table("emg_processing_node.md", EmgProcessingSettings)
-
-
 def test_a_new_layout_cancels_a_calibration_with_its_reason():
     processor = EmgProcessor(EmgProcessingSettings())
     x = signal(4, 400)

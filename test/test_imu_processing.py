@@ -135,9 +135,3 @@ def test_settings_checks():
         ImuProcessingSettings(sensor="mag")
     with pytest.raises(ConfigError, match="apply to mode 'streaming'"):
         ImuProcessingSettings(mode="biosiglive", lowpass_hz=5.0)
-
-
-def test_docs_list_every_imu_parameter_with_its_default():
-    from test_emg_processor import check_parameter_table
-
-    check_parameter_table("imu_processing_node.md", ImuProcessingSettings)

@@ -23,7 +23,7 @@ UNKNOWN = "not_a_parameter_of_any_node"
 DEVICE_REMAPS = ["--ros-args", "-r", "emg/raw:=trigno/emg/raw", "-r", "markers:=vicon/markers"]
 
 
-def node_table(port_base, record_directory):
+def node_table(port_base, record_directory, mcap_directory):
     """name -> (module, executable, parameters, extra args)."""
     vicon = {**shipped_parameters("vicon_markers.yaml"), **shipped_parameters("vicon_sim.yaml")}
     return {
@@ -43,32 +43,66 @@ def node_table(port_base, record_directory):
                                       record_directory=str(record_directory)), []),
         "monitor": ("biosig_ros.nodes.topic_monitor", "topic_monitor",
                     shipped_parameters("monitor.yaml"), []),
+        # any free port, no skeleton (no model to load); no browser is needed to declare.
+        "live_view": ("biosig_ros.nodes.live_view_node", "live_view_node",
+                      shipped_parameters("live_view.yaml", port=0, model_path=""), []),
+        "mcap_recorder": ("biosig_ros.nodes.mcap_recorder_node", "mcap_recorder",
+                          shipped_parameters("mcap_recorder.yaml", record_on_start=True,
+                                             record_directory=str(mcap_directory)), []),
+        # Custom devices, not started (autostart false): their parameters are declared anyway.
+        "udp_amplifier": ("biosig_ros.nodes.udp_amplifier_node", "udp_amplifier_node",
+                          shipped_parameters("udp_amplifier.yaml", autostart=False), []),
+        "biosiglive_source": ("biosig_ros.nodes.biosiglive_source_node",
+                              "biosiglive_source_node",
+                              {"autostart": False, "topic": "biosiglive/raw"}, []),
     }
 
 
+# Nodes whose checks need another one running (the replay feeds them).
+NEEDS = {"emg_processing": {"replay"}, "monitor": {"replay"}, "bridge": {"replay"},
+         "mcap_recorder": {"replay"}}
+
+
+def selected_nodes(request) -> set[str]:
+    """The nodes the selected tests of this module use (with what they need), so that
+    `-k mcap_recorder` does not start every node on a loaded machine."""
+    names = {item.callspec.params["name"] for item in request.session.items
+             if getattr(item, "module", None) is request.module
+             and "name" in getattr(getattr(item, "callspec", None), "params", {})}
+    return names.union(*(NEEDS.get(name, set()) for name in names)) or set(NAMES)
+
+
 @pytest.fixture(scope="module")
-def running(tmp_path_factory):
+def running(request, tmp_path_factory):
     port_base = free_port_base()
     record_directory = tmp_path_factory.mktemp("recordings")
-    table = node_table(port_base, record_directory)
+    mcap_directory = tmp_path_factory.mktemp("mcap")
+    table = node_table(port_base, record_directory, mcap_directory)
+    wanted = selected_nodes(request)
+    if not {"emg_processing", "ik"} <= wanted:  # the replay would wait for them (30 s)
+        table["replay"][2]["wait_for_nodes"] = []
     simulator = NodeProcess("biosig_ros.devices.trigno_simulator", "trigno_sim", ros=False, args=[
-        "--recording", "data/abd.bio", "--loop", "--port-base", str(port_base)])
+        "--recording", "data/abd.bio", "--loop", "--port-base", str(port_base)]
+    ) if "trigno_emg" in wanted else None
     nodes = {name: NodeProcess(module, name, {**params, UNKNOWN: 1}, args=args)
-             for name, (module, _, params, args) in table.items()}
+             for name, (module, _, params, args) in table.items() if name in wanted}
     probe = RosProbe()
     try:
         for name, node in nodes.items():
             assert node.wait_for_output("is not a parameter of this node", timeout=120), (
                 name, node.output())
-        yield {"nodes": nodes, "probe": probe, "table": table, "records": record_directory}
+        yield {"nodes": nodes, "probe": probe, "table": table, "records": record_directory,
+               "mcap": mcap_directory}
     finally:
         probe.close()
         for node in nodes.values():
             node.stop()
-        simulator.stop()
+        if simulator is not None:
+            simulator.stop()
 
 
-NAMES = ["replay", "trigno_emg", "vicon_markers", "emg_processing", "ik", "bridge", "monitor"]
+NAMES = ["replay", "trigno_emg", "vicon_markers", "emg_processing", "ik", "bridge", "monitor",
+         "live_view", "mcap_recorder", "udp_amplifier", "biosiglive_source"]
 
 
 def _set(probe, node, name, value):
@@ -162,17 +196,23 @@ def _monitor_period(running):
     assert after > 2.5 * max(before, 0.5), (before, after)
 
 
-def _bridge_max_file_seconds(running):
-    files = lambda: sorted(running["records"].rglob("*.bio"))  # noqa: E731
-    assert running["probe"].wait_until(lambda: len(files()) >= 1, timeout=60)
-    before = len(files())
-    assert _set(running["probe"], "bridge", "max_file_seconds", 1.0).successful
-    assert running["probe"].wait_until(lambda: len(files()) >= before + 2, timeout=60), files()
+def _max_file_seconds(node, directory, pattern):
+    """A recorder given max_file_seconds at run time starts new parts."""
+    def check(running):
+        files = lambda: sorted(running[directory].rglob(pattern))  # noqa: E731
+        assert running["probe"].wait_until(lambda: len(files()) >= 1, timeout=60)
+        before = len(files())
+        assert _set(running["probe"], node, "max_file_seconds", 1.0).successful
+        assert running["probe"].wait_until(lambda: len(files()) >= before + 2, timeout=60), (
+            files())
+    return check
 
 
 # A check of what a runtime parameter changes, per node that has one.
 BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
-             "bridge": _bridge_max_file_seconds, "trigno_emg": _trigno_publish_rate}
+             "bridge": _max_file_seconds("bridge", "records", "*.bio"),
+             "trigno_emg": _trigno_publish_rate,
+             "mcap_recorder": _max_file_seconds("mcap_recorder", "mcap", "*.mcap")}
 
 
 @pytest.mark.parametrize("name", NAMES)

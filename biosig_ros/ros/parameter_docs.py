@@ -31,6 +31,13 @@ NODE_SETTINGS = {
     "assist_node": ("biosig_ros.nodes.assist_node:AssistSettings",),
     "sim_exo_node": ("biosig_ros.nodes.sim_exo_node:SimExoNodeSettings",),
     "imu_processing_node": ("biosig_ros.nodes.imu_processing_node:ImuProcessingSettings",),
+    "live_view_node": ("biosig_ros.viewers.live_view:LiveViewSettings",),
+    "mcap_recorder": ("biosig_ros.nodes.mcap_recorder_node:RecorderNodeSettings",
+                      "biosig_ros.bridge.mcap_writer:McapSettings"),
+    "udp_amplifier_node": ("biosig_ros.ros.device_node:DeviceNodeSettings",
+                           "biosig_ros.devices.udp_amplifier:UdpAmplifierSettings"),
+    "biosiglive_source_node": ("biosig_ros.ros.device_node:DeviceNodeSettings",
+                               "biosig_ros.devices.biosiglive_source:BiosigliveSourceSettings"),
 }
 
 BEGIN, END = "<!-- parameters:begin -->", "<!-- parameters:end -->"
@@ -74,7 +81,11 @@ def format_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, list, dict)):
         return json.dumps(value)
-    return repr(value)
+    text = repr(value)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        mantissa, _, exponent = text.partition("e")
+        text = f"{mantissa}.0e{exponent}"  # YAML reads 1e-10 as a string, 1.0e-10 as a float
+    return text
 
 
 def _range(field: dataclasses.Field) -> str:
