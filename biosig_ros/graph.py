@@ -28,6 +28,7 @@ import yaml
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
                                    NodeSpec, graph_arguments, node_overrides)
+from biosig_ros.discovery import restrict_discovery_to_localhost
 from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
 STOP_TIMEOUT_S = 10.0
@@ -169,17 +170,6 @@ class Graph:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for member in self.members.values():
             member.wait(deadline)
-
-
-def restrict_discovery_to_localhost(environment) -> None:
-    """Localhost-only discovery, unless the environment already chose: Jazzy and later read
-    ROS_AUTOMATIC_DISCOVERY_RANGE, Humble reads ROS_LOCALHOST_ONLY."""
-    if "ROS_AUTOMATIC_DISCOVERY_RANGE" in environment or "ROS_LOCALHOST_ONLY" in environment:
-        return
-    if environment.get("ROS_DISTRO") == "humble":
-        environment["ROS_LOCALHOST_ONLY"] = "1"
-    else:
-        environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, list[str]]:

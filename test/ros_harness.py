@@ -21,6 +21,7 @@ import rclpy
 import yaml
 from rclpy.executors import SingleThreadedExecutor
 
+from biosig_ros.discovery import restrict_discovery_to_localhost
 from biosig_ros.ros.qos import sensor_qos
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,11 +34,7 @@ def isolate_ros_graph(environment=os.environ) -> int:
 
     Domains 1-100 are claimed with a lock file held until the process exits; since discovery
     is localhost-only, a domain unique on this machine is unique for DDS."""
-    if environment.get("ROS_DISTRO") == "humble":
-        environment["ROS_LOCALHOST_ONLY"] = "1"
-    else:
-        environment["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-        environment.pop("ROS_LOCALHOST_ONLY", None)  # deprecated since Jazzy; RANGE replaces it
+    restrict_discovery_to_localhost(environment, force=True)
     candidates = list(range(1, 101))
     random.SystemRandom().shuffle(candidates)
     for domain in candidates:
