@@ -12,7 +12,8 @@ from graph_harness import GraphProcess
 from ros_harness import RosProbe
 
 SPEEDS = {"s1": 0.5, "s2": 1.5}
-SHARED = {"/diagnostics", "/rosout", "/parameter_events"}
+# /tf is global by ROS convention: the graphs tell their frames apart by tf_prefix.
+SHARED = {"/diagnostics", "/rosout", "/parameter_events", "/tf"}
 
 
 def start(namespace, record_directory):
@@ -21,7 +22,8 @@ def start(namespace, record_directory):
         "demo", "--namespace", namespace, "--speed", str(SPEEDS[namespace]), "--port", "0",
         "--record-directory", str(record_directory),
         "--set", f"replay.channel_names=[{channels}]", "--set", f"replay.subject={namespace}x",
-        "--set", f"replay.frame_id={namespace}_world")
+        "--set", f"replay.frame_id={namespace}_world", "--set", f"ik.frame_id={namespace}_world",
+        "--set", f"ik.tf_prefix={namespace}_")
 
 
 def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):

@@ -7,6 +7,7 @@ import dataclasses
 import time
 
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterValue
 from rcl_interfaces.srv import DescribeParameters, ListParameters, SetParameters
 from rclpy.parameter import Parameter
@@ -60,7 +61,7 @@ def node_table(port_base, record_directory, mcap_directory):
 
 # Nodes whose checks need another one running (the replay feeds them).
 NEEDS = {"emg_processing": {"replay"}, "monitor": {"replay"}, "bridge": {"replay"},
-         "mcap_recorder": {"replay"}}
+         "mcap_recorder": {"replay"}, "ik": {"replay"}}
 
 
 def selected_nodes(request) -> set[str]:
@@ -196,6 +197,28 @@ def _monitor_period(running):
     assert after > 2.5 * max(before, 0.5), (before, after)
 
 
+def _ik_residual_warning(running):
+    """residual_warning is read as IK runs: a threshold below every residual makes the node's
+    diagnostics name the residual, one above every residual stops it."""
+    probe = running["probe"]
+    statuses = probe.subscribe(DiagnosticArray, "/diagnostics")
+
+    def ik_messages_since(count):
+        return [s.message for _, array in list(statuses)[count:] for s in array.status
+                if s.name.split("/")[-1].split(".")[-1] == "ik"]
+
+    assert _set(probe, "ik", "residual_warning", 1e-6).successful
+    start = len(statuses)
+    assert probe.wait_until(lambda: any("mean marker residual" in m
+                                        for m in ik_messages_since(start)), timeout=60), (
+        ik_messages_since(start))
+    assert _set(probe, "ik", "residual_warning", 10.0).successful
+    time.sleep(1.5)
+    start = len(statuses)
+    assert probe.wait_until(lambda: len(ik_messages_since(start)) >= 3, timeout=60)
+    assert not any("mean marker residual" in m for m in ik_messages_since(start)[1:])
+
+
 def _max_file_seconds(node, directory, pattern):
     """A recorder given max_file_seconds at run time starts new parts."""
     def check(running):
@@ -211,7 +234,7 @@ def _max_file_seconds(node, directory, pattern):
 # A check of what a runtime parameter changes, per node that has one.
 BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
              "bridge": _max_file_seconds("bridge", "records", "*.bio"),
-             "trigno_emg": _trigno_publish_rate,
+             "trigno_emg": _trigno_publish_rate, "ik": _ik_residual_warning,
              "mcap_recorder": _max_file_seconds("mcap_recorder", "mcap", "*.mcap")}
 
 

@@ -9,6 +9,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from visualization_msgs.msg import MarkerArray
 from tf2_msgs.msg import TFMessage
 
 from biosig_ros.msg import IkQuality, MarkerResiduals, MarkerSet, SignalChunk
@@ -23,6 +24,8 @@ OUTPUTS = {
         "/emg/envelope": (SignalChunk, "emg_processing"),
         "/ik/joint_states": (JointState, "ik"), "/ik/marker_residuals": (MarkerResiduals, "ik"),
         "/ik/quality": (IkQuality, "ik"), "/tf": (TFMessage, "ik"),
+        "/viz/markers": (MarkerArray, "live_view"),
+        "/emg/envelope_channels": (JointState, "live_view"),
     },
     "simulated_devices": {
         "/emg/raw": (SignalChunk, "trigno_emg"), "/emg/aux": (SignalChunk, "trigno_emg"),
@@ -30,6 +33,8 @@ OUTPUTS = {
         "/emg/envelope": (SignalChunk, "emg_processing"),
         "/ik/joint_states": (JointState, "ik"), "/ik/marker_residuals": (MarkerResiduals, "ik"),
         "/ik/quality": (IkQuality, "ik"), "/tf": (TFMessage, "ik"),
+        "/viz/markers": (MarkerArray, "live_view"),
+        "/emg/envelope_channels": (JointState, "live_view"),
     },
 }
 DIAGNOSING = {"demo": ("replay", "emg_processing", "ik", "bridge"),
