@@ -186,7 +186,7 @@ def envelope_benchmark(channels: int = 8, steps: int = 20) -> list[tuple[str, fl
 # --- latency ---------------------------------------------------------------------------------
 
 def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -76,8 +76,8 @@ def _qos():
 def sample_process(pid: int):
     """(rss MB, cpu seconds) of a process, None once it is gone."""
     try:
-        rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        rss_pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="utf-8").split()[1])
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
         return rss_pages * PAGE_MB, (int(fields[11]) + int(fields[12])) / TICKS
     except (OSError, IndexError, ValueError):
         return None

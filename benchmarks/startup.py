@@ -50,7 +50,7 @@ def one_run(probe: RosProbe, extra: list[str], timeout: float) -> dict[str, floa
     graph = subprocess.Popen(
         [sys.executable, "-u", "-m", "biosig_ros.graph", "demo", "--set", "bridge.port=0",
          "--set", "bridge.record_on_start=false", *extra], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, encoding="utf-8", errors="replace", start_new_session=True)
 
     def read_output():
         for line in graph.stdout:
@@ -91,12 +91,12 @@ def cpu_to_ready(root: Path, module: str, name: str, config: str, text: str) -> 
          "-p", "record_on_start:=false"] if name == "bridge" else
         [sys.executable, "-u", "-m", f"biosig_ros.nodes.{module}", "--ros-args", "-r",
          f"__node:={name}", "--params-file", str(ROOT / "config" / config)],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace")
     cpu = wall = float("nan")
     for line in node.stdout:
         if text in line:
             wall = time.monotonic() - started
-            fields = Path(f"/proc/{node.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{node.pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             break
     node.terminate()
@@ -108,7 +108,7 @@ def slowest_imports(module: str, count: int = 6) -> list[tuple[float, str]]:
     """[(seconds, module)] then the slowest packages (no dot in the name) it imports, at any
     depth, with what they import in turn."""
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace")
     rows = []  # (cumulative seconds, name as printed: indentation = nesting)
     for line in result.stderr.splitlines():
         parts = line[len("import time:"):].split("|") if line.startswith("import time:") else []

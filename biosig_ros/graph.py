@@ -63,7 +63,7 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
         files[:1] = [params_files[spec.name]]
     if values:
         path = (scratch or Path(tempfile.mkdtemp())) / f"{spec.name}.arguments.yaml"
-        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}))
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": values}}), encoding="utf-8")
         files.append(str(path))
     for params_file in files:
         command += ["--params-file", params_file]
@@ -91,7 +91,7 @@ class Supervised:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
             bufsize=1, start_new_session=True)
         self.started_at = time.monotonic()
         self.restart_at = None
@@ -260,7 +260,7 @@ def emg_layout_overrides(overrides: dict[str, list[str]]) -> list[str]:
     from biosig_ros.errors import ConfigError
     import yaml
 
-    document = yaml.safe_load((config_dir() / "replay.yaml").read_text())
+    document = yaml.safe_load((config_dir() / "replay.yaml").read_text(encoding="utf-8"))
     values = dict(next(iter(document.values()))["ros__parameters"])
     for assignment in overrides.get("replay", []):
         name, _, value = assignment.partition(":=")

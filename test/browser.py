@@ -131,12 +131,12 @@ class Browser:
         self.width, self.height = width, height
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.monotonic() + timeout
-        while not (port_file.exists() and len(port_file.read_text().split()) >= 2):
+        while not (port_file.exists() and len(port_file.read_text(encoding="utf-8").split()) >= 2):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.close()
                 raise RuntimeError(f"Chromium did not start: {self.output()[-2000:]}")
             time.sleep(0.1)
-        port, path = port_file.read_text().split()[:2]
+        port, path = port_file.read_text(encoding="utf-8").split()[:2]
         self._ws = WebSocket(f"ws://127.0.0.1:{port}{path}", timeout=timeout)
         self._next_id = 0
 

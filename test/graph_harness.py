@@ -46,7 +46,7 @@ class GraphProcess(NodeProcess):
     def node_pids(self) -> dict[str, int]:
         """The newest process id of every node, from the runner's children."""
         result = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
-                                text=True)
+                                encoding="utf-8", errors="replace")
         pids = {}
         for pid in result.stdout.split():
             try:

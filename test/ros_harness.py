@@ -52,7 +52,7 @@ def isolate_ros_graph(environment=os.environ) -> int:
 
 def shipped_parameters(config_file: str, **overrides) -> dict:
     """The parameters of a file in config/ (keyed `/**`, for any node name), with overrides."""
-    params = yaml.safe_load((REPO / "config" / config_file).read_text())
+    params = yaml.safe_load((REPO / "config" / config_file).read_text(encoding="utf-8"))
     return {**params["/**"]["ros__parameters"], **overrides}
 
 

@@ -50,7 +50,7 @@ def test_core_imports_with_ros_unavailable():
         "sys.meta_path.insert(0, Block())\n"
         f"import importlib\nfor m in {modules!r}: importlib.import_module(m)\n")
     result = subprocess.run([sys.executable, "-c", blocker], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+                            encoding="utf-8", errors="replace", timeout=120)
     assert result.returncode == 0, result.stderr
 
 

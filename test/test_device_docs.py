@@ -16,7 +16,7 @@ from ros_harness import REPO
 def documented(page: str) -> set[str]:
     """Names in the first column of the page's `| parameter | ...` table (the generated one)."""
     names, in_table = set(), False
-    for line in (REPO / "docs" / page).read_text().splitlines():
+    for line in (REPO / "docs" / page).read_text(encoding="utf-8").splitlines():
         if line.startswith("| parameter |"):
             in_table = True
         elif not line.startswith("|"):
@@ -40,6 +40,6 @@ def test_tables_and_files_name_the_settings_fields(page, settings_type, configs)
     expected = fields(settings_type)
     assert documented(page) == expected
     for name in configs:
-        keys = set(yaml.safe_load((config_dir() / name).read_text())["/**"]["ros__parameters"])
+        keys = set(yaml.safe_load((config_dir() / name).read_text(encoding="utf-8"))["/**"]["ros__parameters"])
         assert keys <= expected, keys - expected
     assert all(f.metadata.get("doc") for f in dataclasses.fields(settings_type))

@@ -390,7 +390,7 @@ def test_mvc_yaml_round_trip_and_errors(tmp_path):
     path = calibration.save(tmp_path / "sub" / "mvc.yaml")
     loaded = MvcCalibration.load(path)
     assert loaded == calibration
-    assert yaml.safe_load(path.read_text())["mvc"] == [2e-4, 3.5e-4]
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["mvc"] == [2e-4, 3.5e-4]
     assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temporary left behind
     bad = tmp_path / "bad.yaml"
     for text, message in (("mvc: [1.0, 0.0]\n", "above zero"),

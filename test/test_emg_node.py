@@ -188,7 +188,7 @@ def test_mvc_calibration_service_end_to_end(emg, tmp_path):
         assert saved.mvc == list(response.mvc) and saved.channel_names == NAMES
         assert (saved.window_samples, saved.envelope_rate, saved.method) == (500, 2000.0,
                                                                              "biosiglive")
-        assert yaml.safe_load(path.read_text())["mvc"] == list(response.mvc)
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["mvc"] == list(response.mvc)
 
         # Applied at once: the next envelope is a fraction of the MVC.
         local.set_mvc(expected)

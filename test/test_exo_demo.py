@@ -20,7 +20,7 @@ from test_graph import start_graph
 
 def enable_with_tool(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "biosig_ros.nodes.assist_enable", *args],
-                          cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
+                          cwd=REPO, env=os.environ.copy(), capture_output=True, encoding="utf-8", errors="replace",
                           timeout=60)
 
 

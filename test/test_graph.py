@@ -17,11 +17,11 @@ from ros_harness import REPO, RosProbe
 def start_graph(*args):
     return subprocess.Popen(
         [sys.executable, "-u", "-m", "biosig_ros.graph", *args], cwd=REPO, env=os.environ.copy(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace", start_new_session=True)
 
 
 def child_pids(pid):
-    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, encoding="utf-8", errors="replace")
     return [int(p) for p in result.stdout.split()]
 
 
@@ -79,9 +79,9 @@ def test_runner_options_mirror_the_launch_arguments(tmp_path):
         assert command[command.index("__ns:=/s1") - 1] == "-r"
     bridge_files = _param_files(commands["bridge"])
     assert bridge_files[0].endswith("config/bridge.yaml")
-    assert yaml.safe_load(open(bridge_files[-1])) == {"/**": {"ros__parameters": {
+    assert yaml.safe_load(open(bridge_files[-1], encoding="utf-8")) == {"/**": {"ros__parameters": {
         "port": 6001, "record_directory": str(tmp_path)}}}
-    assert yaml.safe_load(open(_param_files(commands["replay"])[-1]))["/**"][
+    assert yaml.safe_load(open(_param_files(commands["replay"])[-1], encoding="utf-8"))["/**"][
         "ros__parameters"] == {"speed": 2.0, "loop": False}
     assert len(_param_files(commands["emg_processing"])) == 1  # no argument for it
     assert commands["ik"][-2:] == ["-p", "method:=least_squares"]
@@ -96,7 +96,7 @@ def test_runner_params_file_and_port_base_arguments(tmp_path):
         "trigno_emg_params_file": str(own), "trigno_port_base": "51040"}, {}, tmp_path)
     files = _param_files(commands["trigno_emg"])
     assert files[0] == str(own.resolve())
-    assert yaml.safe_load(open(files[-1]))["/**"]["ros__parameters"] == {
+    assert yaml.safe_load(open(files[-1], encoding="utf-8"))["/**"]["ros__parameters"] == {
         "command_port": 51040, "emg_port": 51043, "aux_port": 51044}
     assert commands["trigno_sim"][-2:] == ["--port-base", "51040"]
     assert "--ros-args" not in commands["trigno_sim"]

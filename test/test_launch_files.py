@@ -57,7 +57,7 @@ def test_launch_file_names_real_executables_and_parameter_files(launch_file, fak
             for params_file in action.kwargs["parameters"]:
                 path = Path(params_file)
                 assert path.is_file(), params_file
-                assert "/**" in yaml.safe_load(path.read_text()), (
+                assert "/**" in yaml.safe_load(path.read_text(encoding="utf-8")), (
                     f"{path.name} has no '/**' section (it must apply whatever the node's name)")
         else:
             (action,) = [p for p in launched.processes if p.kwargs["name"] == spec.name]
@@ -69,7 +69,7 @@ def test_launch_file_names_real_executables_and_parameter_files(launch_file, fak
         assert action.kwargs["respawn_delay"] == RESPAWN_DELAY_S
         script = REPO / "scripts" / executable
         assert script.is_file() and script.stat().st_mode & 0o111, f"scripts/{executable}"
-        assert f"from {EXECUTABLES[executable]} import main" in script.read_text()
+        assert f"from {EXECUTABLES[executable]} import main" in script.read_text(encoding="utf-8")
         assert (install_lib / executable).exists(), f"{executable} not installed by colcon"
         assert callable(importlib.import_module(EXECUTABLES[executable]).main)
 
@@ -196,4 +196,4 @@ def test_every_installed_script_runs_a_known_module():
     scripts = {p.name for p in (REPO / "scripts").iterdir()}
     assert scripts == set(EXECUTABLES) | set(TOOLS)
     for name, module in {**EXECUTABLES, **TOOLS}.items():
-        assert f"from {module} import main" in (REPO / "scripts" / name).read_text()
+        assert f"from {module} import main" in (REPO / "scripts" / name).read_text(encoding="utf-8")

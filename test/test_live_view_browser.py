@@ -56,7 +56,7 @@ class Demo:
              "--set", f"bridge.record_directory={tmp_path}", "--set", "live_view.port=0",
              "--set", f"emg_processing.mvc={mvc}"],
             cwd=REPO, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True)
+            encoding="utf-8", errors="replace", start_new_session=True)
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 

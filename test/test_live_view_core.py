@@ -397,7 +397,7 @@ def test_shipped_viewer_configs_name_the_topics_the_node_publishes():
     import yaml
 
     settings = LiveViewSettings()
-    rviz = yaml.safe_load((REPO / "config" / "rviz" / "demo.rviz").read_text())
+    rviz = yaml.safe_load((REPO / "config" / "rviz" / "demo.rviz").read_text(encoding="utf-8"))
     manager = rviz["Visualization Manager"]
     (display,) = [d for d in manager["Displays"] if d["Class"].endswith("MarkerArray")]
     assert display["Topic"]["Value"] == "/" + settings.viz_markers_topic
@@ -405,7 +405,7 @@ def test_shipped_viewer_configs_name_the_topics_the_node_publishes():
     assert manager["Global Options"]["Fixed Frame"] == settings.frame_id
     layout = ElementTree.parse(REPO / "config" / "plotjuggler" / "demo_layout.xml")
     curves = [c.get("name") for c in layout.iter("curve")]
-    replay = yaml.safe_load((REPO / "config" / "replay_abd.yaml").read_text())
+    replay = yaml.safe_load((REPO / "config" / "replay_abd.yaml").read_text(encoding="utf-8"))
     channels = replay["/**"]["ros__parameters"]["channel_names"]
     envelope = [c for c in curves if c.startswith("/" + settings.envelope_channels_topic + "/")]
     assert [c.split("/")[-2] for c in envelope] == channels

@@ -30,12 +30,12 @@ def definition(package: str, name: str, uses: list[str]) -> str:
     """ros2msg schema text: the type's .msg, then each type it uses."""
     roots = ([REPO / "msg"] if package == "biosig_ros" else []) + [
         Path(sys.prefix) / "share" / package / "msg"]
-    text = next((root / f"{name}.msg").read_text() for root in roots
+    text = next((root / f"{name}.msg").read_text(encoding="utf-8") for root in roots
                 if (root / f"{name}.msg").is_file())
     for used in uses:
         pkg, _, typ = used.partition("/")
         text += SEPARATOR + f"MSG: {used}\n" + (Path(sys.prefix) / "share" / pkg / "msg" /
-                                              f"{typ}.msg").read_text()
+                                              f"{typ}.msg").read_text(encoding="utf-8")
     return text
 
 

@@ -43,7 +43,7 @@ def test_one_command_on_a_nexus_c3d_loses_nothing_at_start(tmp_path):
              "--set", "replay.speed=0.5",
              "--set", "bridge.record_on_start=false"],
             cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True)
+            encoding="utf-8", errors="replace", start_new_session=True)
         try:
             done = probe.wait_until(
                 lambda: ik_values(diagnostics).get("last_frame_received") == str(frames - 1)

@@ -18,13 +18,13 @@ CONFIG_FILES = sorted({(params_file, spec.executable) for graph in GRAPHS.values
 
 def test_generated_docs_are_up_to_date():
     stale = [str(path.relative_to(REPO)) for path, content in generated_docs(REPO / "docs").items()
-             if not path.exists() or path.read_text() != content]
+             if not path.exists() or path.read_text(encoding="utf-8") != content]
     assert not stale, f"run `python tools/gen_param_docs.py` (out of date: {', '.join(stale)})"
 
 
 @pytest.mark.parametrize("executable", sorted(NODE_SETTINGS))
 def test_every_parameter_is_documented_with_its_default(executable):
-    text = (REPO / "docs" / "nodes" / f"{executable}.md").read_text()
+    text = (REPO / "docs" / "nodes" / f"{executable}.md").read_text(encoding="utf-8")
     undocumented = []
     for name, field, _ in node_fields(executable):
         if not str(field.metadata.get("doc", "")).strip():
@@ -40,7 +40,7 @@ def test_every_parameter_is_documented_with_its_default(executable):
 def test_shipped_yaml_names_only_declared_parameters(config_file, executable):
     if executable not in NODE_SETTINGS:
         pytest.skip(f"{executable} is not a ROS node")
-    parameters = yaml.safe_load((REPO / "config" / config_file).read_text())["/**"][
+    parameters = yaml.safe_load((REPO / "config" / config_file).read_text(encoding="utf-8"))["/**"][
         "ros__parameters"]
     declared = {name for name, _, _ in node_fields(executable)}
     assert not set(parameters) - declared, f"{config_file}: unknown keys"
@@ -52,7 +52,7 @@ def test_runtime_notes_in_yaml_comments_match_the_settings(config_file, executab
         pytest.skip(f"{executable} is not a ROS node")
     runtime = {name: bool(field.metadata.get("runtime")) for name, field, _ in
                node_fields(executable)}
-    lines = (REPO / "config" / config_file).read_text().splitlines()
+    lines = (REPO / "config" / config_file).read_text(encoding="utf-8").splitlines()
     noted = {m.group(1): "(runtime)" in line for line in lines
              if (m := re.match(r"^    ([a-z_0-9]+):", line))}
     if not any(noted.values()):

@@ -21,11 +21,11 @@ def main() -> int:
     args = parser.parse_args()
     stale = []
     for path, content in generated_docs(ROOT / "docs").items():
-        if path.exists() and path.read_text() == content:
+        if path.exists() and path.read_text(encoding="utf-8") == content:
             continue
         stale.append(path.relative_to(ROOT))
         if not args.check:
-            path.write_text(content)
+            path.write_text(content, encoding="utf-8")
     for path in stale:
         print(f"{'out of date' if args.check else 'wrote'}: {path}")
     return 1 if args.check and stale else 0

@@ -77,7 +77,7 @@ def _dependencies(package: str, text: str) -> list[str]:
 def message_definition(type_name: str) -> str:
     """The ros2msg schema text of type_name ('pkg/msg/Type'), dependencies appended once each."""
     package, name = split_type(type_name)
-    text = find_msg_file(package, name).read_text()
+    text = find_msg_file(package, name).read_text(encoding="utf-8")
     pieces, seen = [text.rstrip("\n")], set()
     queue = _dependencies(package, text)
     while queue:
@@ -86,7 +86,7 @@ def message_definition(type_name: str) -> str:
             continue
         seen.add(dependency)
         dep_package, dep_name = split_type(dependency)
-        dep_text = find_msg_file(dep_package, dep_name).read_text()
+        dep_text = find_msg_file(dep_package, dep_name).read_text(encoding="utf-8")
         pieces.append(f"{_SEPARATOR}\nMSG: {dependency}\n{dep_text.rstrip(chr(10))}")
         queue.extend(_dependencies(dep_package, dep_text))
     return "\n".join(pieces) + "\n"

@@ -109,7 +109,7 @@ class MvcCalibration:
                 + yaml.safe_dump(asdict(self), sort_keys=False, default_flow_style=None))
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            with os.fdopen(handle, "w") as stream:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
@@ -125,7 +125,7 @@ class MvcCalibration:
         if not path.is_file():
             raise ConfigError(f"MVC file {path} does not exist")
         try:
-            content = yaml.safe_load(path.read_text())
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as error:
             raise ConfigError(f"MVC file {path} is not valid YAML: {error}") from error
         if not isinstance(content, dict) or "mvc" not in content:

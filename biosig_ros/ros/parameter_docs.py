@@ -147,14 +147,14 @@ def generated_docs(docs: Path) -> dict[Path, str]:
     files = {}
     for executable in NODE_SETTINGS:
         path = docs / "nodes" / f"{executable}.md"
-        current = path.read_text() if path.exists() else f"# {executable}\n"
+        current = path.read_text(encoding="utf-8") if path.exists() else f"# {executable}\n"
         files[path] = replace_between(
             current, BEGIN, END, parameter_table(executable),
             "## Parameters\n\nGenerated from the settings dataclasses by "
             "`tools/gen_param_docs.py` (do not edit the table by hand).")
     path = docs / "graphs.md"
     files[path] = replace_between(
-        path.read_text(), ARGS_BEGIN, ARGS_END, launch_arguments_section(),
+        path.read_text(encoding="utf-8"), ARGS_BEGIN, ARGS_END, launch_arguments_section(),
         "## Launch arguments\n\nGenerated from `biosig_ros/graph_spec.py` by "
         "`tools/gen_param_docs.py`.")
     return files
