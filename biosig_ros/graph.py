@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
-                                   NodeSpec, graph_arguments, node_overrides)
+                                   NodeSpec, graph_arguments, node_overrides, started)
 from biosig_ros.discovery import restrict_discovery_to_localhost
 from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
@@ -285,7 +285,7 @@ def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list
     values = dict(values)
     node_overrides(graph, {name: "" for name in values})  # ValueError for a foreign name
     namespace = values.pop("namespace", "")
-    specs = GRAPHS[graph]
+    specs = tuple(spec for spec in GRAPHS[graph] if started(spec, values))
     recording, model = values.pop("recording", "") or None, values.pop("model", "") or None
     if recording is not None or model is not None:
         specs = user_files(specs, overrides, recording, model)

@@ -54,6 +54,8 @@ class NodeSpec:
     params: tuple[str, ...] = ()
     arguments: tuple[str, ...] = ()
     is_ros_node: bool = True
+    # A boolean argument that must be given true for this process to start ('' = always).
+    started_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,12 @@ NODE_ARGUMENTS = (
          "every interface); '' = the parameter file's", ("bridge", "bind_address")),
     _arg("record", "record to a .bio file from the start (true/false); '' = the parameter "
          "file's", ("bridge", "record_on_start"), type=bool),
-    _arg("record_directory", "directory of the recordings; '' = the bridge's default "
-         "($ROS_HOME/biosig_ros/recordings)", ("bridge", "record_directory")),
+    _arg("record_directory", "directory of the recordings (.bio and .mcap); '' = the "
+         "recorders' default ($ROS_HOME/biosig_ros/recordings)", ("bridge", "record_directory"),
+         ("mcap_recorder", "record_directory")),
+    _arg("record_mcap", "also record the graph's topics to MCAP (the rosbag2 format that "
+         "Foxglove and PlotJuggler open) with an mcap_recorder node (true/false); '' = false",
+         ("mcap_recorder", "record_on_start"), type=bool),
 )
 
 NAMESPACE_ARGUMENT = LaunchArgument(
@@ -129,13 +135,20 @@ PROCESSING = (
     NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
     NodeSpec("bridge_node", "bridge", ("bridge.yaml",)),
 )
+# MCAP recording of the graph's topics, only when asked for (record_mcap:=true); the device
+# graphs also record the Trigno's aux channels.
+MCAP_RECORDER = NodeSpec("mcap_recorder", "mcap_recorder", ("mcap_recorder.yaml",),
+                         started_by="record_mcap")
+DEVICES_MCAP_RECORDER = NodeSpec("mcap_recorder", "mcap_recorder",
+                                 ("mcap_recorder.yaml", "mcap_recorder_devices.yaml"),
+                                 started_by="record_mcap")
 MONITOR = NodeSpec("topic_monitor", "monitor", ("monitor.yaml",))
 # The browser page (and the MarkerArray / per-channel JointState for ROS viewers).
 LIVE_VIEW = NodeSpec("live_view_node", "live_view", ("live_view.yaml",))
 
 # The main job: the biosiglive example chain on the shipped recording.
 DEMO = (NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),) + PROCESSING + (
-    MONITOR, LIVE_VIEW)
+    MONITOR, LIVE_VIEW, MCAP_RECORDER)
 
 # The device nodes against their simulators (no hardware): same processing chain.
 SIMULATED_DEVICES = (
@@ -143,13 +156,13 @@ SIMULATED_DEVICES = (
              is_ros_node=False),
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
-) + PROCESSING + (MONITOR, LIVE_VIEW)
+) + PROCESSING + (MONITOR, LIVE_VIEW, DEVICES_MCAP_RECORDER)
 
 # The lab: real Trigno TCU and Vicon server (addresses in the config files or arguments).
 LAB = (
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
     NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",)),
-) + PROCESSING
+) + PROCESSING + (DEVICES_MCAP_RECORDER,)
 
 # The custom-device example (docs/custom_device.md): the UDP amplifier and its simulator.
 CUSTOM_DEVICE = (
@@ -193,6 +206,15 @@ def graph_arguments(graph: str) -> tuple[LaunchArgument, ...]:
     arguments += [argument for argument in NODE_ARGUMENTS
                   if argument.targets[0].node in names]
     return tuple(arguments)
+
+
+def started(spec: NodeSpec, values: dict[str, str]) -> bool:
+    """Whether the process runs with these argument values (its started_by argument true)."""
+    if not spec.started_by:
+        return True
+    text = values.get(spec.started_by, "")
+    argument = next(a for a in NODE_ARGUMENTS if a.name == spec.started_by)
+    return text != "" and convert_argument(argument, text)
 
 
 def convert_argument(argument: LaunchArgument, text: str):

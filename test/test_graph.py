@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import yaml
 from sensor_msgs.msg import JointState
@@ -42,7 +43,7 @@ def test_demo_graph_runs_the_whole_chain_and_stops_cleanly_on_ctrl_c(tmp_path):
             output, _ = graph.communicate(timeout=60)
     assert flowing, (len(raw), len(envelope), len(markers), len(joints), output)
     assert graph.returncode == 0, output
-    assert len(children) == len(GRAPHS["demo"]), output
+    assert len(children) == len([s for s in GRAPHS["demo"] if not s.started_by]), output
     # Every node process is gone after the runner returns.
     time.sleep(0.5)
     assert not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
@@ -74,7 +75,7 @@ def test_runner_options_mirror_the_launch_arguments(tmp_path):
                       "speed": "2", "loop": "false"}
     from biosig_ros.graph import parse_overrides
     commands = graph_commands("demo", values, parse_overrides(args.set), tmp_path)
-    assert set(commands) == {spec.name for spec in GRAPHS["demo"]}
+    assert set(commands) == {spec.name for spec in GRAPHS["demo"]} - {"mcap_recorder"}
     for command in commands.values():
         assert command[command.index("__ns:=/s1") - 1] == "-r"
     bridge_files = _param_files(commands["bridge"])
@@ -85,6 +86,19 @@ def test_runner_options_mirror_the_launch_arguments(tmp_path):
         "ros__parameters"] == {"speed": 2.0, "loop": False}
     assert len(_param_files(commands["emg_processing"])) == 1  # no argument for it
     assert commands["ik"][-2:] == ["-p", "method:=least_squares"]
+
+
+def test_runner_starts_the_mcap_recorder_when_asked_for(tmp_path):
+    from biosig_ros.graph import graph_commands
+
+    commands = graph_commands("simulated_devices", {
+        "record_mcap": "true", "record_directory": str(tmp_path)}, {}, tmp_path)
+    files = _param_files(commands["mcap_recorder"])
+    assert [Path(f).name for f in files[:2]] == ["mcap_recorder.yaml", "mcap_recorder_devices.yaml"]
+    assert yaml.safe_load(open(files[-1], encoding="utf-8"))["/**"]["ros__parameters"] == {
+        "record_on_start": True, "record_directory": str(tmp_path)}
+    assert "mcap_recorder" not in graph_commands("simulated_devices", {"record_mcap": "false"},
+                                                 {}, tmp_path)
 
 
 def test_runner_params_file_and_port_base_arguments(tmp_path):

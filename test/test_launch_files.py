@@ -42,8 +42,9 @@ def test_there_is_a_launch_file_per_graph():
 
 @pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_file_names_real_executables_and_parameter_files(launch_file, fake_launch):
-    launched = run(launch_file)
     graph = GRAPHS[graph_of(launch_file)]
+    # Every process, those started only on request included.
+    launched = run(launch_file, **{s.started_by: "true" for s in graph if s.started_by})
     assert len(launched.nodes) + len(launched.processes) == len(graph)
     install_lib = REPO / "install" / "biosig_ros" / "lib" / "biosig_ros"
     for spec in graph:
@@ -52,9 +53,9 @@ def test_launch_file_names_real_executables_and_parameter_files(launch_file, fak
             assert action.kwargs["package"] == "biosig_ros"
             executable = action.kwargs["executable"]
             assert action.effective_namespace is None  # no namespace unless asked
-            assert all(isinstance(p, str) for p in action.kwargs["parameters"]), (
-                "without arguments, only the parameter files")
-            for params_file in action.kwargs["parameters"]:
+            assert spec.started_by or all(isinstance(p, str) for p in action.kwargs[
+                "parameters"]), "without arguments, only the parameter files"
+            for params_file in (p for p in action.kwargs["parameters"] if isinstance(p, str)):
                 path = Path(params_file)
                 assert path.is_file(), params_file
                 assert "/**" in yaml.safe_load(path.read_text(encoding="utf-8")), (
@@ -128,6 +129,23 @@ def test_demo_arguments_reach_the_nodes_after_the_parameter_files(fake_launch, t
     assert _given(launched.node("emg_processing")) == {}
     default = run(REPO / "launch" / "demo.launch.py")
     assert Path(default.node("replay").kwargs["parameters"][0]).name == "replay_abd.yaml"
+
+
+@pytest.mark.parametrize("graph", ["demo", "simulated_devices", "lab"])
+def test_the_mcap_recorder_runs_only_when_asked_for(fake_launch, graph, tmp_path):
+    launch_file = REPO / "launch" / f"{graph}.launch.py"
+    names = {n.kwargs["name"] for n in run(launch_file).nodes}
+    assert "bridge" in names and "mcap_recorder" not in names
+    assert "mcap_recorder" not in {n.kwargs["name"] for n in run(
+        launch_file, record_mcap="false").nodes}
+    launched = run(launch_file, record_mcap="true", record_directory=str(tmp_path))
+    recorder = launched.node("mcap_recorder")
+    assert Path(recorder.kwargs["parameters"][0]).name == "mcap_recorder.yaml"
+    assert _given(recorder) == {"record_on_start": (True, bool),
+                                "record_directory": (str(tmp_path), str)}
+    assert _given(launched.node("bridge"))["record_directory"] == (str(tmp_path), str)
+    with pytest.raises(ValueError, match="argument 'record_mcap' must be true or false"):
+        run(launch_file, record_mcap="yes please")
 
 
 def test_simulated_devices_port_base_moves_node_and_simulator(fake_launch):

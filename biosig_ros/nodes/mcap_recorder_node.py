@@ -2,7 +2,8 @@
 files rosbag2, Foxglove and PlotJuggler open; see docs/mcap.md for the layout.
 
 Each topic of `topics` (relative names resolve in the node's namespace) is subscribed as soon
-as it appears in the graph, with the type it is published with, as raw CDR (no
+as it appears in the graph, with the type it is published with (reliably when its publishers
+are reliable, as rosbag2 does), as raw CDR (no
 deserialization): the executor only queues bytes; the writer thread writes them
 (bridge/mcap_writer.py). Same file safety as the bridge's .bio recorder: record directory under
 $ROS_HOME, no appending, rotation, disk guard; services ~/start_recording, ~/stop_recording.
@@ -22,11 +23,11 @@ from biosig_ros.nodes.recording_services import (
 from biosig_ros.ros import diagnostics
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import input_qos
+from biosig_ros.ros.qos import recording_qos
 from biosig_ros.settings import doc_field
 
-DEFAULT_TOPICS = ["emg/raw", "emg/envelope", "emg/aux", "markers", "vicon/analog",
-                  "ik/joint_states", "ik/marker_residuals"]
+DEFAULT_TOPICS = ["emg/raw", "emg/envelope", "markers", "ik/joint_states", "ik/marker_residuals",
+                  "ik/quality", "/tf"]
 
 
 @dataclass
@@ -82,7 +83,9 @@ class McapRecorderNode(Node):
             return
         types = dict(self.get_topic_names_and_types())
         for topic in missing:
-            if topic not in types:
+            # A topic listed only for its subscribers has no publisher QoS to match yet.
+            publishers = self.get_publishers_info_by_topic(topic) if topic in types else []
+            if not publishers:
                 continue
             type_name = types[topic][0]
             try:
@@ -92,9 +95,11 @@ class McapRecorderNode(Node):
                 self._unrecordable[topic] = f"{type_name}: {error}"
                 self.get_logger().error(f"cannot record {topic}: {self._unrecordable[topic]}")
                 continue
+            qos = recording_qos(publishers)
             self._recorded[topic] = self.create_subscription(
-                message_type, topic, self._queue(topic, type_name), input_qos(), raw=True)
-            self.get_logger().info(f"recording {topic} ({type_name})")
+                message_type, topic, self._queue(topic, type_name), qos, raw=True)
+            self.get_logger().info(f"recording {topic} ({type_name}, "
+                                   f"{qos.reliability.name.lower()})")
 
     def _queue(self, topic: str, type_name: str):
         clock = self.get_clock()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, GRAPHS, RESPAWN_DELAY_S,
-                                   graph_arguments, node_overrides, swapped_params_files)
+                                   graph_arguments, node_overrides, started,
+                                   swapped_params_files)
 from biosig_ros.paths import PACKAGE
 
 
@@ -52,6 +53,8 @@ def _graph_actions(context, graph_name: str, share: str):
     executables = os.path.join(get_package_prefix(PACKAGE), "lib", PACKAGE)
     actions = []
     for spec in GRAPHS[graph_name]:
+        if not started(spec, values):
+            continue
         given = per_node.get(spec.name, {})
         if spec.is_ros_node:
             files = [os.path.join(share, "config", name) for name in spec.params]

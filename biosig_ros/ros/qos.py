@@ -28,3 +28,12 @@ def input_qos(depth: int = DEPTH) -> QoSProfile:
 def sensor_qos(depth: int = DEPTH) -> QoSProfile:
     """Sensor-data QoS (best effort): the subscription profile, kept for older callers."""
     return input_qos(depth)
+
+
+def recording_qos(publishers, depth: int = DEPTH) -> QoSProfile:
+    """A recorder's subscription: RELIABLE when every publisher seen offers it (nothing they
+    deliver reliably is lost to the recorder), else BEST_EFFORT (connects to any), as rosbag2
+    adapts to the publishers. publishers: rclpy TopicEndpointInfo list."""
+    reliable = bool(publishers) and all(
+        info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers)
+    return output_qos(depth) if reliable else input_qos(depth)
