@@ -15,14 +15,16 @@ from rclpy.node import Node
 
 from biosig_ros.msg import SignalChunk
 from biosig_ros.ros.node_runner import main_for
-from biosig_ros.ros.qos import sensor_qos
+from biosig_ros.ros.qos import input_qos, output_qos
 
 
 class RelayNode(Node):
     def __init__(self):
         super().__init__("relay")
-        publisher = self.create_publisher(SignalChunk, "/emg/envelope", sensor_qos())
-        self.create_subscription(SignalChunk, "/emg/raw", publisher.publish, sensor_qos())
+        # The node's QoS (qos.py): a reliable output costs more per message than a best-effort
+        # one, and that is not the processing's cost.
+        publisher = self.create_publisher(SignalChunk, "/emg/envelope", output_qos())
+        self.create_subscription(SignalChunk, "/emg/raw", publisher.publish, input_qos())
         self.get_logger().info("ready: /emg/raw -> /emg/envelope unchanged")
 
 

@@ -14,6 +14,7 @@ from std_msgs.msg import Header
 from biosig_ros.msg import IkQuality, MarkerResiduals, MarkerSet
 from biosig_ros.processing.ik_model import IkModel
 from biosig_ros.processing.ik_solver import IkResult
+from biosig_ros.ros.cdr_template import CdrTemplate
 from biosig_ros.ros.qos import output_qos
 
 try:  # a ROS 2 install has it; the wheel set-up builds tools/tf2_msgs
@@ -45,6 +46,11 @@ class IkOutputs:
             self._tf = node.create_publisher(TFMessage, "/tf", output_qos(100))
             self._tf_message = TFMessage(transforms=[
                 unchecked_transform(frame_id, tf_prefix + name) for name in model.segment_names])
+            count = len(model.segment_names)
+            self._tf_template = CdrTemplate.build(
+                TFMessage(transforms=[unchecked_transform(frame_id, tf_prefix + name)
+                                      for name in model.segment_names]),
+                _mark_transforms, 7 * count, 2 * count)
 
     def publish(self, msg: MarkerSet, result: IkResult) -> None:
         stamp = msg.header.stamp
@@ -71,6 +77,12 @@ class IkOutputs:
 
     def _publish_tf(self, stamp, q: np.ndarray) -> None:
         frames = self.model.segment_frames(q)
+        if self._tf_template is not None:  # the serialized layout, numbers rewritten
+            poses = np.concatenate(
+                [frames[:, :3, 3], matrices_to_quaternions(frames[:, :3, :3])], axis=1)
+            stamps = np.tile(np.array([stamp.sec, stamp.nanosec], dtype=np.int64), len(poses))
+            self._tf.publish(self._tf_template.fill(poses.ravel(), stamps))
+            return
         origins = frames[:, :3, 3].tolist()
         quaternions = matrices_to_quaternions(frames[:, :3, :3]).tolist()
         sec, nanosec = stamp.sec, stamp.nanosec
@@ -81,6 +93,16 @@ class IkOutputs:
             translation.x, translation.y, translation.z = origin
             rotation.x, rotation.y, rotation.z, rotation.w = quaternion
         self._tf.publish(self._tf_message)
+
+
+def _mark_transforms(message, doubles: list, ints: list) -> None:
+    """Sentinels in the order _publish_tf fills: per transform x y z, then qx qy qz qw; sec and
+    nanosec of its stamp."""
+    for i, transform in enumerate(message.transforms):
+        translation, rotation = transform.transform.translation, transform.transform.rotation
+        (translation.x, translation.y, translation.z,
+         rotation.x, rotation.y, rotation.z, rotation.w) = doubles[7 * i:7 * i + 7]
+        transform.header.stamp.sec, transform.header.stamp.nanosec = ints[2 * i:2 * i + 2]
 
 
 def unchecked_transform(parent: str, child: str) -> TransformStamped:

@@ -1,0 +1,48 @@
+"""CdrTemplate: bytes filled in place equal rclpy's own serialization of the same message."""
+import numpy as np
+from rclpy.serialization import deserialize_message, serialize_message
+from tf2_msgs.msg import TFMessage
+
+from biosig_ros.nodes.ik_outputs import _mark_transforms, unchecked_transform
+from biosig_ros.ros.cdr_template import CdrTemplate
+
+NAMES = ["thorax", "clavicle_effector_right", "scapula", "humerus", "ulna", "radius", "hand"]
+
+
+def _message(names, frame="world"):
+    return TFMessage(transforms=[unchecked_transform(frame, name) for name in names])
+
+
+def test_filled_bytes_are_rclpys_serialization_of_the_same_values():
+    template = CdrTemplate.build(_message(NAMES), _mark_transforms, 7 * len(NAMES), 2 * len(NAMES))
+    assert template is not None
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        poses = rng.normal(size=(len(NAMES), 7))
+        poses[2, 1] = np.nan
+        stamps = np.tile([rng.integers(0, 2**31), rng.integers(0, 10**9)], len(NAMES))
+        expected = _message(NAMES)
+        _mark_transforms(expected, poses.ravel().tolist(), stamps.tolist())
+        data = template.fill(poses.ravel(), stamps)
+        assert data == serialize_message(expected)
+        back = deserialize_message(data, TFMessage)
+        assert back.transforms[3].child_frame_id == "humerus"
+        assert back.transforms[3].transform.rotation.w == poses[3, 6]
+        assert back.transforms[6].header.stamp.nanosec == stamps[1]
+
+
+def test_odd_name_lengths_and_one_transform_keep_their_alignment():
+    for names in (["a"], ["ab", "abc", "abcd", "abcde"], ["x" * 13] * 3):
+        template = CdrTemplate.build(_message(names, "w"), _mark_transforms, 7 * len(names),
+                                     2 * len(names))
+        poses = np.arange(7.0 * len(names)) + 0.25
+        stamps = np.arange(2 * len(names)) + 5
+        expected = _message(names, "w")
+        _mark_transforms(expected, poses.tolist(), stamps.tolist())
+        assert template.fill(poses, stamps) == serialize_message(expected)
+
+
+def test_no_template_when_a_sentinel_is_not_found_once():
+    def mark_nothing(message, doubles, ints):
+        pass
+    assert CdrTemplate.build(_message(NAMES), mark_nothing, 3, 0) is None
