@@ -12,8 +12,10 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -114,12 +116,18 @@ def main() -> None:
     subscriber = Subscriber(probe)
     graph = GraphProcess("simulated_devices", "--port", "0", "--record-directory",
                          str(record_directory), "--trigno-port-base", str(free_port_base()))
+    # Ctrl-C / SIGTERM end the measurement early and still print what was measured (rclpy's
+    # own handler would only shut the probe down).
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         if not probe.wait_until(lambda: subscriber.joint_messages > 0, timeout=300):
             sys.exit(f"no joint states from the graph:\n{graph.output()[-3000:]}")
         print(f"running; warm-up {args.warmup:g} min, then {args.minutes:g} min measured",
               flush=True)
-        time.sleep(args.warmup * 60)
+        if stop.wait(args.warmup * 60):
+            sys.exit("stopped during the warm-up: nothing measured")
         pids = graph.node_pids()
         first = {name: sample_process(pid) for name, pid in pids.items()}
         rss = {name: [] for name in pids}
@@ -129,13 +137,15 @@ def main() -> None:
         start_diagnostics = {k: dict(v) for k, v in subscriber.diagnostics.items()}
         start_mb = directory_mb(record_directory)
         end = start + args.minutes * 60
-        while time.monotonic() < end:
+        while time.monotonic() < end and not stop.is_set():
             now = time.monotonic() - start
             for name, pid in pids.items():
                 sample = sample_process(pid)
                 if sample is not None:
                     rss[name].append((now, sample[0]))
-            time.sleep(min(args.sample, max(0.0, end - time.monotonic())))
+            stop.wait(min(args.sample, max(0.0, end - time.monotonic())))
+        if stop.is_set():
+            print("stopped early by a signal: the figures cover the time measured", flush=True)
         elapsed = time.monotonic() - start
         last = {name: sample_process(pid) for name, pid in pids.items()}
         end_mb = directory_mb(record_directory)

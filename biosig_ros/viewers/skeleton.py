@@ -19,7 +19,7 @@ class Skeleton:
     """Topology and forward kinematics of one model; `origins(q)` is segments x 3 (metres)."""
 
     def __init__(self, model: IkModel):
-        self._model = model.model
+        self._ik_model = model
         self.path = model.path
         self.dof_names = list(model.dof_names)
         self.rotational = [bool(r) for r in model.rotational]
@@ -61,8 +61,10 @@ class Skeleton:
 
     def origins(self, q: np.ndarray) -> np.ndarray:
         """Global origins of every segment at pose q (segments x 3, metres)."""
+        # Through the model's leak-free pose vector: biorbd given a numpy q leaks about
+        # 0.4 kB a call (46 MB per hour in a live view).
         with self._lock:
-            return np.array([jcs.to_array()[:3, 3] for jcs in self._model.allGlobalJCS(q)])
+            return self._ik_model.segment_frames(q)[:, :3, 3].copy()
 
     def line_points(self, origins: np.ndarray) -> np.ndarray:
         """pairs x 2 x 3: the ends (parent origin, child origin) of each skeleton line."""
