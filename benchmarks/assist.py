@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import os
-import random
 import signal
 import sys
 import threading
@@ -32,8 +31,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+from ros_harness import benchmark_environment  # noqa: E402
+
+benchmark_environment()
 
 WU = "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
 POSE = [0.52, 0.69, 1.07, 3.0, -1.5, 1.5, -0.2, 0.1, 0.0, 0.1, 0.17, 0.5, 1.0, -1.2, 0.8]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 import threading
 import time
@@ -23,8 +22,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from ros_harness import benchmark_environment  # noqa: E402
+
+benchmark_environment()
 
 from biosig_ros.devices.trigno_simulator import (SimulatorSettings, TrignoSimulator,  # noqa: E402
                                                  synthetic_source)

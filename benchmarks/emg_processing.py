@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -33,8 +32,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+from ros_harness import benchmark_environment  # noqa: E402
+
+benchmark_environment()
 
 from biosig_ros.io.bio_file import load_bio  # noqa: E402
 from biosig_ros.paths import resolve_data_path  # noqa: E402

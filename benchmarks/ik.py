@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -32,8 +31,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from ros_harness import benchmark_environment  # noqa: E402
+
+benchmark_environment()
 
 from biosig_ros.io.bio_file import load_bio  # noqa: E402
 from biosig_ros.paths import resolve_data_path  # noqa: E402

@@ -38,8 +38,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from ros_harness import benchmark_environment  # noqa: E402
+
+benchmark_environment()
 
 KEYS = ["proc_device_data", "raw_device_data", "kinematics_data", "marker_set_data"]
 CHUNK = 20          # EMG samples per 10 ms loop at 2000 Hz

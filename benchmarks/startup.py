@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -26,8 +25,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from ros_harness import isolate_ros_graph  # noqa: E402
+
+# The graph as `tools/run demo` starts it: the runner's localhost profile, a domain of its own.
+isolate_ros_graph()
 
 from sensor_msgs.msg import JointState  # noqa: E402
 
