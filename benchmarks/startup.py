@@ -92,12 +92,14 @@ def cpu_to_ready(root: Path, module: str, name: str, config: str, text: str) -> 
          "-p", "record_on_start:=false"] if name == "bridge" else
         [sys.executable, "-u", "-m", f"biosig_ros.nodes.{module}", "--ros-args", "-r",
          f"__node:={name}", "--params-file", str(ROOT / "config" / config)],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace")
+        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
+        errors="replace")
     cpu = wall = float("nan")
     for line in node.stdout:
         if text in line:
             wall = time.monotonic() - started
-            fields = Path(f"/proc/{node.pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{node.pid}/stat").read_text(encoding="utf-8")
+            fields = stat.rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
             break
     node.terminate()

@@ -91,7 +91,8 @@ class Supervised:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
+            errors="replace",
             bufsize=1, start_new_session=True)
         self.started_at = time.monotonic()
         self.restart_at = None

@@ -7,7 +7,7 @@ biosig_ros.graph` (here, without launch). No ROS import here: the pip-installed 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Executable name (installed in lib/biosig_ros, see scripts/) -> Python module with main().
 EXECUTABLES = {
@@ -139,9 +139,8 @@ PROCESSING = (
 # graphs also record the Trigno's aux channels.
 MCAP_RECORDER = NodeSpec("mcap_recorder", "mcap_recorder", ("mcap_recorder.yaml",),
                          started_by="record_mcap")
-DEVICES_MCAP_RECORDER = NodeSpec("mcap_recorder", "mcap_recorder",
-                                 ("mcap_recorder.yaml", "mcap_recorder_devices.yaml"),
-                                 started_by="record_mcap")
+DEVICES_MCAP_RECORDER = replace(MCAP_RECORDER,
+                                params=MCAP_RECORDER.params + ("mcap_recorder_devices.yaml",))
 MONITOR = NodeSpec("topic_monitor", "monitor", ("monitor.yaml",))
 # The browser page (and the MarkerArray / per-channel JointState for ROS viewers).
 LIVE_VIEW = NodeSpec("live_view_node", "live_view", ("live_view.yaml",))

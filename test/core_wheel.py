@@ -18,7 +18,8 @@ def build_core_wheel(directory: Path) -> Path:
     shutil.copy(REPO / "setup.py", source)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(directory), str(source)], capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+         "-w", str(directory), str(source)], capture_output=True, encoding="utf-8",
+        errors="replace", timeout=300)
     assert result.returncode == 0, result.stderr
     (wheel,) = directory.glob("biosig_ros_core-*.whl")
     return wheel

@@ -67,3 +67,35 @@ def test_no_template_when_a_sentinel_is_not_found_once():
     def mark_nothing(message, doubles, ints):
         pass
     assert CdrTemplate.build(_message(NAMES), mark_nothing, 3, 0) is None
+
+
+def test_ik_tf_from_the_template_and_without_it_say_the_same():
+    """IkOutputs' two /tf paths (template bytes; message fields where no template can be
+    built) publish the same transforms for one pose."""
+    from biosig_ros.nodes.ik_outputs import IkOutputs
+    from biosig_ros.processing.ik_model import load_model
+    from biosig_ros.processing.ik_synthetic import WU_NEUTRAL
+
+    class Publisher:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, message):
+            self.sent.append(message)
+
+    class Node:
+        def create_publisher(self, *args, **kwargs):
+            return Publisher()
+
+    model = load_model("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod")
+    outputs = IkOutputs(Node(), model, "world", True, "s1_")
+    assert outputs._tf_template is not None
+    stamp = type("Stamp", (), {"sec": 1_700_000_000, "nanosec": 250_000_000})()
+    outputs._publish_tf(stamp, WU_NEUTRAL.copy())
+    outputs._tf_template = None
+    outputs._publish_tf(stamp, WU_NEUTRAL.copy())
+    from_template, from_fields = outputs._tf.sent
+    assert isinstance(from_template, bytes) and isinstance(from_fields, TFMessage)
+    assert_same(from_template, from_fields)
+    assert from_fields.transforms[0].child_frame_id == "s1_" + model.segment_names[0]
+    assert from_fields.transforms[0].header.stamp.nanosec == 250_000_000

@@ -40,6 +40,7 @@ def test_tables_and_files_name_the_settings_fields(page, settings_type, configs)
     expected = fields(settings_type)
     assert documented(page) == expected
     for name in configs:
-        keys = set(yaml.safe_load((config_dir() / name).read_text(encoding="utf-8"))["/**"]["ros__parameters"])
+        document = yaml.safe_load((config_dir() / name).read_text(encoding="utf-8"))
+        keys = set(document["/**"]["ros__parameters"])
         assert keys <= expected, keys - expected
     assert all(f.metadata.get("doc") for f in dataclasses.fields(settings_type))

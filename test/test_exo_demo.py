@@ -20,8 +20,8 @@ from test_graph import start_graph
 
 def enable_with_tool(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "biosig_ros.nodes.assist_enable", *args],
-                          cwd=REPO, env=os.environ.copy(), capture_output=True, encoding="utf-8", errors="replace",
-                          timeout=60)
+                          cwd=REPO, env=os.environ.copy(), capture_output=True,
+                          encoding="utf-8", errors="replace", timeout=60)
 
 
 def test_exo_demo_assists_the_simulated_elbow_from_the_recording():

@@ -35,7 +35,8 @@ def test_a_warm_cache_spares_the_scipy_signal_import(tmp_path):
             "print('scipy.signal' in sys.modules)\n")
     environment = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
     runs = [subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment,
-                           capture_output=True, encoding="utf-8", errors="replace", timeout=120) for _ in range(2)]
+                           capture_output=True, encoding="utf-8", errors="replace",
+                           timeout=120) for _ in range(2)]
     assert [r.stdout.strip() for r in runs] == ["True", "False"], [r.stderr for r in runs]
 
 

@@ -18,11 +18,13 @@ from ros_harness import REPO, RosProbe
 def start_graph(*args):
     return subprocess.Popen(
         [sys.executable, "-u", "-m", "biosig_ros.graph", *args], cwd=REPO, env=os.environ.copy(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace", start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
+        start_new_session=True)
 
 
 def child_pids(pid):
-    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, encoding="utf-8", errors="replace")
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, encoding="utf-8",
+                            errors="replace")
     return [int(p) for p in result.stdout.split()]
 
 

@@ -29,15 +29,16 @@ def fresh_venv(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(root / "venv")
     installed = subprocess.run(
         [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q",
-         f"{wheel}[all]"], capture_output=True, encoding="utf-8", errors="replace", timeout=1200, env=environment)
+         f"{wheel}[all]"], capture_output=True, encoding="utf-8", errors="replace", timeout=1200,
+        env=environment)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return root, environment
 
 
 def run(fresh_venv, *argv, timeout=300):
     root, environment = fresh_venv
-    return subprocess.run([str(a) for a in argv], capture_output=True, encoding="utf-8", errors="replace",
-                          cwd=root, env=environment, timeout=timeout)
+    return subprocess.run([str(a) for a in argv], capture_output=True, encoding="utf-8",
+                          errors="replace", cwd=root, env=environment, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -73,7 +74,8 @@ def test_trigno_sim_serves_the_recording(fresh_venv):
     root, environment = fresh_venv
     process = subprocess.Popen(
         ["trigno_sim", "--recording", str(ABD), "--port-base", "0", "--duration", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace", cwd=root, env=environment)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8", errors="replace",
+        cwd=root, env=environment)
     try:
         line = process.stdout.readline()
         found = re.search(r"command=(\d+)", line)

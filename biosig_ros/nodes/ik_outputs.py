@@ -47,10 +47,9 @@ class IkOutputs:
             self._tf_message = TFMessage(transforms=[
                 unchecked_transform(frame_id, tf_prefix + name) for name in model.segment_names])
             count = len(model.segment_names)
-            self._tf_template = CdrTemplate.build(
-                TFMessage(transforms=[unchecked_transform(frame_id, tf_prefix + name)
-                                      for name in model.segment_names]),
-                _mark_transforms, 7 * count, 2 * count)
+            # The sentinels it writes into the message are overwritten before any publish.
+            self._tf_template = CdrTemplate.build(self._tf_message, _mark_transforms,
+                                                  7 * count, 2 * count)
 
     def publish(self, msg: MarkerSet, result: IkResult) -> None:
         stamp = msg.header.stamp
@@ -77,27 +76,20 @@ class IkOutputs:
 
     def _publish_tf(self, stamp, q: np.ndarray) -> None:
         frames = self.model.segment_frames(q)
+        poses = np.concatenate(
+            [frames[:, :3, 3], matrices_to_quaternions(frames[:, :3, :3])], axis=1).ravel()
+        stamps = np.tile(np.array([stamp.sec, stamp.nanosec], dtype=np.int64), len(frames))
         if self._tf_template is not None:  # the serialized layout, numbers rewritten
-            poses = np.concatenate(
-                [frames[:, :3, 3], matrices_to_quaternions(frames[:, :3, :3])], axis=1)
-            stamps = np.tile(np.array([stamp.sec, stamp.nanosec], dtype=np.int64), len(poses))
-            self._tf.publish(self._tf_template.fill(poses.ravel(), stamps))
-            return
-        origins = frames[:, :3, 3].tolist()
-        quaternions = matrices_to_quaternions(frames[:, :3, :3]).tolist()
-        sec, nanosec = stamp.sec, stamp.nanosec
-        for transform, origin, quaternion in zip(self._tf_message.transforms, origins,
-                                                 quaternions):
-            transform.header.stamp.sec, transform.header.stamp.nanosec = sec, nanosec
-            translation, rotation = transform.transform.translation, transform.transform.rotation
-            translation.x, translation.y, translation.z = origin
-            rotation.x, rotation.y, rotation.z, rotation.w = quaternion
-        self._tf.publish(self._tf_message)
+            self._tf.publish(self._tf_template.fill(poses, stamps))
+        else:
+            _mark_transforms(self._tf_message, poses.tolist(), stamps.tolist())
+            self._tf.publish(self._tf_message)
 
 
 def _mark_transforms(message, doubles: list, ints: list) -> None:
-    """Sentinels in the order _publish_tf fills: per transform x y z, then qx qy qz qw; sec and
-    nanosec of its stamp."""
+    """Write values into the transforms, in the order _publish_tf gives them: per transform
+    x y z, then qx qy qz qw; sec and nanosec of its stamp (also how the template's sentinels
+    are placed)."""
     for i, transform in enumerate(message.transforms):
         translation, rotation = transform.transform.translation, transform.transform.rotation
         (translation.x, translation.y, translation.z,

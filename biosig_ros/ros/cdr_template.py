@@ -23,7 +23,7 @@ class CdrTemplate:
     be found once each (then publish messages the ordinary way)."""
 
     def __init__(self, data: bytes, double_offsets: np.ndarray, int_offsets: np.ndarray):
-        self._bytes = np.frombuffer(bytearray(data), dtype=np.uint8).copy()
+        self._bytes = np.frombuffer(data, dtype=np.uint8).copy()  # writable
         self._double_index = double_offsets[:, None] + np.arange(8)
         self._int_index = int_offsets[:, None] + np.arange(4)
 

@@ -23,15 +23,9 @@ class Skeleton:
         self.path = model.path
         self.dof_names = list(model.dof_names)
         self.rotational = [bool(r) for r in model.rotational]
-        biorbd_model = model.model
-        self.segment_names = [biorbd_model.segment(i).name().to_string()
-                              for i in range(biorbd_model.nbSegment())]
-        index = {name: i for i, name in enumerate(self.segment_names)}
-        self.pairs: list[tuple[int, int]] = []
-        for child in range(biorbd_model.nbSegment()):
-            parent = biorbd_model.segment(child).parent().to_string()
-            if parent in index:
-                self.pairs.append((index[parent], child))
+        self.segment_names = list(model.segment_names)
+        self.pairs: list[tuple[int, int]] = [
+            (parent, child) for child, parent in enumerate(model.segment_parents) if parent >= 0]
         self._order_cache: tuple[tuple[str, ...], np.ndarray | None] = ((), None)
         self._lock = threading.Lock()  # biorbd updates the model's state while it computes
 
