@@ -67,10 +67,6 @@ def serve_relay() -> None:
     main_for(Relay, "relay")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 class Feeder:
     """Envelope and joint states at 100 Hz each, interleaved; remembers what it sent when."""
@@ -126,7 +122,7 @@ def attribute(sent: list, arrivals: list, since: float) -> dict[str, list[float]
 
 
 def added_latency(seconds: float, rounds: int) -> None:
-    from ros_harness import NodeProcess, RosProbe
+    from ros_harness import NodeProcess, RosProbe, process_cpu_seconds
     from std_msgs.msg import Float64MultiArray
     from std_srvs.srv import SetBool
 

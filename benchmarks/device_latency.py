@@ -30,13 +30,8 @@ from biosig_ros.devices.trigno_simulator import (SimulatorSettings, TrignoSimula
                                                  synthetic_source)
 from biosig_ros.msg import MarkerSet, SignalChunk  # noqa: E402
 from biosig_ros.ros.conversions import time_to_seconds  # noqa: E402
-from ros_harness import NodeProcess, RosProbe  # noqa: E402
+from ros_harness import NodeProcess, RosProbe, process_cpu_seconds  # noqa: E402
 
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentiles(values_ms: list[float]) -> str:
@@ -73,10 +68,10 @@ def bench_trigno(duration: float, channels: int, publish_rate: float) -> None:
                 return
             time.sleep(1.0)                                  # warm-up
             start_count = len(received)
-            cpu0, t0 = cpu_seconds(node.process.pid), time.monotonic()
+            cpu0, t0 = process_cpu_seconds(node.process.pid), time.monotonic()
             sent_before = sim.frames_sent
             time.sleep(duration)
-            cpu1, t1 = cpu_seconds(node.process.pid), time.monotonic()
+            cpu1, t1 = process_cpu_seconds(node.process.pid), time.monotonic()
             window = received[start_count:]
             sent_frames = sim.frames_sent - sent_before
     finally:
@@ -119,9 +114,9 @@ def bench_vicon(duration: float) -> None:
             return
         time.sleep(1.0)
         start_count = len(received)
-        cpu0, t0 = cpu_seconds(node.process.pid), time.monotonic()
+        cpu0, t0 = process_cpu_seconds(node.process.pid), time.monotonic()
         time.sleep(duration)
-        cpu1, t1 = cpu_seconds(node.process.pid), time.monotonic()
+        cpu1, t1 = process_cpu_seconds(node.process.pid), time.monotonic()
         window = received[start_count:]
     latencies = [(arrival - stamp) * 1e3 for arrival, stamp, _ in window]
     numbers = [n for _, _, n in window]

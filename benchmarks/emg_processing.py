@@ -185,10 +185,6 @@ def envelope_benchmark(channels: int = 8, steps: int = 20) -> list[tuple[str, fl
 
 # --- latency ---------------------------------------------------------------------------------
 
-def process_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, seconds: float,
                 start_chunk: int, until_echo: bool = False):
@@ -221,7 +217,7 @@ def latency_run(probe, publisher, received: dict, sent: dict, x: np.ndarray, sec
 
 
 def latency_benchmark(channels: int, seconds: float, rounds: int) -> None:
-    from ros_harness import NodeProcess, RosProbe
+    from ros_harness import NodeProcess, RosProbe, process_cpu_seconds
 
     from diagnostic_msgs.msg import DiagnosticArray
 

@@ -284,11 +284,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def row(server, count, latencies, errors, kinds, duration, cpu):
     a = np.asarray(latencies) if latencies else np.asarray([np.nan])
@@ -311,7 +306,7 @@ def main() -> None:
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
 
-    from ros_harness import NodeProcess
+    from ros_harness import NodeProcess, process_cpu_seconds
 
     print(f"{os.cpu_count()} CPUs; {args.rate:g} Hz per client, nb_frame_to_get={args.frames}, "
           f"{args.duration:g} s per measurement", flush=True)
@@ -359,10 +354,10 @@ def main() -> None:
                 if name == "biosiglive" and not reference.is_alive():
                     print(f"{count:>7} {name:<11} server process died (exit {reference.exitcode})")
                     continue
-                cpu0, t0 = cpu_seconds(pid), time.monotonic()
+                cpu0, t0 = process_cpu_seconds(pid), time.monotonic()
                 latencies, errors, kinds = run_clients(
                     (tasks, results), server_port, count, args.duration, args.rate, args.frames)
-                cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
+                cpu = (process_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
                 row(name, count, latencies, errors, kinds, args.duration, cpu)
         if args.idle_flood:
             flood_rows((tasks, results), port, args.idle_flood, args.duration, args.rate,

@@ -28,14 +28,13 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from biosig_ros.msg import MarkerSet, SignalChunk  # noqa: E402
 from biosig_ros.stream_stats import StreamStats  # noqa: E402
 from graph_harness import GraphProcess  # noqa: E402
-from ros_harness import RosProbe, isolate_ros_graph  # noqa: E402
+from ros_harness import RosProbe, isolate_ros_graph, process_cpu_seconds  # noqa: E402
 from test_qos_outputs import free_port_base  # noqa: E402
 
 STREAMS = {"/emg/raw": SignalChunk, "/markers": MarkerSet, "/emg/envelope": SignalChunk,
            "/ik/joint_states": JointState}
 LOSS_KEYS = re.compile(r"missing|dropped|lost|skipped|gaps")
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 1e6
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _index(msg):
@@ -79,8 +78,7 @@ def sample_process(pid: int):
     """(rss MB, cpu seconds) of a process, None once it is gone."""
     try:
         rss_pages = int(Path(f"/proc/{pid}/statm").read_text(encoding="utf-8").split()[1])
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
-        return rss_pages * PAGE_MB, (int(fields[11]) + int(fields[12])) / TICKS
+        return rss_pages * PAGE_MB, process_cpu_seconds(pid)
     except (OSError, IndexError, ValueError):
         return None
 

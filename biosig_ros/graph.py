@@ -235,7 +235,8 @@ def user_files(specs: tuple[NodeSpec, ...], overrides: dict[str, list[str]],
                recording: str | None, model: str | None) -> tuple[NodeSpec, ...]:
     """--recording / --model as parameter overrides: the replay plays the user's file with
     config/replay.yaml (names from the file, not the demo's abd.bio names), IK, the
-    replay's marker report and the live view's skeleton use the model. Returns the graph's specs, adjusted."""
+    replay's marker report and the live view's skeleton use the model. Returns the graph's
+    specs, adjusted."""
     names = {spec.name for spec in specs}
     if recording is not None:
         if "replay" not in names:

@@ -37,6 +37,13 @@ def coerce_value(name: str, value, annotation):
     return value
 
 
+def require_choice(name: str, value, choices) -> None:
+    """ConfigError "parameter 'name' must be one of a, b, got 'x'" unless value is a choice."""
+    if value not in choices:
+        raise ConfigError(f"parameter '{name}' must be one of {', '.join(choices)}, "
+                          f"got {value!r}")
+
+
 def doc_field(default, doc: str, *, range: tuple | None = None, runtime: bool = False):
     """A settings field with its documentation (the one place a parameter is described),
     optional numeric range (lo, hi; None = unbounded) and whether it may change at run time."""

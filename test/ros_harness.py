@@ -59,6 +59,12 @@ def benchmark_environment(environment=os.environ) -> None:
     environment.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), for benchmarks."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def shipped_parameters(config_file: str, **overrides) -> dict:
     """The parameters of a file in config/ (keyed `/**`, for any node name), with overrides."""
     params = yaml.safe_load((REPO / "config" / config_file).read_text(encoding="utf-8"))

@@ -7,7 +7,6 @@ import sys
 import time
 
 import numpy as np
-import yaml
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 

@@ -15,7 +15,6 @@ import threading
 import time
 
 import biorbd
-import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState

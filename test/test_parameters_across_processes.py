@@ -3,12 +3,10 @@ are those of its settings dataclasses (parameter_docs.NODE_SETTINGS, from which 
 generated) with their descriptions; a read-only one set over the SetParameters service is
 refused with a reason; a runtime one changes behaviour; an unknown key in a parameter file is
 reported, naming the key and the node."""
-import dataclasses
 import time
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterValue
 from rcl_interfaces.srv import DescribeParameters, ListParameters, SetParameters
 from rclpy.parameter import Parameter
 

@@ -79,7 +79,8 @@ def streams_of(data: dict, marker_rate: float | None, analog_rate: float | None)
             info = source_infos[j] if j < len(source_infos) else {}
             t = times[j] if j < len(times) else None
             is_marker = key == "marker_set_data"
-            rate = info.get("rate") or _rate_from_times(t) or (marker_rate if is_marker else analog_rate)
+            rate = (info.get("rate") or _rate_from_times(t)
+                    or (marker_rate if is_marker else analog_rate))
             count = array.shape[1] if is_marker else array.shape[0]
             names = list(info.get("names") or [])
             if len(names) != count:
@@ -150,7 +151,8 @@ def build_c3d(streams: list[Stream], marker_rate: float | None, analog_rate: flo
         offset = 0 if (s.start is None or t0 is None) else int(round((s.start - t0) * signal_rate))
         src_from, dst_from = max(0, -offset), max(0, offset)
         n = max(0, min(s.data.shape[-1] - src_from, n_analog - dst_from))
-        analogs[0, row:row + s.data.shape[0], dst_from:dst_from + n] = s.data[:, src_from:src_from + n]
+        rows = slice(row, row + s.data.shape[0])
+        analogs[0, rows, dst_from:dst_from + n] = s.data[:, src_from:src_from + n]
         analog_labels += s.names
         analog_units += [s.unit] * s.data.shape[0]
         row += s.data.shape[0]

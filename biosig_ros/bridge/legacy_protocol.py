@@ -63,7 +63,8 @@ def _is_int(value) -> bool:
 def parse_request(message) -> LegacyRequest:
     """Validate an unpickled request dict; raise RequestError naming what is wrong."""
     if not isinstance(message, dict):
-        raise RequestError(f"request must be a dict (Message.__dict__), got {type(message).__name__}")
+        raise RequestError("request must be a dict (Message.__dict__), "
+                           f"got {type(message).__name__}")
     missing = [key for key in REQUIRED_FIELDS if key not in message]
     if missing:
         raise RequestError(f"request is missing {', '.join(missing)} (send Message(...).__dict__)")
@@ -72,7 +73,8 @@ def parse_request(message) -> LegacyRequest:
     if isinstance(command, str):
         command = [command]
     if not isinstance(command, (list, tuple)):
-        raise RequestError(f"'command' must be a list of keys or 'all', got {type(command).__name__}")
+        raise RequestError("'command' must be a list of keys or 'all', "
+                           f"got {type(command).__name__}")
     for key in command:
         if not isinstance(key, str):
             raise RequestError(f"'command' entries must be strings, got {_name(key)}")
@@ -85,9 +87,8 @@ def parse_request(message) -> LegacyRequest:
 
     frames = message["nb_frames_to_get"]
     if frames is not None and (not _is_int(frames) or frames < 0):
-        raise RequestError(f"'nb_frames_to_get' must be a non-negative int or None, got {_name(frames)}"
-                           if not _is_int(frames) else
-                           f"'nb_frames_to_get' must be a non-negative int or None, got {frames}")
+        raise RequestError("'nb_frames_to_get' must be a non-negative int or None, got "
+                           + (_name(frames) if not _is_int(frames) else str(frames)))
 
     down_sampling = message["down_sampling"] or {}
     if not isinstance(down_sampling, dict):

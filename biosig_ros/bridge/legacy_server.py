@@ -114,7 +114,8 @@ class LegacyServer:
                 (settings.bind_address, settings.port), backlog=256, reuse_port=False)
         except OSError as error:
             raise ConfigError(f"cannot listen on {settings.bind_address}:{settings.port} "
-                              f"(parameters 'bind_address', 'port'): {error.strerror or error}") from None
+                              "(parameters 'bind_address', 'port'): "
+                              f"{error.strerror or error}") from None
         self._listener.setblocking(False)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._wake_r, self._wake_w = socket.socketpair()

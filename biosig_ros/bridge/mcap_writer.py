@@ -25,7 +25,7 @@ from biosig_ros.bridge.mcap_schema import message_definition
 from biosig_ros.bridge.record_files import RecordFileSettings
 from biosig_ros.bridge.rotating_recorder import RotatingRecorder
 from biosig_ros.errors import ConfigError
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 
 COMPRESSIONS = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
                 "none": CompressionType.NONE}
@@ -44,9 +44,7 @@ class McapSettings(RecordFileSettings):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.compression not in COMPRESSIONS:
-            raise ConfigError(f"parameter 'compression' must be one of "
-                              f"{', '.join(COMPRESSIONS)}, got '{self.compression}'")
+        require_choice("compression", self.compression, COMPRESSIONS)
         if not 0.01 <= self.flush_period <= 60.0:
             raise ConfigError(f"parameter 'flush_period' must be in [0.01, 60] s, got "
                               f"{self.flush_period}")

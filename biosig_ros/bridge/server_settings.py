@@ -35,7 +35,8 @@ class ServerSettings:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"parameter 'port' must be in 0..65535, got {self.port}")
         if self.max_request_bytes < 64:
-            raise ConfigError(f"parameter 'max_request_bytes' must be >= 64, got {self.max_request_bytes}")
+            raise ConfigError("parameter 'max_request_bytes' must be >= 64, "
+                              f"got {self.max_request_bytes}")
         for name in ("request_timeout", "reply_timeout"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"parameter '{name}' must be > 0, got {getattr(self, name)}")

@@ -62,8 +62,8 @@ class BridgeSettings:
             if getattr(self, name) < 0:
                 raise ConfigError(f"parameter '{name}' must be >= 0, got {getattr(self, name)}")
         if self.marker_set_buffer_size < 1:
-            raise ConfigError(
-                f"parameter 'marker_set_buffer_size' must be >= 1, got {self.marker_set_buffer_size}")
+            raise ConfigError("parameter 'marker_set_buffer_size' must be >= 1, "
+                              f"got {self.marker_set_buffer_size}")
         indexes = self.kinematics_index_topics
         if indexes and len(indexes) != len(self.kinematics_topics):
             raise ConfigError(f"parameter 'kinematics_index_topics' must list one topic (or '') "

@@ -93,7 +93,8 @@ class TrignoSettings:
             if len(set(self.channel_names)) != len(self.channel_names):
                 raise ConfigError("parameter 'channel_names' contains duplicate names")
         if self.expected_rate < 0:
-            raise ConfigError(f"parameter 'expected_rate' must be >= 0 Hz, got {self.expected_rate}")
+            raise ConfigError("parameter 'expected_rate' must be >= 0 Hz, "
+                              f"got {self.expected_rate}")
         if self.publish_rate < 0:
             raise ConfigError(f"parameter 'publish_rate' must be >= 0 Hz, got {self.publish_rate}")
         if self.expected_rate and self.publish_rate > self.expected_rate:

@@ -19,7 +19,7 @@ from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus
 from biosig_ros.devices.stream_assembler import SampleClock
 from biosig_ros.devices.vicon_adapter import STREAM_MODES, ViconAdapter
 from biosig_ros.errors import ConfigError
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import MarkerFrame, SignalChunk
 
 BACKENDS = ("sdk", "simulator")
@@ -69,14 +69,10 @@ class ViconSettings:
                                            "goes away and comes back")
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"parameter 'backend' must be one of {', '.join(BACKENDS)}, "
-                              f"got {self.backend!r}")
+        require_choice("backend", self.backend, BACKENDS)
         if not self.host.strip():
             raise ConfigError("parameter 'host' must not be empty (e.g. 192.168.10.1:801)")
-        if self.stream_mode not in STREAM_MODES:
-            raise ConfigError(f"parameter 'stream_mode' must be one of {', '.join(STREAM_MODES)}, "
-                              f"got {self.stream_mode!r}")
+        require_choice("stream_mode", self.stream_mode, STREAM_MODES)
         if self.buffer_size < 1:
             raise ConfigError(f"parameter 'buffer_size' must be >= 1, got {self.buffer_size}")
         for name in ("marker_names", "analog_outputs"):

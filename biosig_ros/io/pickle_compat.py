@@ -102,8 +102,8 @@ def _short_unicode(text: str) -> bytes:
 
 
 _MEMO_PREFIX = b"".join(
-    _short_unicode(module) + _short_unicode(name) + pickle.STACK_GLOBAL + pickle.MEMOIZE + pickle.POP
-    for module, name in _MEMO_GLOBALS)
+    _short_unicode(module) + _short_unicode(name)
+    + pickle.STACK_GLOBAL + pickle.MEMOIZE + pickle.POP for module, name in _MEMO_GLOBALS)
 _memo_objects: list | None = None
 
 
@@ -113,8 +113,9 @@ def _real_memo_objects() -> list:
         import importlib
 
         core = _numpy_core_module()
-        _memo_objects = [getattr(importlib.import_module(module.replace("numpy.core", core, 1)), name)
-                         for module, name in _MEMO_GLOBALS]
+        _memo_objects = [
+            getattr(importlib.import_module(module.replace("numpy.core", core, 1)), name)
+            for module, name in _MEMO_GLOBALS]
     return _memo_objects
 
 

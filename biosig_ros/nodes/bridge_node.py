@@ -80,7 +80,8 @@ class BridgeNode(Node):
             host, port = self.server.address
             self.get_logger().info(f"serving biosiglive clients on {host}:{port}")
         served = {k: v for k, v in self.core.sources.items() if v}
-        self.get_logger().info("sources: " + "; ".join(f"{k} <- {', '.join(v)}" for k, v in served.items()))
+        self.get_logger().info(
+            "sources: " + "; ".join(f"{k} <- {', '.join(v)}" for k, v in served.items()))
         address = "" if self.server is None else "{}:{}".format(*self.server.address)
         self.diagnostics = diagnostics.Diagnostics(self, hardware_id=f"tcp://{address}")
         if self.settings.record_on_start:

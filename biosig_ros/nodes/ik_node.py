@@ -12,6 +12,7 @@ and counts the others (frames_skipped): never silently lost. frame_number gaps o
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import threading
 import time
@@ -24,7 +25,8 @@ from rclpy.node import Node
 from biosig_ros.errors import ConfigError
 from biosig_ros.msg import MarkerSet
 from biosig_ros.nodes.ik_outputs import IkOutputs
-from biosig_ros.processing.ik_solver import IkResult, IkSettings, IkSolver
+from biosig_ros.processing.ik_solver import (IkResult, IkSettings, IkSolver,
+                                              least_squares_solver)
 from biosig_ros.ros.conversions import msg_to_frame
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
@@ -180,6 +182,9 @@ class IkNode(Node):
     # --- solving (worker thread) --------------------------------------------------------
 
     def _solve_loop(self) -> None:
+        least_squares_solver()  # imported here, once the node listens (see its docstring)
+        gc.collect()  # its objects join the start-up ones out of the collector's reach, as
+        gc.freeze()   # node_runner does with those made before the node spins
         while True:
             with self._condition:
                 while not self._queue and not self._stopping:

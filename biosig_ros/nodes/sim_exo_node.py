@@ -41,7 +41,8 @@ class SimExoNodeSettings(ExoSimSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not math.isfinite(self.rate) or self.rate <= 0:
-            raise ConfigError(f"parameter 'rate' must be a positive number of Hz, got {self.rate!r}")
+            raise ConfigError(f"parameter 'rate' must be a positive number of Hz, "
+                              f"got {self.rate!r}")
         if self.command_index >= self.command_length:
             raise ConfigError(f"parameter 'command_index' ({self.command_index}) must be below "
                               f"'command_length' ({self.command_length})")

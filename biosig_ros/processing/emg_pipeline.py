@@ -24,7 +24,7 @@ from biosig_ros.processing.emg_filters import (
 from biosig_ros.processing.emg_kernels import (
     ENVELOPE_LOWPASS, ENVELOPE_MEAN, ENVELOPE_MEDIAN, ENVELOPE_NONE, ENVELOPE_RMS, emg_chain_step)
 from biosig_ros.processing.mvc import check_mvc
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import SignalChunk
 
 ENVELOPES = ("median", "mean", "rms", "lowpass", "none")
@@ -80,9 +80,7 @@ class EmgPipelineSettings:
                     f"parameter 'bandpass_low_hz' ({self.bandpass_low_hz}) must be below "
                     f"'bandpass_high_hz' ({self.bandpass_high_hz})")
             check_count("bandpass_order", self.bandpass_order, 1, 10)
-        if self.envelope not in ENVELOPES:
-            raise ConfigError(f"parameter 'envelope' must be one of {', '.join(ENVELOPES)}, "
-                              f"got {self.envelope!r}")
+        require_choice("envelope", self.envelope, ENVELOPES)
         check_count("envelope_window", self.envelope_window)
         if self.envelope == "lowpass":
             check_cutoff("lowpass_hz", self.lowpass_hz, self.sample_rate)

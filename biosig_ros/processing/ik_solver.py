@@ -15,17 +15,24 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.ik_biorbd import KalmanBuffers
 from biosig_ros.processing.ik_model import IkModel, load_model
 from biosig_ros.processing.ik_quality import QualityCheck
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import MarkerFrame
 
 METHODS = ("kalman", "least_squares")
+
+
+def least_squares_solver():
+    """scipy's least_squares, imported on first use: scipy.optimize's imports take about
+    0.45 s of CPU, which the IK node spends after it is ready (its solver thread calls this
+    while the graph's other nodes still start), not before."""
+    from scipy.optimize import least_squares
+    return least_squares
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Extra filter iterations on the first frame after skipped ones: the filter's covariance
 # assumes one frame period since its last update, so one update catches up only part of the
@@ -69,12 +76,8 @@ class IkSettings:
     def __post_init__(self) -> None:
         if not self.model_path:
             raise ConfigError("parameter 'model_path' is empty: give a .bioMod file")
-        if self.method not in METHODS:
-            raise ConfigError(f"parameter 'method' must be one of {', '.join(METHODS)}, "
-                              f"got {self.method!r}")
-        if self.marker_units not in UNIT_SCALES:
-            raise ConfigError(f"parameter 'marker_units' must be one of "
-                              f"{', '.join(UNIT_SCALES)}, got {self.marker_units!r}")
+        require_choice("method", self.method, METHODS)
+        require_choice("marker_units", self.marker_units, UNIT_SCALES)
         if self.min_visible_markers < 1:
             raise ConfigError("parameter 'min_visible_markers' must be at least 1")
         if not (self.kalman_frequency >= 0 and math.isfinite(self.kalman_frequency)):
@@ -285,6 +288,7 @@ class IkSolver:
             return model.markers_jacobian(q).reshape(-1, 3, model.nb_q)[visible].reshape(
                 -1, model.nb_q)
 
+        least_squares = least_squares_solver()
         if bounded:
             return least_squares(residual, start, jac=jacobian, method="trf", xtol=1e-8,
                                  bounds=(model.q_min, model.q_max))

@@ -32,7 +32,7 @@ from biosig_ros.errors import ConfigError
 from biosig_ros.processing.emg_filters import (
     LowPass, LowPassSettings, MovingMean, WindowSettings, check_count)
 from biosig_ros.processing.emg_pipeline import refuse_non_finite
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 
 GRAVITY = 9.81  # biosiglive's constant (not 9.80665)
 IMU_MODES = ("streaming", "biosiglive")
@@ -73,12 +73,8 @@ class ImuProcessingSettings:
                                 "lost, late or refused", range=(0.1, 3600.0))
 
     def __post_init__(self) -> None:
-        if self.mode not in IMU_MODES:
-            raise ConfigError(f"parameter 'mode' must be one of {', '.join(IMU_MODES)}, "
-                              f"got {self.mode!r}")
-        if self.sensor not in SENSORS:
-            raise ConfigError(f"parameter 'sensor' must be one of {', '.join(SENSORS)}, "
-                              f"got {self.sensor!r}")
+        require_choice("mode", self.mode, IMU_MODES)
+        require_choice("sensor", self.sensor, SENSORS)
         if bool(self.norm_min_bound) != bool(self.norm_max_bound):
             raise ConfigError("parameters 'norm_min_bound' and 'norm_max_bound' go together: "
                               "give both (non-zero) or neither (biosiglive fails on the sign "

@@ -2,8 +2,9 @@
 
 Incoming names may be renamed first with a name map (`incoming=model` entries, or a mapping).
 Vicon Nexus labels markers `Subject:MARKER`: such a name that is neither mapped nor a model
-marker matches MARKER (the map may name either form). Names the model does not know, model markers the stream never provides and duplicated names are reported once
-each, as plain sentences the node logs. Occluded markers (flagged, NaN, or exactly (0, 0, 0)
+marker matches MARKER (the map may name either form). Names the model does not know, model
+markers the stream never provides and duplicated names are reported once each, as plain
+sentences the node logs. Occluded markers (flagged, NaN, or exactly (0, 0, 0)
 as Vicon sends them) come out as NaN so that they never pull the solution.
 """
 from __future__ import annotations

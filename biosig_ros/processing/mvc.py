@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.settings import require_choice
 
 MVC_METHODS = ("biosiglive", "top_window_median")
 
@@ -65,9 +66,7 @@ def biosiglive_compute_mvc(nb_muscles: int, mvc_trials: np.ndarray, window_size:
 
 def compute_mvc(envelope: np.ndarray, window: int, method: str = "biosiglive") -> np.ndarray:
     """Per-channel MVC of a recorded envelope (samples x channels, the node's layout)."""
-    if method not in MVC_METHODS:
-        raise ConfigError(f"parameter 'mvc_method' must be one of {', '.join(MVC_METHODS)}, "
-                          f"got {method!r}")
+    require_choice("mvc_method", method, MVC_METHODS)
     envelope = np.asarray(envelope, dtype=np.float64)
     if envelope.ndim != 2 or envelope.shape[0] == 0:
         raise ValueError("no envelope samples to compute an MVC from")

@@ -65,5 +65,6 @@ class Watchdog:
             if age is None:
                 return f"no {name} received yet"
             if age > timeout:
-                return f"stale {name}: none for {age * 1000:.0f} ms (timeout {timeout * 1000:.0f} ms)"
+                return (f"stale {name}: none for {age * 1000:.0f} ms "
+                        f"(timeout {timeout * 1000:.0f} ms)")
         return ""

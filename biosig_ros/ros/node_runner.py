@@ -31,7 +31,8 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
 
     The node spins on a SingleThreadedExecutor: rclpy's MultiThreadedExecutor took several
     times the CPU per message here and lost messages at 100-400 messages/s. Blocking I/O runs
-    in the nodes' own threads; a service handler that waits is an async callback awaiting an rclpy Future.
+    in the nodes' own threads; a service handler that waits is an async callback awaiting an
+    rclpy Future.
     Nodes may define close() to stop their own threads; it is called before destruction.
     """
     # Our own handling of SIGINT/SIGTERM: the node's close() must run while the context is
