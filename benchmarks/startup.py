@@ -8,7 +8,8 @@ seconds it used until ready (imports and construction: what start-up work costs,
 load), --root DIR taking the code from another checkout (for before/after figures). --imports
 prints the slowest imports of each node module (`python -X importtime`, cumulative).
 
-    tools/run bench startup [--runs 3] [--cpu] [--root DIR] [--imports] [--set NODE.PARAM=VALUE]
+    tools/run bench startup [--runs 3] [--cpu] [--root DIR] [--imports] [--timeline]
+                            [--set NODE.PARAM=VALUE]
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ isolate_ros_graph()
 from sensor_msgs.msg import JointState  # noqa: E402
 
 from biosig_ros.msg import MarkerSet, SignalChunk  # noqa: E402
-from ros_harness import RosProbe  # noqa: E402
+from ros_harness import RosProbe, process_cpu_seconds  # noqa: E402
 
 TOPICS = (("/emg/raw", SignalChunk), ("/emg/envelope", SignalChunk), ("/markers", MarkerSet),
           ("/ik/joint_states", JointState))
@@ -43,7 +44,25 @@ NODE_MODULES = ("biosig_ros.nodes.replay_node", "biosig_ros.nodes.emg_processing
                 "biosig_ros.nodes.ik_node", "biosig_ros.nodes.bridge_node")
 
 
-def one_run(probe: RosProbe, extra: list[str], timeout: float) -> dict[str, float]:
+CONSUMERS = (("/emg/raw", "emg_processing"), ("/markers", "ik"))
+
+
+def watch_graph(probe: RosProbe, firsts: dict[str, float], since: float) -> None:
+    """--timeline: when this process's ROS graph first shows each consumer's node name, and
+    its subscription by name (what the replay waits for), and each new subscriber count."""
+    now = time.monotonic() - since
+    names = set(probe.node.get_node_names())
+    for topic, consumer in CONSUMERS:
+        if consumer in names:
+            firsts.setdefault(f"graph: node {consumer}", now)
+        infos = probe.node.get_subscriptions_info_by_topic(topic)
+        firsts.setdefault(f"graph: {topic} {len(infos)} subscriber(s)", now)
+        if any(info.node_name == consumer for info in infos):
+            firsts.setdefault(f"graph: {consumer} subscribed to {topic}", now)
+
+
+def one_run(probe: RosProbe, extra: list[str], timeout: float,
+            timeline: bool = False) -> dict[str, float]:
     """Seconds from the start of the command to each first message / ready line."""
     firsts: dict[str, float] = {}
     received = {topic: probe.subscribe(kind, topic) for topic, kind in TOPICS}
@@ -66,6 +85,8 @@ def one_run(probe: RosProbe, extra: list[str], timeout: float) -> dict[str, floa
         for topic, messages in received.items():
             if messages and topic not in firsts:
                 firsts[topic] = messages[0][0] - started_wall  # arrival time (time.time())
+        if timeline:
+            watch_graph(probe, firsts, started)
         time.sleep(0.01)
     graph.send_signal(signal.SIGINT)
     try:
@@ -98,9 +119,7 @@ def cpu_to_ready(root: Path, module: str, name: str, config: str, text: str) -> 
     for line in node.stdout:
         if text in line:
             wall = time.monotonic() - started
-            stat = Path(f"/proc/{node.pid}/stat").read_text(encoding="utf-8")
-            fields = stat.rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            cpu = process_cpu_seconds(node.pid)
             break
     node.terminate()
     node.wait(timeout=30)
@@ -129,6 +148,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--imports", action="store_true")
     parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also when this process's ROS graph shows each consumer")
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="source checkout whose biosig_ros the --cpu nodes run")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
@@ -149,7 +170,7 @@ def main() -> None:
     results = []
     with RosProbe("startup_probe") as probe:
         for run in range(args.runs):
-            firsts = one_run(probe, extra, args.timeout)
+            firsts = one_run(probe, extra, args.timeout, args.timeline)
             results.append(firsts)
             print(f"run {run + 1}: " + ", ".join(f"{name} {seconds:.2f} s"
                                                  for name, seconds in sorted(

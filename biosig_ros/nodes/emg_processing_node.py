@@ -29,7 +29,7 @@ from rclpy.task import Future
 from biosig_ros.errors import ConfigError
 from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.paths import resolve_data_path
-from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProcessor
+from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProcessor, warm_up
 from biosig_ros.processing.mvc import MvcCalibration
 from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, LossWindow
@@ -80,11 +80,22 @@ class EmgProcessingNode(Node):
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(SignalChunkMsg, "emg/raw", self._on_raw, input_qos())
         self.create_timer(1.0, self._update_diagnostics)
+        # Right after the node listens, before the first chunk comes (chunks that come
+        # meanwhile wait in the subscription's queue).
+        self._warm_up_timer = self.create_timer(0.0, self._warm_up)
         rate = "every sample" if not s.publish_rate else f"{s.publish_rate:g} Hz"
         channels = s.channel_count or "learned from the stream"
         self.get_logger().info(
             f"ready: mode {s.mode}, channels: {channels}, {s.sample_rate:g} Hz, envelope "
             f"{s.envelope}, publish {rate}, MVC: {source}; emg/raw -> emg/envelope")
+
+    def _warm_up(self) -> None:
+        self.destroy_timer(self._warm_up_timer)
+        try:
+            warm_up(self.settings)
+        except Exception as error:  # noqa: BLE001 - only the first chunk is slower then
+            self.get_logger().warning(f"warm-up failed ({error}): the first chunk will "
+                                      "load the processing code")
 
     def _log_biosiglive_call(self) -> None:
         equivalent = self.settings.biosiglive_settings()

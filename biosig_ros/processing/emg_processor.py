@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.biosiglive_compat import BiosigliveRealTime, BiosigliveSettings
 from biosig_ros.processing.emg_pipeline import (
@@ -23,7 +25,7 @@ from biosig_ros.processing.mvc import MVC_METHODS, check_mvc
 from biosig_ros.processing.mvc_recorder import MvcRecorder, MvcRecorderSettings, MvcResult
 from biosig_ros.processing.stream_continuity import (
     LATE, RESTART, ContinuitySettings, StreamContinuity)
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import SignalChunk
 
 MODES = ("streaming", "biosiglive")
@@ -65,9 +67,7 @@ class EmgProcessingSettings(EmgPipelineSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.mode not in MODES:
-            raise ConfigError(f"parameter 'mode' must be one of {', '.join(MODES)}, "
-                              f"got {self.mode!r}")
+        require_choice("mode", self.mode, MODES)
         if not (math.isfinite(self.publish_rate) and 0 <= self.publish_rate <= self.sample_rate):
             raise ConfigError(f"parameter 'publish_rate' must be between 0 and sample_rate "
                               f"({self.sample_rate:g} Hz), got {self.publish_rate!r}")
@@ -85,9 +85,7 @@ class EmgProcessingSettings(EmgPipelineSettings):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"parameter '{name}' must be a positive number of seconds, "
                                   f"got {value!r}")
-        if self.mvc_method not in MVC_METHODS:
-            raise ConfigError(f"parameter 'mvc_method' must be one of {', '.join(MVC_METHODS)}, "
-                              f"got {self.mvc_method!r}")
+        require_choice("mvc_method", self.mvc_method, MVC_METHODS)
         if self.mode == "biosiglive":
             self.biosiglive_settings()  # its own checks (window larger than buffer...)
         elif self.processing_window:
@@ -136,6 +134,16 @@ class StepResult(NamedTuple):
 def _names_text(names) -> str:
     shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
     return f"{len(names)} channels [{shown}]"
+
+
+def warm_up(settings: EmgProcessingSettings) -> None:
+    """Step a throwaway processor with these settings once, on zeros: the compiled kernels
+    (numba's cache) and filter designs load now, not on the stream's first chunk (about
+    0.3 s, during which the first envelope waits)."""
+    channels = settings.channel_count or 1
+    EmgProcessor(settings).step(SignalChunk(
+        np.zeros((20, channels)), 0, 0.0, settings.sample_rate,
+        [f"warm_up{k}" for k in range(channels)], "V"))
 
 
 class EmgProcessor:
