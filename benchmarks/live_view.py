@@ -1,6 +1,7 @@
 """Benchmark: the live view node's CPU, the page's frame rate and the delay to the screen.
 
     tools/run bench live_view [--channels 16] [--seconds 10] [--browsers 3]
+                              [--set PARAM=VALUE]
 
 live_view_node runs in its own process, fed from this process (test/live_feed.py) at 100 Hz:
 EMG envelope and raw EMG (--channels at 2 kHz, 20-sample chunks), 16 markers and the 15-DoF
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "test"))
@@ -32,9 +34,8 @@ from ros_harness import benchmark_environment  # noqa: E402
 benchmark_environment()
 
 from browser import Browser  # noqa: E402
-from device_latency import cpu_seconds  # noqa: E402
 from live_feed import LiveFeed  # noqa: E402
-from ros_harness import NodeProcess, RosProbe  # noqa: E402
+from ros_harness import NodeProcess, RosProbe, process_cpu_seconds  # noqa: E402
 
 PAGE_STATE = ("JSON.stringify({frames: __liveView.frames, drawMs: __liveView.drawMs, "
               "delays: __liveView.delaySamples.splice(0)})")
@@ -51,13 +52,13 @@ def summary(values) -> str:
 def measure(node, pages, seconds: float) -> dict:
     """CPU of the node and, per page, frames drawn and delays over `seconds`."""
     before = [json.loads(p.evaluate(PAGE_STATE)) for p in pages]
-    cpu0, t0 = cpu_seconds(node.process.pid), time.monotonic()
+    cpu0, t0 = process_cpu_seconds(node.process.pid), time.monotonic()
     draw_ms = []
     end = t0 + seconds
     while time.monotonic() < end:
         time.sleep(min(0.5, max(0.0, end - time.monotonic())))
         draw_ms += [p.evaluate("__liveView.drawMs") for p in pages]
-    cpu1, t1 = cpu_seconds(node.process.pid), time.monotonic()
+    cpu1, t1 = process_cpu_seconds(node.process.pid), time.monotonic()
     after = [json.loads(p.evaluate(PAGE_STATE)) for p in pages]
     elapsed = t1 - t0
     fps = [(a["frames"] - b["frames"]) / elapsed for a, b in zip(after, before)]
@@ -84,11 +85,16 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--browsers", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                        help="a node parameter (YAML value), e.g. viz_markers_topic=''")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} (before start)")
     params = {"port": 0, "model_path": "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"}
+    for assignment in args.set:
+        name, _, value = assignment.partition("=")
+        params[name] = yaml.safe_load(value)
     with RosProbe("bench_feed") as probe, \
             NodeProcess("biosig_ros.nodes.live_view_node", "live_view", params) as node:
         if not node.wait_for_output("ready:", 60):

@@ -64,7 +64,7 @@ def test_odd_name_lengths_and_one_transform_keep_their_alignment():
 
 
 def test_no_template_when_a_sentinel_is_not_found_once():
-    def mark_nothing(message, doubles, ints):
+    def mark_nothing(message, doubles, ints, floats):
         pass
     assert CdrTemplate.build(_message(NAMES), mark_nothing, 3, 0) is None
 

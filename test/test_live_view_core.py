@@ -127,6 +127,12 @@ def test_skeleton_origins_are_biorbds_global_segment_frames(skeleton):
     lines = skeleton.line_points(expected)
     parent, child = skeleton.pairs[-1]
     np.testing.assert_allclose(lines[-1], [expected[parent], expected[child]])
+    # the page and the MarkerArray ask for the same pose: computed once, then the next pose
+    assert skeleton.origins(q.copy()) is skeleton.origins(q)
+    moved = q + 0.1
+    np.testing.assert_allclose(
+        skeleton.origins(moved),
+        np.array([j.to_array()[:3, 3] for j in model.allGlobalJCS(moved)]), atol=1e-12)
 
 
 def test_q_is_taken_by_dof_name_whatever_the_order(skeleton):

@@ -86,7 +86,7 @@ class IkOutputs:
             self._tf.publish(self._tf_message)
 
 
-def _mark_transforms(message, doubles: list, ints: list) -> None:
+def _mark_transforms(message, doubles: list, ints: list, floats: list = ()) -> None:
     """Write values into the transforms, in the order _publish_tf gives them: per transform
     x y z, then qx qy qz qw; sec and nanosec of its stamp (also how the template's sentinels
     are placed)."""

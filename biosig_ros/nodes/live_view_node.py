@@ -14,17 +14,19 @@ import time
 import numpy as np
 from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import MarkerArray
 
 from biosig_ros.msg import MarkerSet, SignalChunk
+from biosig_ros.ros.cdr_reader import MarkerFrameView, MarkerSetReader
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.polled_intake import PolledIntake
 from biosig_ros.ros.qos import input_qos, output_qos
-from biosig_ros.ros.viz_messages import MarkerArrays, channel_states
+from biosig_ros.ros.viz_messages import ChannelStates, MarkerArrays
 from biosig_ros.viewers.live_view import LiveView, LiveViewSettings
 from biosig_ros.viewers.skeleton import Skeleton
 from biosig_ros.viewers.streams import RateGate
@@ -56,7 +58,12 @@ class LiveViewNode(Node):
                   "markers": settings.markers_topic, "joints": settings.joints_topic}
         shown = {key: self.resolve_topic_name(name) if name else ""
                  for key, name in topics.items()}
-        self.view = LiveView(settings, self.skeleton, shown)
+        # Topics are read in batches (see ros/polled_intake.py), by default by the view's
+        # refresh thread just before each refresh: the callbacks below run there, never on
+        # the executor.
+        self._intake = PolledIntake(self, settings.intake_rate, self._bad)
+        self.view = LiveView(settings, self.skeleton, shown, before_refresh=(
+            self._intake.poll_guarded if not settings.intake_rate else None))
         self._bad_messages = 0
         self._last_bad = ""
 
@@ -72,17 +79,18 @@ class LiveViewNode(Node):
                 JointState, settings.envelope_channels_topic, output_qos(),
                 event_callbacks=_NO_EVENTS_PUB)
         self._viz_gate = RateGate(settings.viz_rate)
-        self._pose = None  # (q, stamp) of the newest joint states not yet drawn in viz
+        self._channel_states = ChannelStates(settings.channel_rate)
+        self._marker_reader = MarkerSetReader()
+        self._pose = None  # (q, (sec, nanosec)) of the newest joint states not yet in viz
 
-        subscriptions = ((SignalChunk, settings.envelope_topic, self._on_envelope),
-                         (MarkerSet, settings.markers_topic, self._on_markers),
-                         (JointState, settings.joints_topic, self._on_joints))
-        # Topics are read in batches by a thread (see ros/polled_intake.py): the callbacks
-        # below run there, never on the executor.
-        self._intake = PolledIntake(self, settings.intake_rate, self._bad)
-        for msg_type, topic, callback in subscriptions:
+        # Marker frames are read from their bytes (ros/cdr_reader.py): rclpy's conversion of
+        # every Point was most of this node's intake.
+        subscriptions = ((SignalChunk, settings.envelope_topic, self._on_envelope, False),
+                         (MarkerSet, settings.markers_topic, self._on_markers, True),
+                         (JointState, settings.joints_topic, self._on_joints, False))
+        for msg_type, topic, callback, raw in subscriptions:
             if topic:
-                self._intake.subscribe(msg_type, topic, callback, input_qos())
+                self._intake.subscribe(msg_type, topic, callback, input_qos(), raw=raw)
         # Raw EMG (the heaviest stream) is taken only while a browser shows it.
         self._raw_subscription = None
         self._raw_unwatched_since = 0.0
@@ -93,11 +101,11 @@ class LiveViewNode(Node):
         self.create_timer(_RAW_CHECK_S, self._follow_raw_viewers)
         url = self.view.start()
         model = f"skeleton of {self.skeleton.path.name}" if self.skeleton else "no skeleton"
+        outputs = ["browser"] + [self.resolve_topic_name(topic) for topic in (
+            settings.viz_markers_topic, settings.envelope_channels_topic) if topic]
         self.get_logger().info(
             f"ready: live view at {url} ({model}; "
-            f"{', '.join(n for n in shown.values() if n)} -> browser"
-            f"{', ' + self.resolve_topic_name(settings.viz_markers_topic) if settings.viz_markers_topic else ''}"
-            f"{', ' + self.resolve_topic_name(settings.envelope_channels_topic) if settings.envelope_channels_topic else ''})")
+            f"{', '.join(n for n in shown.values() if n)} -> {', '.join(outputs)})")
 
     def _follow_raw_viewers(self) -> None:
         """Subscribe to raw EMG while a browser asks for it (and a while after)."""
@@ -138,25 +146,25 @@ class LiveViewNode(Node):
     def _on_envelope(self, msg: SignalChunk) -> None:
         data = self._on_signal("envelope", msg)
         if data is not None and self._channel_publisher is not None:
-            for state in channel_states(msg, data, self.settings.channel_rate):
+            for state in self._channel_states.messages(msg, data):
                 self._channel_publisher.publish(state)
 
     def _on_raw(self, msg: SignalChunk) -> None:
         self._on_signal("raw", msg)
 
-    def _on_markers(self, msg: MarkerSet) -> None:
-        positions = np.array([(p.x, p.y, p.z) for p in msg.positions], dtype=float).reshape(-1, 3)
-        occluded = list(msg.occluded) or [False] * len(positions)
-        if len(occluded) != len(positions) or len(msg.marker_names) != len(positions):
-            self._bad("markers", ValueError(
-                f"{len(msg.marker_names)} names, {len(positions)} positions, "
-                f"{len(occluded)} occluded flags"))
-            return
-        stamp = time_to_seconds(msg.header.stamp)
-        self.view.state.on_markers(list(msg.marker_names), positions, occluded,
-                                   msg.frame_number, stamp)
+    def _on_markers(self, data: bytes) -> None:
+        try:
+            frame = self._marker_reader.read(data)
+        except ValueError:
+            if data[:2] == b"\x00\x01":
+                raise  # malformed: counted and reported by _bad
+            frame = MarkerFrameView.of_message(deserialize_message(data, MarkerSet))
+        stamp = frame.sec + frame.nanosec * 1e-9
+        self.view.state.on_markers(frame.names, frame.positions, frame.occluded,
+                                   frame.frame_number, stamp)
         if self._viz_publisher is not None and self._viz_gate.due(stamp):
-            self._viz.update_markers(msg)
+            self._viz.update_markers(frame.names, frame.positions, frame.occluded,
+                                     (frame.sec, frame.nanosec))
             self._publish_viz()
 
     def _on_joints(self, msg: JointState) -> None:
@@ -167,7 +175,7 @@ class LiveViewNode(Node):
         stamp = time_to_seconds(msg.header.stamp)
         q = self.view.state.on_joints(list(msg.name), msg.position, stamp)
         if q is not None:
-            self._pose = (q, msg.header.stamp)
+            self._pose = (q, (msg.header.stamp.sec, msg.header.stamp.nanosec))
             # Without markers, the joint states pace the MarkerArray.
             if (self._viz_publisher is not None and not self.settings.markers_topic
                     and self._viz_gate.due(stamp)):
@@ -205,8 +213,8 @@ class LiveViewNode(Node):
             bad_messages=self._bad_messages, raw_emg_taken=self._raw_subscription is not None)
 
     def close(self) -> None:
-        self._intake.close()
         self.view.close()
+        self._intake.close()
 
 
 def main() -> None:

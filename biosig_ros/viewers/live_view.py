@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, fields
+from typing import Callable
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.settings import doc_field as _doc
@@ -37,9 +38,11 @@ class LiveViewSettings:
     model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
                            "biorbd model whose skeleton is drawn from the joint states "
                            "('' = no skeleton)")
-    intake_rate: float = _doc(50.0, "times per second the topics' queued messages are taken "
-                                    "(the JointState and MarkerArray wait at most that long)",
-                              range=(10.0, 1000.0))
+    intake_rate: float = _doc(0.0, "times per second a thread of its own takes the topics' "
+                                   "queued messages; 0: the refresh thread takes them before "
+                                   "each refresh (one wake-up for both; the JointState and "
+                                   "MarkerArray wait at most one period)",
+                              range=(0.0, 1000.0))
     refresh_rate: float = _doc(30.0, "frames per second sent to browsers", range=(1.0, 120.0))
     window_s: float = _doc(10.0, "seconds of history in the charts", range=(1.0, 120.0))
     chart_rate: float = _doc(100.0, "points per second per channel of envelopes and angles",
@@ -79,8 +82,10 @@ class LiveView:
     """State + server + refresh thread. `start()` binds the port (ConfigError if taken)."""
 
     def __init__(self, settings: LiveViewSettings, skeleton: Skeleton | None = None,
-                 topics: dict[str, str] | None = None):
+                 topics: dict[str, str] | None = None,
+                 before_refresh: Callable[[], None] | None = None):
         self.settings = settings
+        self._before_refresh = before_refresh  # e.g. the node taking its queued messages
         topics = topics or {"envelope": settings.envelope_topic, "raw": settings.raw_topic,
                             "markers": settings.markers_topic, "joints": settings.joints_topic}
         self.state = LiveState(topics, settings.window_s, settings.chart_rate,
@@ -133,6 +138,8 @@ class LiveView:
 
     def refresh(self) -> None:
         """One frame for every browser (also drains the buffers when nobody watches)."""
+        if self._before_refresh is not None:
+            self._before_refresh()
         clients = self.server.clients()
         if not clients:
             self.state.drain()

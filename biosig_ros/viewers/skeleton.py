@@ -28,6 +28,8 @@ class Skeleton:
             (parent, child) for child, parent in enumerate(model.segment_parents) if parent >= 0]
         self._order_cache: tuple[tuple[str, ...], np.ndarray | None] = ((), None)
         self._lock = threading.Lock()  # biorbd updates the model's state while it computes
+        self._origins_of: bytes = b""  # the pose the cached origins are for
+        self._origins = np.zeros((len(self.segment_names), 3))
 
     @classmethod
     def load(cls, path: str) -> "Skeleton":
@@ -54,11 +56,17 @@ class Skeleton:
         return q if np.all(np.isfinite(q)) else None
 
     def origins(self, q: np.ndarray) -> np.ndarray:
-        """Global origins of every segment at pose q (segments x 3, metres)."""
-        # Through the model's leak-free pose vector: biorbd given a numpy q leaks about
-        # 0.4 kB a call (46 MB per hour in a live view).
+        """Global origins of every segment at pose q (segments x 3, metres; read-only). The
+        page and the MarkerArray draw the same newest pose: computed once for both."""
+        pose = np.asarray(q, dtype=float).tobytes()
         with self._lock:
-            return self._ik_model.segment_frames(q)[:, :3, 3].copy()
+            if pose != self._origins_of:
+                # Through the model's leak-free pose vector: biorbd given a numpy q leaks
+                # about 0.4 kB a call (46 MB per hour in a live view).
+                origins = self._ik_model.segment_frames(q)[:, :3, 3].copy()
+                origins.flags.writeable = False
+                self._origins, self._origins_of = origins, pose
+            return self._origins
 
     def line_points(self, origins: np.ndarray) -> np.ndarray:
         """pairs x 2 x 3: the ends (parent origin, child origin) of each skeleton line."""
