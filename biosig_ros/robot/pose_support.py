@@ -10,6 +10,8 @@ frames look like from outside the IK node.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from biosig_ros.processing.ik_model import IkModel
@@ -34,11 +36,11 @@ class PoseSupport:
             [support_fraction * s if d else 0.0 for d, s in zip(gravity_dofs, signs)])
         self.uses_gravity = bool(self._gravity_scale.any())
         self.watch = np.array([names.index(d) for d in (watch_dofs or names)])
-        self._low = model.q_min[self.watch] - range_margin
-        self._high = model.q_max[self.watch] + range_margin
+        self._limits = [(int(k), float(model.q_min[k] - range_margin),
+                         float(model.q_max[k] + range_margin)) for k in self.watch]
         self.max_step = max_step
         self._q, self._zero = self._vectors(model)
-        self._order: np.ndarray | None = None  # message index of each model DoF
+        self._order_list: list[int] = []  # message index of each model DoF
         self._bound_names: list[str] | None = None
         self._previous: np.ndarray | None = None
         self.q = np.zeros(model.nb_q)
@@ -54,7 +56,7 @@ class PoseSupport:
             self._bound_names = None
             raise InputFault(f"joint states lack model DoF(s) {', '.join(missing[:5])}"
                              f"{' ...' if len(missing) > 5 else ''}")
-        self._order = np.array([index[d] for d in self.model.dof_names])
+        self._order_list = [index[d] for d in self.model.dof_names]
         self._bound_names = list(names)
         self._previous = None
 
@@ -88,29 +90,30 @@ class PoseSupport:
 
     def update(self, positions) -> np.ndarray:
         """Gravity torque per joint (N.m) for these positions (in the bound names' order)."""
-        q = np.asarray(positions, dtype=float)[self._order]
+        # Python floats, not numpy: a joint state comes every 10 ms to a sleeping process,
+        # where each numpy call costs about ten times what it costs back to back.
+        q = [positions[i] for i in self._order_list]
         previous, self._previous = self._previous, q
-        if not np.isfinite(q).all():
+        if not all(map(math.isfinite, q)):
             self._previous = None
             raise InputFault("non-finite value (NaN or inf) in the joint states")
-        watched = q[self.watch]
-        outside = (watched < self._low) | (watched > self._high)
-        if outside.any():
-            k = int(np.argmax(outside))
-            dof = self.model.dof_names[self.watch[k]]
-            raise InputFault(f"pose out of range: {dof} = {watched[k]:.3f} rad outside "
-                             f"[{self.model.q_min[self.watch[k]]:.3f}, "
-                             f"{self.model.q_max[self.watch[k]]:.3f}]")
+        for k, low, high in self._limits:
+            if not low <= q[k] <= high:
+                raise InputFault(f"pose out of range: {self.model.dof_names[k]} = {q[k]:.3f} "
+                                 f"rad outside [{self.model.q_min[k]:.3f}, "
+                                 f"{self.model.q_max[k]:.3f}]")
         if previous is not None and self.max_step > 0:
-            step = np.abs(watched - previous[self.watch])
-            k = int(np.argmax(step))
-            if step[k] > self.max_step:
-                raise InputFault(f"pose jumped: {self.model.dof_names[self.watch[k]]} moved "
-                                 f"{step[k]:.3f} rad in one frame (IK re-initialisation or "
-                                 f"skipped frames; max_pose_step {self.max_step:g})")
+            step, k = -1.0, 0
+            for j, _, _ in self._limits:  # the largest step (the first of equal ones)
+                if abs(q[j] - previous[j]) > step:
+                    step, k = abs(q[j] - previous[j]), j
+            if step > self.max_step:
+                raise InputFault(f"pose jumped: {self.model.dof_names[k]} moved {step:.3f} rad "
+                                 f"in one frame (IK re-initialisation or skipped frames; "
+                                 f"max_pose_step {self.max_step:g})")
         self.q = q
         if self.uses_gravity:
-            coordinates = self._q.set(q) if self._q is not None else q
+            coordinates = self._q.set(q) if self._q is not None else np.array(q)
             tau = self.model.model.InverseDynamics(coordinates, *self._zero).to_array()
             self.gravity = tau[self._gravity_index] * self._gravity_scale
         return self.gravity
