@@ -57,6 +57,13 @@ def test_names_are_reused_while_their_bytes_stay_the_same_and_follow_a_change():
     second = reader.read(serialize_message(marker_set(["A", "BB"], np.ones((2, 3)),
                                                        subject="longer subject")))
     assert second.names is first.names and second.positions[1, 2] == 1.0
+    # the alignment padding after "A" (rclpy leaves it unset) changes nothing
+    data = bytearray(serialize_message(marker_set(["A", "BB"], np.ones((2, 3)))))
+    padding = data.index(b"\x02\x00\x00\x00A\x00") + 6  # after the first name's text
+    for value in (0x00, 0x5A, 0xFF):
+        data[padding] = value
+        third = reader.read(bytes(data))
+        assert third.names is first.names and third.positions.shape == (2, 3)
     renamed = reader.read(serialize_message(marker_set(["A", "BC"], np.ones((2, 3)))))
     assert renamed.names == ("A", "BC")
     longer = reader.read(serialize_message(marker_set(["A", "BB", "C"], np.ones((3, 3)))))

@@ -68,6 +68,20 @@ class CdrReader:
     def strings(self) -> list[str]:
         return [self.string() for _ in range(self.count(4))]
 
+    def strings_with_spans(self) -> tuple[list[str], list[tuple[int, int]]]:
+        """A string sequence and the (offset, length) of its defined bytes: the count, each
+        length and text; not the alignment padding between them, which serializers leave
+        unset (rclpy's differs from one message to the next)."""
+        count = self.count(4)
+        spans = [(self.position - 4, 4)]
+        texts = []
+        for _ in range(count):
+            self.position += -(self.position - 4) % 4
+            start = self.position
+            texts.append(self.string())
+            spans.append((start, self.position - start))
+        return texts, spans
+
     def float64_array(self, n: int) -> np.ndarray:
         if n:
             self.position += -(self.position - 4) % 8
@@ -118,7 +132,8 @@ class MarkerSetReader:
     bytes stay the same (a marker set's labels rarely change)."""
 
     def __init__(self):
-        self._names_bytes = b""
+        self._names_mask = np.zeros(0, dtype=bool)  # which bytes of the names are defined
+        self._names_defined = np.zeros(0, dtype=np.uint8)  # and their values
         self._names: tuple[str, ...] = ()
 
     def read(self, data: bytes) -> MarkerFrameView:
@@ -126,13 +141,20 @@ class MarkerSetReader:
         sec, nanosec = reader.int32(), reader.uint32()
         frame_id, subject = reader.string(), reader.string()
         frame_number, frame_rate = reader.uint64(), reader.float64()
-        start, known = reader.position, len(self._names_bytes)
-        # The names' encoding delimits itself: the same bytes decode to the same names.
-        if known and data[start:start + known] == self._names_bytes:
+        start, known = reader.position, len(self._names_mask)
+        # The names' encoding delimits itself: the same defined bytes (lengths and texts)
+        # decode to the same names, whatever the padding between them holds.
+        if known and len(data) >= start + known and np.array_equal(
+                np.frombuffer(data, np.uint8, known, start)[self._names_mask],
+                self._names_defined):
             reader.position = start + known
         else:
-            names = tuple(reader.strings())
-            self._names_bytes, self._names = data[start:reader.position], names
+            names, spans = reader.strings_with_spans()
+            mask = np.zeros(reader.position - start, dtype=bool)
+            for offset, length in spans:
+                mask[offset - start:offset - start + length] = True
+            self._names_mask, self._names = mask, tuple(names)
+            self._names_defined = np.frombuffer(data, np.uint8, len(mask), start)[mask].copy()
         positions = reader.float64_array(3 * reader.count(24)).reshape(-1, 3)
         occluded = reader.bools()
         if len(occluded) == 0:
