@@ -37,7 +37,7 @@ class ViconSettings:
     marker_names: list[str] = doc_field([], "markers to publish, in this order ([] = all)")
     stream_mode: str = doc_field("ServerPush", "ServerPush (lowest latency), ClientPull or "
                                                "ClientPullPreFetch")
-    buffer_size: int = doc_field(10, "SDK frame buffer: frames a late node still takes in "
+    buffer_size: int = doc_field(50, "SDK frame buffer: frames a late node still takes in "
                                      "order instead of skipping (1 = always the newest frame)",
                                  range=(1, None))
     analog_device: str = doc_field("", "device whose outputs go to vicon/analog (\"\" = off)")
