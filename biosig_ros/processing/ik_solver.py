@@ -25,14 +25,6 @@ from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import MarkerFrame
 
 METHODS = ("kalman", "least_squares")
-
-
-def least_squares_solver():
-    """scipy's least_squares, imported on first use: scipy.optimize's imports take about
-    0.45 s of CPU, which the IK node spends after it is ready (its solver thread calls this
-    while the graph's other nodes still start), not before."""
-    from scipy.optimize import least_squares
-    return least_squares
 UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Extra filter iterations on the first frame after skipped ones: the filter's covariance
 # assumes one frame period since its last update, so one update catches up only part of the
@@ -43,6 +35,14 @@ _CATCH_UP = 4
 _CATCH_UP_FRAMES = 10
 _RESTART_GAP = 0.5  # seconds of skipped frames after which the filter restarts from a fit
 _SAME_FIT = 0.001  # metres of mean residual within which two fits are equally good
+
+
+def least_squares_solver():
+    """scipy's least_squares, imported on first use: scipy.optimize's imports take about
+    0.45 s of CPU, which the IK node spends after it is ready (its solver thread calls this
+    while the graph's other nodes still start), not before."""
+    from scipy.optimize import least_squares
+    return least_squares
 
 
 @dataclass

@@ -42,8 +42,8 @@ class PoseSupport:
         self._q, self._zero = self._vectors(model)
         self._order_list: list[int] = []  # message index of each model DoF
         self._bound_names: list[str] | None = None
-        self._previous: np.ndarray | None = None
-        self.q = np.zeros(model.nb_q)
+        self._previous: list[float] | None = None
+        self.q: list[float] = [0.0] * model.nb_q
         self.gravity = np.zeros(len(gravity_dofs))
 
     def bind(self, names: list[str]) -> None:

@@ -65,9 +65,6 @@ class CdrReader:
         start, self.position = self.position, self.position + n
         return self.data[start:start + n - 1].decode("utf-8", errors="replace") if n else ""
 
-    def strings(self) -> list[str]:
-        return [self.string() for _ in range(self.count(4))]
-
     def strings_with_spans(self) -> tuple[list[str], list[tuple[int, int]]]:
         """A string sequence and the (offset, length) of its defined bytes: the count, each
         length and text; not the alignment padding between them, which serializers leave

@@ -28,8 +28,8 @@ class Skeleton:
             (parent, child) for child, parent in enumerate(model.segment_parents) if parent >= 0]
         self._order_cache: tuple[tuple[str, ...], np.ndarray | None] = ((), None)
         self._lock = threading.Lock()  # biorbd updates the model's state while it computes
-        self._origins_of: bytes = b""  # the pose the cached origins are for
-        self._origins = np.zeros((len(self.segment_names), 3))
+        self._origins_of: bytes | None = None  # the pose the cached origins are for
+        self._origins: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str) -> "Skeleton":
