@@ -46,13 +46,17 @@ ensure_venv() {
   fi
   local stamp="$VENV/.requirements.sha256" want
   want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "installing pinned Python dependencies (ROS 2 wheels, numpy, scipy, biorbd, ezc3d, ...)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -r requirements.txt
-    echo "$want" > "$stamp"
-    rm -f "$VENV/.cmake-patched"
-  fi
+  # flock: checkouts sharing this venv (worktrees, parallel CI runs) must not pip at once.
+  (
+    flock 8
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+      log "installing pinned Python dependencies (ROS 2 wheels, numpy, scipy, biorbd, ezc3d, ...)"
+      "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+      "$VENV/bin/python" -m pip install -q -r requirements.txt
+      echo "$want" > "$stamp"
+      rm -f "$VENV/.cmake-patched"
+    fi
+  ) 8>"$VENV.pip.lock"
 }
 
 patch_wheel_cmake_paths() {
