@@ -25,6 +25,19 @@ def input_qos(depth: int = DEPTH) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+CONTROL_DEPTH = 10  # 100 ms at 100 Hz: as old as assist's max_input_age lets an input be
+
+
+def control_input_qos(depth: int = CONTROL_DEPTH) -> QoSProfile:
+    """Subscriptions a robot command depends on (assist_node): RELIABLE, so that one message
+    lost on the way is not a false gap fault; a shallow queue, so that a stalled subscriber
+    drops what would be stale rather than working through a backlog. Connects to reliable
+    publishers only (every node of this package publishes reliable)."""
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 def sensor_qos(depth: int = DEPTH) -> QoSProfile:
     """Sensor-data QoS (best effort): the subscription profile, kept for older callers."""
     return input_qos(depth)
