@@ -78,12 +78,12 @@ class AssistNode(Node):
         # the subscriptions in the order they were created.
         if quality is not None:
             self.create_subscription(quality, s.quality_topic, self._on_quality,
-                                     control_input_qos())
+                                     control_input_qos(s.max_input_age))
         self.create_subscription(SignalChunk, s.envelope_topic, self._on_envelope,
-                                 control_input_qos())
+                                 control_input_qos(s.max_input_age))
         if pose is not None:
             self.create_subscription(JointState, s.joint_states_topic, self._on_joint_states,
-                                     control_input_qos())
+                                     control_input_qos(s.max_input_age))
         self.create_timer(self._controller.period, self._on_timer)
         self.create_timer(1.0, self._update_diagnostics)
         self._update_diagnostics()
