@@ -43,9 +43,10 @@ PARAMS = dict(
     gravity_signs=[1.0, 1.0], model_path=WU, watch_dofs=ARM, max_pose_step=0.35,
     envelope_topic="emg/envelope", joint_states_topic="ik/joint_states",
     command_topic="exo/commands", state_topic="assist/state", rate=RATE_HZ,
-    # This shared machine (load average up to 20 on 2 cores) can hold a process for several
-    # hundred ms; the node's defaults are for a dedicated one. The memory file is this run's.
-    envelope_timeout=1.0, pose_timeout=1.0, max_input_age=1.0, command_memory=str(Path(tempfile.mkdtemp()) / "assist.command"))
+    # This shared machine (load average up to 27 on 2 cores) can hold a process for a second;
+    # the node's defaults are for a dedicated one (below 2 s: the burst test's messages are
+    # 2 s old). The memory file is this run's.
+    envelope_timeout=1.5, pose_timeout=1.5, max_input_age=1.5, command_memory=str(Path(tempfile.mkdtemp()) / "assist.command"))
 
 
 def gravity(q) -> float:
@@ -66,9 +67,10 @@ class Feeder:
 
     def __init__(self, probe: RosProbe):
         # Reliable, like the package's nodes (assist subscribes reliable only).
-        self._envelope = probe.publisher(SignalChunk, "/emg/envelope", output_qos())
-        self._pose = probe.publisher(JointState, "/ik/joint_states", output_qos())
-        self._quality = (probe.publisher(quality_type(), "/ik/quality", output_qos())
+        # A deep history: a starved assist process catches up instead of losing messages.
+        self._envelope = probe.publisher(SignalChunk, "/emg/envelope", output_qos(500))
+        self._pose = probe.publisher(JointState, "/ik/joint_states", output_qos(500))
+        self._quality = (probe.publisher(quality_type(), "/ik/quality", output_qos(500))
                          if quality_type() else None)
         self.frames = 0
         self.names = list(load_model(WU).dof_names)
@@ -158,8 +160,11 @@ class Loop:
 
     def __init__(self):
         self.probe = RosProbe()
-        self.commands = self.probe.subscribe(Float64MultiArray, "/exo/commands")
-        self.states = self.probe.subscribe(AssistState, "/assist/state")
+        # Reliable: every command is seen (a best-effort probe on a loaded machine misses some,
+        # which would look like steps above the rate limit).
+        self.commands = self.probe.subscribe(Float64MultiArray, "/exo/commands",
+                                             output_qos(1000))
+        self.states = self.probe.subscribe(AssistState, "/assist/state", output_qos(1000))
         self.exo = self.probe.subscribe(JointState, "/exo/joint_states")
         self.diagnostics = self.probe.subscribe(DiagnosticArray, "/diagnostics")
         self.assist = NodeProcess("biosig_ros.nodes.assist_node", "assist", PARAMS)
@@ -169,6 +174,7 @@ class Loop:
             assert node.wait_for_output("ready:", timeout=60), node.output()
         self.feeder = Feeder(self.probe)
         self.unexpected: list[str] = []
+        self.answered_at = 0.0  # when the last enable call was answered (probe's clock)
         assert self.probe.wait_until(lambda: len(self.exo) > 10 and len(self.states) > 10
                                      and self.state().reason == "", timeout=30), (
             self.assist.output())
@@ -180,7 +186,9 @@ class Loop:
         return [msg for t, msg in list(self.commands if which is None else which) if t >= t0]
 
     def enable(self, on: bool = True):
-        return self.probe.call(SetBool, "/assist/enable", SetBool.Request(data=on))
+        response = self.probe.call(SetBool, "/assist/enable", SetBool.Request(data=on))
+        self.answered_at = time.time()
+        return response
 
     def assist_status(self, since: float):
         statuses = [status for t, array in list(self.diagnostics) if t >= since
@@ -192,7 +200,10 @@ class Loop:
         enabling again, and noted in self.unexpected (which fails the test)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.state()
+            received, state = self.states[-1]
+            if received <= self.answered_at:  # may tell the state before the last enable call
+                time.sleep(0.02)
+                continue
             if state.state == "enabled" and np.allclose(state.command, expected, atol=1e-9):
                 return True
             if state.state == "fault":
@@ -208,6 +219,7 @@ class Loop:
 
         def answered():
             response = self.probe.call(SetBool, service, SetBool.Request(data=True))
+            self.answered_at = time.time()
             answers.append(response)
             return response.success
         return answers[-1] if self.probe.wait_until(answered, timeout, interval=0.2) else None
@@ -356,7 +368,9 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
     first_zero = int(np.argmax(~ramp.any(axis=1)))
     magnitudes = np.abs(ramp[:first_zero + 1])
-    assert (np.diff(magnitudes, axis=0) <= 1e-12).all()
+    assert (np.diff(magnitudes, axis=0) <= 1e-12).all(), (
+        magnitudes.tolist(), [(m.trigger, m.state, m.reason[:40]) for t, m in
+                              list(fresh.states) if t >= t0][:first_zero + 3])
     assert first_zero >= 2, "ramped, not dropped (the rate limit applies to the way down too)"
     # ERROR on /diagnostics naming the reason.
     assert fresh.probe.wait_until(lambda: (s := fresh.assist_status(t0)) is not None
@@ -431,7 +445,7 @@ def test_a_killed_process_started_again_ramps_down_from_the_command_it_left(loop
     """SIGKILL: the command topic goes silent (a forward command controller holds the last
     value); the process started again (as the graph's supervisor or launch's respawn does)
     starts DISABLED from that value, ramping it to 0 at the rate limit: no step."""
-    commands = loop.probe.subscribe(Float64MultiArray, "/crash_test/commands")
+    commands = loop.probe.subscribe(Float64MultiArray, "/crash_test/commands", output_qos(1000))
     params = {**PARAMS, "command_topic": "crash_test/commands", "state_topic": "",
               "command_memory": str(tmp_path / "crash.command")}
     expected = expected_command(0.6, 0.0, 0.3)
@@ -451,9 +465,9 @@ def test_a_killed_process_started_again_ramps_down_from_the_command_it_left(loop
     finally:
         node.stop()
     time.sleep(0.5)
-    held = [c for t, c in list(commands) if t < killed + 0.5]
-    assert np.allclose(held[-1].data, expected), "the last command before the kill"
-    assert not [c for t, c in list(commands) if t >= killed + 0.2], "silent once killed"
+    # Silent once killed: nothing but the held value (messages still in flight) arrives.
+    held = [list(c.data) for t, c in list(commands) if t >= killed - 0.2]
+    assert held and np.allclose(held, expected), held
     again = NodeProcess("biosig_ros.nodes.assist_node", "assist_crash", params)
     try:
         assert again.wait_for_output("ready:", timeout=60), again.output()
@@ -544,7 +558,7 @@ def test_bad_parameters_stop_the_node_with_one_line(overrides, message):
 
 def test_on_shutdown_the_command_ramps_to_zero_and_zero_is_the_last_command(loop):
     """The controller holds the last command: the node's last word must be 0."""
-    commands = loop.probe.subscribe(Float64MultiArray, "/close_test/commands")
+    commands = loop.probe.subscribe(Float64MultiArray, "/close_test/commands", output_qos(1000))
     node = NodeProcess("biosig_ros.nodes.assist_node", "assist_close", {
         **PARAMS, "command_topic": "close_test/commands", "state_topic": ""})
     try:
