@@ -253,12 +253,12 @@ class AssistNode(Node):
 
         The forward command controller would otherwise hold the last command for as long as
         it stays active. The ramp takes |command| / rate_limit (at most torque_limit /
-        rate_limit); a process starved of CPU takes longer (each step is at most two periods'
-        worth), up to four times the worst budget: then the node stops without the step,
-        and the memory file lets a restarted node finish the ramp."""
+        rate_limit); a process starved of CPU takes longer, up to the controller's
+        shutdown_give_up(): then the node stops without the step, and the memory file lets a
+        restarted node finish the ramp."""
         controller = self._controller
         budget = controller.shutdown_budget()
-        deadline = time.monotonic() + 4.0 * controller.worst_shutdown_budget() + 1.0
+        deadline = time.monotonic() + controller.shutdown_give_up()
         while not controller.at_zero() and time.monotonic() < deadline:
             time.sleep(controller.period)
             self._send(controller.shutdown_step())

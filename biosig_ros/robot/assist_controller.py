@@ -297,6 +297,12 @@ class AssistController:
         return max(t / r for t, r in zip(self.settings.torque_limits,
                                          self.settings.rate_limits)) + self.period
 
+    def shutdown_give_up(self) -> float:
+        """Seconds after which a shutdown stops ramping (a process starved of CPU ramps more
+        slowly: each step is at most two periods' worth): four times the worst budget, plus
+        1 s. The controller then holds what was reached, never a step to 0."""
+        return 4.0 * self.worst_shutdown_budget() + 1.0
+
     def shutdown_step(self) -> Command:
         """One step of the ramp to 0 on shutdown (call every period until at_zero())."""
         if self.safety.state != STOPPED:
