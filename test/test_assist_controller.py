@@ -23,8 +23,9 @@ RATES = [20.0, 10.0]
 SETTINGS = dict(joints=["elbow", "wrist"], agonists=["A", "C"], antagonists=["B", ""],
                 gains=[4.0, 1.0], deadbands=[0.05, 0.0], torque_limits=LIMITS,
                 rate_limits=RATES, max_activation=3.0, support_fraction=0.5,
-                gravity_dofs=["q0", ""], rate=100.0, envelope_timeout=0.1, pose_timeout=0.1,
-                max_input_age=0.1, max_future_stamp=0.02)
+                gravity_dofs=["q0", ""], rate=100.0, max_input_age=0.1, max_future_stamp=0.02,
+                # Arrival timeouts longer than max_input_age: the stamps must do the work.
+                envelope_timeout=0.3, pose_timeout=0.3)
 PERIOD = 0.01
 CHANNELS = ["A", "B", "C"]
 NAMES = ["q0", "q1"]
@@ -99,8 +100,8 @@ class Run:
         self.last_stamp = max(self.clock.now - delay, self.last_stamp + 1e-6)
         return self.last_stamp
 
-    def envelope(self, kind: str, values, count: int = 1, delay: float = 0.0) -> bool:
-        """One chunk; True when it is bad by construction."""
+    def envelope(self, kind: str, values, count: int = 1, delay: float = 0.0) -> str:
+        """One chunk; its kind when it is bad by construction, else ""."""
         rate = 100.0
         data = [float(v) for v in values] * count
         first = self.index
@@ -127,9 +128,9 @@ class Run:
         self.check(self.c.on_envelope(stamp, first, count, rate, CHANNELS, "", data))
         if not bad:
             self.good["envelope"] = (newest, self.clock.now)
-        return bad
+        return kind if bad else ""
 
-    def pose(self, kind: str, order: str, q0: float, delay: float = 0.0) -> bool:
+    def pose(self, kind: str, order: str, q0: float, delay: float = 0.0) -> str:
         stamp = self.fresh_stamp(delay)
         positions = [q0, 0.1]
         bad_quality = kind == "flagged"
@@ -148,7 +149,7 @@ class Run:
         used = order in ("before", "after")
         if used and kind == "fresh":
             self.good["pose"] = (stamp, self.clock.now)
-        return used and kind != "fresh"
+        return kind if used and kind != "fresh" else ""
 
     # --- the properties -------------------------------------------------------------------
 
@@ -196,6 +197,7 @@ EVENTS = st.one_of(
     st.tuples(st.just("envelope"), ENVELOPE_KINDS, VALUES, st.integers(1, 4), DELAY),
     st.tuples(st.just("pose"), POSE_KINDS, ORDERS, st.floats(-1.0, 1.0), DELAY),
     st.tuples(st.just("wait"), st.floats(0.0, 0.03)),
+    st.tuples(st.just("hold"), VALUES, st.floats(-1.0, 1.0), st.integers(1, 40)),
     st.tuples(st.just("stall"), st.floats(0.05, 3.0)),
     st.tuples(st.just("burst"), st.integers(2, 20)),
     st.tuples(st.just("enable"), st.booleans()),
@@ -223,19 +225,22 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
     for event in events:
         before = run.c.safety.state
         kind = event[0]
-        bad = False
+        bad = ""
         if kind == "envelope":
             bad = run.envelope(event[1], event[2], event[3], event[4])
         elif kind == "pose":
             bad = run.pose(event[1], event[2], event[3], event[4])
-        elif kind == "wait":
+        elif kind in ("wait", "stall"):
             run.advance(event[1])
-        elif kind == "stall":
-            run.advance(event[1])
+        elif kind == "hold":  # healthy inputs for a while: the command can reach its limits
+            for _ in range(event[3]):
+                run.envelope("fresh", event[1])
+                run.pose("fresh", "before", event[2])
+                run.advance(PERIOD)
         elif kind == "burst":  # a burst of 2-s-old messages (a replayed backlog)
             for _ in range(event[1]):
-                bad |= run.envelope("stale", (2.0, 0.0, 2.0))
-                bad |= run.pose("stale", "before", 0.9)
+                bad = run.envelope("stale", (2.0, 0.0, 2.0)) or bad
+                bad = run.pose("stale", "before", 0.9) or bad
         elif kind == "enable":
             ok, message = run.c.enable(event[1])
             if stopped:
@@ -256,6 +261,8 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
         # A bad input while enabled faults at once (the command it triggers is already 0-bound).
         if bad and before == ENABLED:
             assert after == FAULT, (event, run.c.reason())
+            if bad in ("stale", "future"):  # named for what it is
+                assert bad.replace("future", "in the future") in run.c.reason(), run.c.reason()
         run.advance(0.0)
     # Left alone, everything ramps to 0 and nothing enables by itself.
     run.advance(0.5)
