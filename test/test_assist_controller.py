@@ -89,11 +89,19 @@ class Run:
     # --- what the node would do -----------------------------------------------------------
 
     def advance(self, dt: float) -> None:
+        """The process stalled for dt: the timer fires late, at the end (at most twice)."""
         self.clock.now += dt
         while self.clock.now >= self.next_timer:
             self.next_timer = max(self.next_timer + PERIOD, self.clock.now - PERIOD)
             self.check(self.c.on_timer())
             self.check_not_stale()
+
+    def idle(self, dt: float) -> None:
+        """No input for dt, the timer on time."""
+        end = self.clock.now + dt
+        while self.next_timer <= end:
+            self.advance(self.next_timer - self.clock.now)
+        self.advance(end - self.clock.now)
 
     def fresh_stamp(self, delay: float) -> float:
         """Within the bounds and after the previous one (an in-order, healthy stream)."""
@@ -197,8 +205,9 @@ EVENTS = st.one_of(
     st.tuples(st.just("envelope"), ENVELOPE_KINDS, VALUES, st.integers(1, 4), DELAY),
     st.tuples(st.just("pose"), POSE_KINDS, ORDERS, st.floats(-1.0, 1.0), DELAY),
     st.tuples(st.just("wait"), st.floats(0.0, 0.03)),
+    st.tuples(st.just("idle"), st.floats(0.0, 0.5)),
     st.tuples(st.just("hold"), VALUES, st.floats(-1.0, 1.0), st.integers(1, 40)),
-    st.tuples(st.just("stall"), st.floats(0.05, 3.0)),
+    st.tuples(st.just("stall"), st.one_of(st.floats(0.05, 0.5), st.floats(0.5, 3.0))),
     st.tuples(st.just("burst"), st.integers(2, 20)),
     st.tuples(st.just("enable"), st.booleans()),
     st.tuples(st.just("stop"),),
@@ -232,6 +241,8 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
             bad = run.pose(event[1], event[2], event[3], event[4])
         elif kind in ("wait", "stall"):
             run.advance(event[1])
+        elif kind == "idle":
+            run.idle(event[1])
         elif kind == "hold":  # healthy inputs for a while: the command can reach its limits
             for _ in range(event[3]):
                 run.envelope("fresh", event[1])
