@@ -322,14 +322,17 @@ def crash(rate_limit: float = 20.0, period: float = 0.01) -> None:
                 return
             assist = [pid for pid in child_pids(graph.pid)
                       if b"assist_node" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            killed = time.time()  # the probe stamps arrivals with time.time()
             os.kill(assist[0], signal.SIGKILL)
-            killed = time.perf_counter()
             probe.wait_until(lambda: commands[-1][0] > killed + 0.1 and not any(
                 commands[-1][1].data), timeout=60)
             time.sleep(1.0)
         finally:
             graph.send_signal(signal.SIGINT)
-            graph.communicate(timeout=60)
+            output = graph.communicate(timeout=60)[0]
+    for line in output.splitlines():
+        if "left the command" in line or "[graph]" in line and "assist" in line:
+            print(f"  | {line.strip()[:160]}")
     received = list(commands)
     before = [(t, c.data[0]) for t, c in received if t < killed]
     after = [(t, c.data[0]) for t, c in received if t > killed]

@@ -82,7 +82,7 @@ class Run:
         self.last_stamp = self.clock.now - 1.0    # the newest stamp generated as fresh
         self.good = {"envelope": None, "pose": None}  # (newest stamp, arrival) last accepted
         self.last_command = [0.0, 0.0]
-        self.last_command_time = self.clock.now
+        self.last_command_time = self.clock.now - PERIOD  # the first command: one period
         self.next_timer = self.clock.now + PERIOD
         self.commands = 0
 
@@ -264,9 +264,11 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
             assert run.c.safety.state == DISABLED
             stopped = False
         after = run.c.safety.state
-        # Nothing enables but an enable request; nothing leaves STOPPED but a reset.
+        # Nothing enables but an enable request, and that only on fresh inputs; nothing leaves
+        # STOPPED but a reset.
         if after == ENABLED and before != ENABLED:
             assert event == ("enable", True), event
+            run.check_not_stale()
         if stopped:
             assert after == STOPPED, event
         # A bad input while enabled faults at once (the command it triggers is already 0-bound).

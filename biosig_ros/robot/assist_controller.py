@@ -93,7 +93,7 @@ class AssistController:
         self._expected_index: int | None = None
         self.envelope_index = -1
         self.gaps = self.published = 0
-        self._last_publish = clock()
+        self._last_publish: float | None = None  # the first command moves one period's worth
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -213,7 +213,8 @@ class AssistController:
             stale = self.stale(now)
             if stale:
                 self._fault("inputs", stale)
-        if now - self._last_publish >= self.period * 0.95 or not self.settings.publish_on_input:
+        if (self._last_publish is None or now - self._last_publish >= self.period * 0.95
+                or not self.settings.publish_on_input):
             return self._output("timer", now, now)
         return None
 
@@ -250,7 +251,8 @@ class AssistController:
                 self._fault("inputs", f"non-finite target {target}")
                 target = self._zero
         self.target = target
-        dt, self._last_publish = now - self._last_publish, now
+        dt = self.period if self._last_publish is None else now - self._last_publish
+        self._last_publish = now
         values = self.limiter.step(target, dt)
         self.published += 1
         return Command(values, trigger, stamp, self.safety.state, self.reason(), target,
