@@ -302,10 +302,13 @@ def crash(rate_limit: float = 20.0, period: float = 0.01) -> None:
 
     from biosig_ros.msg import AssistState
 
+    from biosig_ros.ros.qos import output_qos
+
     print("\nCrash: exo_demo, assist killed with SIGKILL while commanding, restarted by the "
           "graph's supervisor")
     with RosProbe("assist_crash_probe") as probe:
-        commands = probe.subscribe(Float64MultiArray, "/exo/commands")
+        # Reliable, like a forward command controller: nothing it is sent goes unseen.
+        commands = probe.subscribe(Float64MultiArray, "/exo/commands", output_qos(1000))
         states = probe.subscribe(AssistState, "/assist/state")
         graph = start_graph("exo_demo")
         try:

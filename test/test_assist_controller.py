@@ -395,12 +395,33 @@ def test_a_command_left_by_a_crashed_process_is_ramped_down_not_dropped():
                          quality=True, initial_command=[2.5, math.nan])
     assert c.safety.state == DISABLED and c.limiter.command == [2.5, 0.0]
     assert c.shutdown_budget() == pytest.approx(2.5 / 20.0 + PERIOD)
+    # Held until a subscriber is matched (else the ramp would go out unheard).
+    for _ in range(5):
+        clock.now += PERIOD
+        assert c.on_timer().values == [2.5, 0.0]
+    c.heard()
     trace = []
     for _ in range(30):
         clock.now += PERIOD
         trace.append(c.on_timer().values[0])
     assert trace[0] == pytest.approx(2.3) and trace[-1] == 0.0
     assert all(b <= a for a, b in zip(trace, trace[1:]))
+
+
+def test_a_resumed_command_nobody_hears_ramps_down_after_a_while():
+    from biosig_ros.robot.assist_controller import RESUME_HOLD_S
+
+    clock = FakeClock()
+    s = AssistSettings(**SETTINGS)
+    c = AssistController(s, AssistLaw(s.joint_laws(), {}, 3.0), FakePose(), clock,
+                         quality=True, initial_command=[-1.0, 0.0])
+    values = []
+    while not c.at_zero():
+        clock.now += PERIOD
+        values.append(c.on_timer().values[0])
+    held = [v for v in values if v == -1.0]
+    assert RESUME_HOLD_S <= len(held) * PERIOD <= RESUME_HOLD_S + 3 * PERIOD
+    assert all(abs(b - a) <= 20.0 * PERIOD + EPS for a, b in zip(values, values[1:]))
 
 
 def test_the_shutdown_ramp_takes_its_budget_and_never_steps():

@@ -180,6 +180,8 @@ class AssistNode(Node):
         self._send(self._controller.on_quality(seconds(msg.header.stamp), msg))
 
     def _on_timer(self) -> None:
+        if self._controller.holding and self._command_publisher.get_subscription_count():
+            self._controller.heard()
         self._send(self._controller.on_timer())
 
     def _on_fault(self, reason: str) -> None:

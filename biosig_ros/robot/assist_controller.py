@@ -38,6 +38,7 @@ from biosig_ros.robot.safety import ENABLED, FAULT, STOPPED, SafetyState, Watchd
 
 ENVELOPE, POSE = "envelope", "joint states"
 OK, WARN, ERROR = "ok", "warn", "error"
+RESUME_HOLD_S = 5.0  # longest a resumed command waits for a subscriber before ramping
 _QUALITY_KEPT = 64  # qualities waiting for their pose (a pose arrives within a frame or two)
 
 
@@ -78,6 +79,11 @@ class AssistController:
         if initial_command is not None:
             self.limiter.command = [min(max(v, -limit), limit) if math.isfinite(v) else 0.0
                                     for v, limit in zip(initial_command, s.torque_limits)]
+        # A resumed command is held (published unchanged) until a subscriber is matched: the
+        # ramp's first messages would otherwise go out before the controller hears this new
+        # publisher, and it would see the held value, then a later, smaller one: a step.
+        self.holding = not self.limiter.at_zero()
+        self._hold_start: float | None = None
         self.safety = SafetyState()
         timeouts = {ENVELOPE: s.envelope_timeout}
         if pose is not None:
@@ -253,6 +259,11 @@ class AssistController:
         self.target = target
         dt = self.period if self._last_publish is None else now - self._last_publish
         self._last_publish = now
+        if self.holding:
+            self._hold_start = now if self._hold_start is None else self._hold_start
+            if now - self._hold_start > RESUME_HOLD_S:
+                self.holding = False  # nobody listening: the ramp goes out anyway
+            dt = 0.0
         values = self.limiter.step(target, dt)
         self.published += 1
         return Command(values, trigger, stamp, self.safety.state, self.reason(), target,
@@ -279,6 +290,10 @@ class AssistController:
         if ok and self._pose is not None:
             self._pose.reset()  # no step check against a pose from before the pause
         return ok, message
+
+    def heard(self) -> None:
+        """A subscriber of the command is matched: a held (resumed) command starts its ramp."""
+        self.holding = False
 
     def stop(self) -> tuple[bool, str]:
         return self.safety.stop()
