@@ -6,7 +6,10 @@ a non-finite pose or one outside the model's ranges by more than a range width r
 fresh bounded fit at once; a mean marker residual above the start fit's by `divergence_residual`
 for `divergence_frames` frames in a row triggers a fresh fit, and tracking restarts from it only
 if it explains the markers clearly better (otherwise the markers themselves got worse, e.g. a
-slipped marker, and the fit's residual becomes the new reference).
+slipped marker, and the fit's residual becomes the new reference). A frame that cannot follow
+the last one (frame number or stamp going back, markers jumping faster than `max_marker_speed`:
+a replay's loop restart, a restarted source) restarts tracking from a fresh fit too. Free
+rotations are wrapped and every discontinuity is named per frame (ik_continuity).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.ik_biorbd import KalmanBuffers
+from biosig_ros.processing.ik_continuity import PoseContinuity, marker_jump, source_restart
 from biosig_ros.processing.ik_model import IkModel, load_model
 from biosig_ros.processing.ik_quality import QualityCheck
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
@@ -72,6 +76,15 @@ class IkSettings:
         range=(0.0, None))
     divergence_frames: int = doc_field(
         5, "consecutive diverging frames before re-initialising", range=(1, None))
+    max_pose_step: float = doc_field(
+        0.1, "radians: a rotation changing more than this from the previous published pose "
+        "flags a discontinuity on ik/quality", range=(0.0, None))
+    max_translation_step: float = doc_field(
+        0.02, "metres: the same for a translation", range=(0.0, None))
+    max_marker_speed: float = doc_field(
+        10.0, "m/s: a marker moving faster between frames means the stream jumped (a replay's "
+        "loop restart, relabelled markers): tracking restarts from a fresh fit",
+        range=(0.0, None))
 
     def __post_init__(self) -> None:
         if not self.model_path:
@@ -82,7 +95,8 @@ class IkSettings:
             raise ConfigError("parameter 'min_visible_markers' must be at least 1")
         if not (self.kalman_frequency >= 0 and math.isfinite(self.kalman_frequency)):
             raise ConfigError("parameter 'kalman_frequency' must be >= 0 (0 = stream rate)")
-        for name in ("kalman_noise_factor", "kalman_error_factor", "divergence_residual"):
+        for name in ("kalman_noise_factor", "kalman_error_factor", "divergence_residual",
+                     "max_pose_step", "max_translation_step", "max_marker_speed"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ConfigError(f"parameter '{name}' must be a positive number, got {value!r}")
@@ -112,6 +126,10 @@ class IkResult:
     frames_skipped: int = 0           # frames since the last solved one (by frame numbers)
     out_of_range: list[int] = field(default_factory=list)  # DoF indices outside the ranges
     underdetermined: list[str] = field(default_factory=list)  # segments short of markers
+    discontinuity: bool = False       # this pose does not continue the previous published one
+    discontinuity_reason: str = ""
+    stepped: list[int] = field(default_factory=list)  # DoF indices beyond their step limit
+    largest_rotation_step: float = 0.0  # rad from the previous published pose
 
 
 @dataclass
@@ -130,6 +148,7 @@ class IkState:
     frames_insufficient: int = 0      # skipped: fewer than min_visible_markers
     reinitialisations: int = 0
     last_event_reason: str = ""
+    last_targets: np.ndarray | None = None  # matched marker positions of the last solved frame
 
 
 class IkSolver:
@@ -152,12 +171,19 @@ class IkSolver:
             parse_name_map(settings.marker_name_map, self.model.marker_names),
             settings.zero_is_occluded, settings.strip_subject_prefix)
         self.quality = QualityCheck(self.model)
+        self.continuity = PoseContinuity(self.model, settings.max_pose_step,
+                                         settings.max_translation_step)
         self.state = IkState()
         self._kalman = None
         self._kalman_buffers = None
         width = self.model.q_max - self.model.q_min
         self._sane_min = self.model.q_min - width
         self._sane_max = self.model.q_max + width
+        # The bounded fit lets a free rotation cross its wrap point (a bound there would push
+        # a pose near +-pi onto another Euler solution); the result is wrapped afterwards.
+        free = self.continuity.free
+        self._fit_min = np.where(free, self.model.q_min - 2 * np.pi, self.model.q_min)
+        self._fit_max = np.where(free, self.model.q_max + 2 * np.pi, self.model.q_max)
 
     @property
     def dof_names(self) -> tuple[str, ...]:
@@ -170,6 +196,7 @@ class IkSolver:
     def reset(self) -> None:
         """Forget the pose: the next frame starts from a bounded fit again."""
         self.state = IkState()
+        self.continuity.reset()
         self._kalman = None
 
     def step(self, frame: MarkerFrame) -> IkResult | None:
@@ -184,42 +211,89 @@ class IkSolver:
         state = self.state
         event = ""
         skipped = self._skipped_frames(frame)
+        rate = frame.frame_rate or 100.0
         if not state.initialised:
             q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
             event = "initialised"
-        elif self._kalman is not None and skipped > _RESTART_GAP * (frame.frame_rate or 100.0):
-            # Beyond half a second the filter's motion model says nothing: a fresh fit from
-            # the last pose (a catch-up left steps up to 13 degrees beyond the motion).
-            # The filter itself is kept (a new one spends 25-40 ms settling): only its state
-            # moves to the fit, at rest.
-            state.last_event_reason = f"{skipped} frames skipped: restarted from a fresh fit"
-            buffers = self._kalman_buffers
-            self._kalman.setInitState(buffers.q.set(self._bounded_fit(targets)),
-                                      buffers.qdot.set(0.0), buffers.qddot.set(0.0))
-            q, qdot, qddot = self._kalman_frame(targets)
-            event = "reinitialised"
-            state.reinitialisations += 1
         else:
-            q, qdot, qddot = self._track(targets, frame, skipped)
+            why = self._stream_break(frame, targets, skipped)
+            if why:
+                q, qdot, qddot = self._restart(targets, why)
+                event = "reinitialised"
+            elif self._kalman is not None and skipped > _RESTART_GAP * rate:
+                # Beyond half a second the filter's motion model says nothing (a catch-up
+                # left steps up to 13 degrees beyond the motion).
+                q, qdot, qddot = self._restart(
+                    targets, f"{skipped} frames skipped: restarted from a fresh fit")
+                event = "reinitialised"
+            else:
+                q, qdot, qddot = self._track(targets, frame, skipped)
+        q = self._wrapped(q)
         residuals, mean_residual = self._residuals(q, targets)
         if not event:
             restart = self._check(q, mean_residual, targets)
             if restart is not None:
                 q, qdot, qddot = self._initialise(targets, frame, restart)
+                q = self._wrapped(q)
                 residuals, mean_residual = self._residuals(q, targets)
                 event = "reinitialised"
                 state.reinitialisations += 1
         state.q, state.qdot, state.qddot = q, qdot, qddot
         state.last_frame_number = frame.frame_number
         state.last_stamp = frame.stamp
+        state.last_targets = targets
         state.frames_solved += 1
         quality = self.quality.check(q, matched.visible)
+        reason = state.last_event_reason if event == "reinitialised" else ""
+        continuity = self.continuity.follow(
+            q, "tracking started" if event == "initialised" else
+            f"re-initialised: {reason}" if event else "")
         return IkResult(frame.frame_number, frame.stamp, q, qdot, qddot, residuals,
                         mean_residual, visible, event, time.perf_counter() - started,
-                        state.last_event_reason if event == "reinitialised" else "", skipped,
-                        quality.out_of_range, quality.underdetermined)
+                        reason, skipped, quality.out_of_range, quality.underdetermined,
+                        continuity.discontinuity, continuity.reason, continuity.stepped,
+                        continuity.largest_rotation_step)
+
+    def _stream_break(self, frame: MarkerFrame, targets: np.ndarray, skipped: int) -> str:
+        """Why this frame cannot follow the last solved one ("" when it can)."""
+        state = self.state
+        why = source_restart(state.last_frame_number, state.last_stamp,
+                             int(frame.frame_number), frame.stamp, frame.frame_rate)
+        if why:
+            return why
+        elapsed = ((skipped + 1) / frame.frame_rate if frame.frame_rate > 0
+                   else frame.stamp - (state.last_stamp or frame.stamp))
+        return marker_jump(state.last_targets, targets, elapsed,
+                           self.settings.max_marker_speed, self.model.marker_names)
+
+    def _wrapped(self, q: np.ndarray) -> np.ndarray:
+        """q with free rotations wrapped (ik_continuity); the filter's state follows, so that
+        it never drifts by turns (setInitState sets the state only: the covariance is kept,
+        and the next frames are the same modulo 2 pi)."""
+        q, moved = self.continuity.wrap(q)
+        if moved and self._kalman is not None:
+            buffers = self._kalman_buffers
+            self._kalman.setInitState(buffers.q.set(q), buffers.qdot.obj, buffers.qddot.obj)
+        return q
 
     # --- start and re-start -------------------------------------------------------------
+
+    def _restart(self, targets: np.ndarray, reason: str):
+        """Restart tracking at rest from a fresh bounded fit started at the last pose. The
+        Kalman filter itself is kept (a new one spends 25-40 ms settling): only its state moves
+        to the fit."""
+        state = self.state
+        state.last_event_reason = reason
+        state.reinitialisations += 1
+        q = self._bounded_fit(targets)
+        _, state.baseline_residual = self._residuals(q, targets)
+        state.diverging_frames = 0
+        if self._kalman is None:
+            return q, np.zeros(self.model.nb_q), None
+        buffers = self._kalman_buffers
+        self._kalman.setInitState(buffers.q.set(q), buffers.qdot.set(0.0),
+                                  buffers.qddot.set(0.0))
+        return self._kalman_frame(targets)
 
     def _initialise(self, targets: np.ndarray, frame: MarkerFrame, q: np.ndarray):
         """(Re)start tracking from pose q, a bounded fit of this frame."""
@@ -291,7 +365,7 @@ class IkSolver:
         least_squares = least_squares_solver()
         if bounded:
             return least_squares(residual, start, jac=jacobian, method="trf", xtol=1e-8,
-                                 bounds=(model.q_min, model.q_max))
+                                 bounds=(self._fit_min, self._fit_max))
         return least_squares(residual, start, jac=jacobian, method="lm", xtol=1e-6)
 
     # --- tracking -----------------------------------------------------------------------
