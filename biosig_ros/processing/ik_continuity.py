@@ -53,9 +53,10 @@ class PoseContinuity:
         """q with its free rotations in [centre - pi, centre + pi), and whether any moved."""
         if not self.free.any():
             return q, False
-        wrapped = np.where(self.free, (q - self.wrap_low) % (2 * math.pi) + self.wrap_low, q)
-        moved = bool((wrapped != q).any())
-        return (wrapped, True) if moved else (q, False)
+        outside = self.free & ((q < self.wrap_low) | (q >= self.wrap_low + 2 * math.pi))
+        if not outside.any():  # (the modulo would move values inside by a rounding error)
+            return q, False
+        return np.where(outside, (q - self.wrap_low) % (2 * math.pi) + self.wrap_low, q), True
 
     def steps(self, q: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """|q - previous| per DoF, free rotations modulo 2 pi."""
