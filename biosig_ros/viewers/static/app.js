@@ -351,7 +351,7 @@
     const ms = Math.round(sync.lag * 1000);
     return sync.paired
       ? ` · skeleton and markers of the same frame${ms > 0 ? `, ${ms} ms behind the newest markers` : ""}`
-      : ` · skeleton ${ms} ms behind the markers (not paired)`;
+      : ` · skeleton ${Math.abs(ms)} ms ${ms >= 0 ? "behind" : "ahead of"} the markers (not paired)`;
   }
   function axes(ctx, w, h) {
     const base = [46, h - 40];
