@@ -16,7 +16,8 @@ installs the whole package (nodes included) in a ROS 2 workspace.
 from setuptools import find_packages, setup
 
 MCAP = ["mcap", "mcap-ros2-support"]
-ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*"]
+ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*",
+            "biosig_ros.panel", "biosig_ros.panel.*"]  # the panel: Qt, and useless without ROS
 
 setup(
     name="biosig-ros-core",

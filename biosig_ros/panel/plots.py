@@ -13,6 +13,12 @@ _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#
             "#e377c2")
 
 
+def short(name: str, length: int = 20) -> str:
+    """A channel or DoF name cut in the middle to fit the axis (biorbd's DoF names are long:
+    humerus_shoulder_rotation_RotY)."""
+    return name if len(name) <= length else name[:length // 2 - 1] + "~" + name[-(length // 2):]
+
+
 def _plot_widget(title: str) -> pyqtgraph.PlotWidget:
     widget = pyqtgraph.PlotWidget(title=title)
     widget.setMenuEnabled(False)
@@ -45,7 +51,7 @@ class StackedTraces:
             self.plot.addItem(curve)
             self.curves.append(curve)
         count = len(names)
-        ticks = [(count - 1 - k + 0.5, f"{name} ({unit})" if unit else name)
+        ticks = [(count - 1 - k + 0.5, f"{short(name)} ({unit})" if unit else short(name))
                  for k, (name, unit) in enumerate(zip(names, units))]
         self.plot.getAxis("left").setTicks([ticks, []])
         self.plot.setYRange(0, max(1, count), padding=0.01)

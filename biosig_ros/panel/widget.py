@@ -66,9 +66,13 @@ class PanelWidget(QWidget):
         self.bars = Bars("Activation (newest sample)")
         self.joint_plot = StackedTraces("Joint angles", window)
         self.streams = QTableWidget(0, 4)
-        self.streams.setHorizontalHeaderLabels(["node", "level", "message", "rate / gaps / delay"])
+        self.streams.setHorizontalHeaderLabels(["node", "level", "message", "rates, gaps, delays"])
         self.streams.verticalHeader().setVisible(False)
-        self.streams.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        header = self.streams.horizontalHeader()
+        for column, mode in enumerate((QHeaderView.ResizeToContents,
+                                       QHeaderView.ResizeToContents, QHeaderView.Stretch,
+                                       QHeaderView.Stretch)):
+            header.setSectionResizeMode(column, mode)
         self.streams.setEditTriggers(QTableWidget.NoEditTriggers)
 
         self.assist_state = QLabel("assist: no assist/state in this namespace")
@@ -87,25 +91,32 @@ class PanelWidget(QWidget):
         self.mvc_duration.setSuffix(" s")
         for group in dict.fromkeys(a.group for a in ACTIONS):
             box = QGroupBox(group)
-            grid = QGridLayout(box)
+            row = QHBoxLayout()
             if group == "Recording":
-                grid.addWidget(self.record_path, 0, 0, 1, 4)
+                row.addWidget(self.record_path, 1)
             if group == "EMG":
-                grid.addWidget(self.mvc_duration, 0, 0, 1, 2)
-            for k, action in enumerate(a for a in ACTIONS if a.group == group):
+                row.addWidget(QLabel("duration"))
+                row.addWidget(self.mvc_duration)
+            for action in (a for a in ACTIONS if a.group == group):
                 button = QPushButton(action.label + ("..." if action.confirm else ""))
                 button.setObjectName(action.key)
                 button.clicked.connect(lambda _=False, a=action: self.trigger(a))
                 self.buttons[action.key] = button
-                grid.addWidget(button, 1, k)
+                row.addWidget(button)
+            if group != "Recording":
+                row.addStretch(1)
             answer = QLabel("")
             answer.setWordWrap(True)
             self.answer_labels[group] = answer
-            grid.addWidget(answer, 2, 0, 1, 4)
+            column = QVBoxLayout(box)
+            column.setContentsMargins(6, 4, 6, 4)
+            column.addLayout(row)
+            column.addWidget(answer)
             controls.addWidget(box)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(200)
+        self.log.setPlaceholderText("service answers")
         controls.addWidget(self.log, 1)
         control_widget = QWidget()
         control_widget.setLayout(controls)
@@ -113,16 +124,19 @@ class PanelWidget(QWidget):
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.envelope_plot.widget)
         left.addWidget(self.joint_plot.widget)
-        left.setSizes([3, 2])
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 2)
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.bars.widget)
         right.addWidget(self.streams)
         right.addWidget(control_widget)
-        right.setSizes([2, 2, 5])
+        for k, stretch in enumerate((2, 3, 4)):
+            right.setStretchFactor(k, stretch)
         body = QSplitter(Qt.Horizontal)
         body.addWidget(left)
         body.addWidget(right)
-        body.setSizes([3, 2])
+        body.setStretchFactor(0, 3)
+        body.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(body, 1)

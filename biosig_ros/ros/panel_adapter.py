@@ -87,7 +87,7 @@ class PanelAdapter:
         self.node = Node(node_name, context=context, start_parameter_services=False)
         self._lock = threading.Lock()
         self._namespaces: list[str] = []
-        self._services: dict[str, list[str]] = {}
+        self._services: dict[str, list[str]] = {}  # offered by a server
         self._diagnostics_owners: dict[bytes, str] = {}  # publisher gid -> node namespace
         self._subscribed_namespace: str | None = None
         self._wanted_namespace = namespace
@@ -111,6 +111,7 @@ class PanelAdapter:
             return list(self._namespaces)
 
     def services(self) -> set[str]:
+        """Names of the services some node of the graph offers (surveyed once a second)."""
         with self._lock:
             return set(self._services)
 
@@ -140,7 +141,14 @@ class PanelAdapter:
     def _survey(self) -> None:
         """Namespaces with biosig_ros topics, the services, /diagnostics publishers."""
         topics = self.node.get_topic_names_and_types()
-        services = dict(self.node.get_service_names_and_types())
+        # Servers only, node by node: the graph-wide list also names services that only have
+        # clients (this panel's own, for a button pressed where no server exists).
+        services = {}
+        for name, namespace in self.node.get_node_names_and_namespaces():
+            try:
+                services.update(self.node.get_service_names_and_types_by_node(name, namespace))
+            except Exception:  # noqa: BLE001 - the node went away between the two calls
+                continue
         owners = {_gid_key(info.endpoint_gid): info.node_namespace
                   for info in self.node.get_publishers_info_by_topic("/diagnostics")}
         with self._lock:
