@@ -28,7 +28,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
                         help="screen refreshes per second (default 30)")
     parser.add_argument("--window", type=float, default=10.0,
                         help="seconds of signal shown (default 10)")
-    parser.add_argument("--size", default="1400x860", help="window size WxH")
+    parser.add_argument("--size", default="1400x940", help="window size WxH")
     parser.add_argument("--screenshot", default="", help="save the window to this PNG ...")
     parser.add_argument("--screenshot-after", type=float, default=5.0,
                         help="... this many seconds after start, then quit")

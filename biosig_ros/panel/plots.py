@@ -86,34 +86,40 @@ class StackedTraces:
 
 
 class Bars:
-    """A bar per channel (activation in % MVC), or a note when the envelope has no MVC."""
+    """A horizontal bar per channel (activation in % MVC, channels top to bottom as in the
+    envelope strips), or a note when the envelope has no MVC."""
 
     def __init__(self, title: str):
         self.widget = _plot_widget(title)
         self.plot = self.widget.getPlotItem()
-        self.bars = pyqtgraph.BarGraphItem(x=[], height=[], width=0.7, brush="#1f77b4")
+        self.bars = pyqtgraph.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush="#1f77b4")
         self.plot.addItem(self.bars)
         self.note = pyqtgraph.TextItem("", color="#555555", anchor=(0.5, 0.5))
         self.plot.addItem(self.note)
-        self.plot.setLabel("left", "% MVC")
+        self.plot.setLabel("bottom", "% MVC")
         self.names: list[str] = []
         self.heights = np.zeros(0)
 
     def update(self, names: list[str], percent: np.ndarray | None, note: str) -> None:
         if percent is None:
             self.heights = np.zeros(0)
-            self.bars.setOpts(x=[], height=[])
+            self.names = []
+            self.bars.setOpts(x0=[], y=[], width=[])
+            self.plot.getAxis("left").setTicks([[], []])
             self.note.setText(note)
-            self.note.setPos(0.5, 50)
-            self.plot.setXRange(0, 1)
-            self.plot.setYRange(0, 100)
+            self.note.setPos(50, 0.5)
+            self.plot.setXRange(0, 100)
+            self.plot.setYRange(0, 1)
             return
         self.note.setText("")
+        count = len(names)
         if names != self.names:
             self.names = list(names)
-            self.plot.getAxis("bottom").setTicks([list(enumerate(names)), []])
-            self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+            self.plot.getAxis("left").setTicks(
+                [[(count - 1 - k, short(name)) for k, name in enumerate(names)], []])
+            self.plot.setYRange(-0.6, count - 0.4, padding=0)
         self.heights = np.asarray(percent, dtype=float)
-        self.bars.setOpts(x=np.arange(len(names)), height=np.nan_to_num(self.heights))
-        self.plot.setYRange(0, max(100.0, float(np.nanmax(self.heights, initial=0)) * 1.05),
+        self.bars.setOpts(x0=np.zeros(count), y=count - 1 - np.arange(count),
+                          width=np.nan_to_num(self.heights))
+        self.plot.setXRange(0, max(100.0, float(np.nanmax(self.heights, initial=0)) * 1.05),
                             padding=0)

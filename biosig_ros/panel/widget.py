@@ -105,7 +105,7 @@ class PanelWidget(QWidget):
                 row.addWidget(button)
             if group != "Recording":
                 row.addStretch(1)
-            answer = QLabel("")
+            answer = QLabel("-")
             answer.setWordWrap(True)
             self.answer_labels[group] = answer
             column = QVBoxLayout(box)
@@ -117,7 +117,8 @@ class PanelWidget(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(200)
         self.log.setPlaceholderText("service answers")
-        controls.addWidget(self.log, 1)
+        self.log.setMaximumHeight(110)
+        controls.addWidget(self.log)
         control_widget = QWidget()
         control_widget.setLayout(controls)
 
@@ -128,18 +129,25 @@ class PanelWidget(QWidget):
         left.setStretchFactor(1, 2)
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.bars.widget)
-        right.addWidget(self.streams)
         right.addWidget(control_widget)
-        for k, stretch in enumerate((2, 3, 4)):
-            right.setStretchFactor(k, stretch)
+        right.setStretchFactor(0, 1)
+        right.setStretchFactor(1, 0)
         body = QSplitter(Qt.Horizontal)
         body.addWidget(left)
         body.addWidget(right)
         body.setStretchFactor(0, 3)
         body.setStretchFactor(1, 2)
+        # The streams table spans the width: node messages and health values are long.
+        outer = QSplitter(Qt.Vertical)
+        outer.addWidget(body)
+        outer.addWidget(self.streams)
+        outer.setStretchFactor(0, 4)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([720, 200])  # proportions kept as the window resizes
+        self.streams.setMinimumHeight(120)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(body, 1)
+        layout.addWidget(outer, 1)
 
     # --- GUI timer -------------------------------------------------------------------------
 
