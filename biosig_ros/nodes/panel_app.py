@@ -34,6 +34,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
                         help="... this many seconds after start, then quit")
     parser.add_argument("--quit-after", type=float, default=0.0,
                         help="quit after this many seconds (0 = never)")
+    parser.add_argument("--stats-every", type=float, default=0.0,
+                        help="print frames drawn and draw times this often (s; benchmarks)")
     args = parser.parse_args(argv)
     if args.refresh_rate <= 0 or args.window <= 0:
         parser.error("--refresh-rate and --window must be > 0")
@@ -42,6 +44,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--size: expected WxH, got {args.size!r}")
     return args
+
+
+def _print_stats(widget: PanelWidget) -> None:
+    times = sorted(widget.draw_seconds)
+    median = times[len(times) // 2] * 1e3 if times else 0.0
+    print(f"stats: ticks {widget.frames} draws {widget.draws} draw_ms_p50 {median:.2f}",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.screenshot:
         QTimer.singleShot(int(args.screenshot_after * 1000), save_and_quit)
+    if args.stats_every > 0:
+        stats = QTimer()
+        stats.timeout.connect(lambda: _print_stats(widget))
+        stats.start(int(args.stats_every * 1000))
     if args.quit_after > 0:
         QTimer.singleShot(int(args.quit_after * 1000), app.quit)
     # Ctrl-C: Qt's loop holds the interpreter; a periodic no-op lets Python see the signal.

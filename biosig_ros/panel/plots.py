@@ -7,10 +7,42 @@ from __future__ import annotations
 
 import numpy as np
 
-from biosig_ros.panel.qt import QTransform, pyqtgraph
+from biosig_ros.panel.qt import QGraphicsItem, QTransform, pyqtgraph
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
             "#e377c2")
+
+
+class StripCurve(pyqtgraph.PlotCurveItem):
+    """A curve whose bounds are given rather than searched in its data at every repaint
+    (pyqtgraph's nanmin/nanmax per curve and paint was a tenth of the panel's GUI time)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._bounds = ((0.0, 1.0), (0.0, 1.0))
+
+    def set_data(self, x: np.ndarray, y: np.ndarray, low: float, high: float) -> None:
+        self._bounds = ((float(x[0]), float(x[-1])) if len(x) else (0.0, 1.0), (low, high))
+        self.setData(x, y)
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):  # noqa: N802 - pyqtgraph's name
+        return self._bounds[ax]
+
+
+def strip_range(low: float, high: float, shown: tuple[float, float] | None
+                ) -> tuple[float, float]:
+    """The range a strip shows for data within [low, high]: kept while the data fill more
+    than half of it (a steady scale, and no geometry change at every frame), else refitted
+    with 10 % margins."""
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        low, high = low - 0.5, high + 0.5
+    if shown is not None:
+        shown_low, shown_high = shown
+        if shown_low <= low and high <= shown_high and (
+                high - low) > 0.5 * (shown_high - shown_low):
+            return shown
+    margin = 0.1 * (high - low)
+    return low - margin, high + margin
 
 
 def short(name: str, length: int = 20) -> str:
@@ -25,6 +57,10 @@ def _plot_widget(title: str) -> pyqtgraph.PlotWidget:
     widget.setMouseEnabled(x=False, y=False)
     widget.hideButtons()
     widget.showGrid(x=True, y=False, alpha=0.2)
+    # The axes change rarely: cached as pixmaps, a repaint of the plot blits them instead of
+    # drawing their text again (replaying the axes was a tenth of the GUI thread's time).
+    for name in ("left", "bottom"):
+        widget.getPlotItem().getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
     return widget
 
 
@@ -36,7 +72,8 @@ class StackedTraces:
         self.plot = self.widget.getPlotItem()
         self.window_s = window_s
         self.names: list[str] = []
-        self.curves: list[pyqtgraph.PlotDataItem] = []
+        self.curves: list[StripCurve] = []
+        self._ranges: list[tuple[float, float] | None] = []
         self.plot.setXRange(-window_s, 0, padding=0)
         self.plot.setLabel("bottom", "time before the newest sample (s)")
 
@@ -45,9 +82,10 @@ class StackedTraces:
             self.plot.removeItem(curve)
         self.names = list(names)
         self.curves = []
+        self._ranges = [None] * len(names)
         for k, _ in enumerate(names):
-            curve = pyqtgraph.PlotCurveItem(pen=pyqtgraph.mkPen(_COLOURS[k % len(_COLOURS)]),
-                                            skipFiniteCheck=True)
+            curve = StripCurve(pen=pyqtgraph.mkPen(_COLOURS[k % len(_COLOURS)]),
+                               skipFiniteCheck=True)
             self.plot.addItem(curve)
             self.curves.append(curve)
         count = len(names)
@@ -71,13 +109,15 @@ class StackedTraces:
             column = values[:, k]
             finite = column[np.isfinite(column)]
             low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
-            if high - low <= 1e-12 * max(1.0, abs(high)):
-                low, high = low - 0.5, high + 0.5
-            scale = 0.9 / (high - low)
-            # y shown = strip base + (value - low) * scale, the curve keeps the values.
-            base = count - 1 - k + 0.05
-            curve.setTransform(QTransform(1, 0, 0, scale, 0, base - low * scale))
-            curve.setData(x, column)
+            shown = strip_range(low, high, self._ranges[k])
+            if shown != self._ranges[k]:
+                self._ranges[k] = shown
+                scale = 1.0 / (shown[1] - shown[0])
+                # y on screen = strip base + (value - shown low) * scale; the curve keeps
+                # the values.
+                base = count - 1 - k
+                curve.setTransform(QTransform(1, 0, 0, scale, 0, base - shown[0] * scale))
+            curve.set_data(x, column, low, high)
 
     def curve_values(self, channel: int) -> np.ndarray:
         """What the curve of `channel` holds (its y data), for tests."""

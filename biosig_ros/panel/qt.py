@@ -7,7 +7,8 @@ try:
     from python_qt_binding.QtCore import Qt, QTimer  # noqa: F401
     from python_qt_binding.QtGui import QColor, QFont, QTransform  # noqa: F401
     from python_qt_binding.QtWidgets import (  # noqa: F401
-        QApplication, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout,
+        QApplication, QComboBox, QDoubleSpinBox, QGraphicsItem, QGridLayout, QGroupBox,
+        QHBoxLayout,
         QHeaderView, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy,
         QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
     BINDING = "python_qt_binding"
@@ -15,7 +16,8 @@ except ImportError:
     from PyQt5.QtCore import Qt, QTimer  # noqa: F401
     from PyQt5.QtGui import QColor, QFont, QTransform  # noqa: F401
     from PyQt5.QtWidgets import (  # noqa: F401
-        QApplication, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout,
+        QApplication, QComboBox, QDoubleSpinBox, QGraphicsItem, QGridLayout, QGroupBox,
+        QHBoxLayout,
         QHeaderView, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy,
         QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
     BINDING = "PyQt5"

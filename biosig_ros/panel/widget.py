@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import time
+from collections import deque
 
 from biosig_ros.panel.actions import ACTIONS, Action, Answer, service_name
 from biosig_ros.panel.model import Snapshot, stream_rows
@@ -35,8 +36,10 @@ class PanelWidget(QWidget):
         self.model = backend.model
         self.namespace = self.model.namespace or "/"
         self.follow_graph = True  # show the first namespace found until one is chosen
-        self.frames = 0
-        self.fps = 0.0
+        self.frames = 0   # timer ticks
+        self.draws = 0    # ticks that drew new data
+        self.fps = 0.0    # ticks per second over the last second
+        self.draw_seconds: deque[float] = deque(maxlen=300)  # snapshot + plot updates
         self.answers: dict[str, Answer] = {}
         self.confirm = self._ask  # replaced by tests (no modal dialog off screen)
         self._answer_queue: queue.SimpleQueue[Answer] = queue.SimpleQueue()
@@ -164,9 +167,12 @@ class PanelWidget(QWidget):
             self._fps_window = (now, self.frames)
         if self.model.version == self._drawn_version:
             return
+        started = time.perf_counter()
         snapshot = self.model.snapshot()
         self._drawn_version = snapshot.version
         self.draw(snapshot)
+        self.draws += 1
+        self.draw_seconds.append(time.perf_counter() - started)
 
     def draw(self, snap: Snapshot) -> None:
         envelope, joints = snap.envelope, snap.joints
