@@ -50,6 +50,11 @@ def _request(action: Action, params: dict):
     return service_type, request
 
 
+def _type_name(service_type) -> str:
+    """'std_srvs/srv/Trigger' from the generated class."""
+    return f"{service_type.__module__.split('.')[0]}/srv/{service_type.__name__}"
+
+
 def _fields(response) -> dict:
     return {name: getattr(response, name) for name in (
         "success", "message", "path", "channel_names", "mvc") if hasattr(response, name)}
@@ -160,6 +165,13 @@ class PanelAdapter:
         name = service_name(namespace, action)
         try:
             service_type, request = _request(action, params)
+            expected = _type_name(service_type)
+            with self._lock:
+                offered = self._services.get(name, [])
+            if offered and expected not in offered:
+                on_done(Answer(action, name, False, f"{name} is a {', '.join(offered)} "
+                               f"service; the panel calls a {expected}"))
+                return
             with self._lock:
                 client = self._clients.get(name)
                 if client is None or client.srv_type is not service_type:
