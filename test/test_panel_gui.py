@@ -7,6 +7,7 @@ a RosProbe in another rclpy context is the plain subscriber it is compared with.
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -16,6 +17,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import rclpy  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
+
+from std_srvs.srv import Trigger  # noqa: E402
 
 from biosig_ros.msg import AssistState, SignalChunk  # noqa: E402
 from biosig_ros.panel.actions import ACTIONS_BY_KEY  # noqa: E402
@@ -91,6 +94,30 @@ def stop_graph(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
+
+
+def test_a_service_that_never_answers_gives_up_at_its_timeout(app, monkeypatch):
+    """A server that takes the request and never answers in time: the button comes back
+    with "no answer within" its timeout (shortened here), and works again afterwards."""
+    monkeypatch.setattr(panel_adapter, "ANSWER_TIMEOUT_S", 1.0)
+    release = threading.Event()
+
+    def slow(request, response):
+        release.wait(30)
+        response.success, response.message = True, "late"
+        return response
+
+    with RosProbe("panel_slow_server") as probe:
+        probe.node.create_service(Trigger, "/bridge/stop_recording", slow)
+        panel = Panel(app)
+        try:
+            answer = panel.press("bridge_stop")
+            assert not answer.success and not answer.absent
+            assert answer.text == "no answer within 1 s"
+            assert panel.widget.buttons["bridge_stop"].isEnabled()
+        finally:
+            release.set()
+            panel.close()
 
 
 def test_exo_demo_in_a_namespace(app):
