@@ -94,6 +94,7 @@ class PanelAdapter:
         self._namespaces: list[str] = []
         self._services: dict[str, list[str]] = {}  # offered by a server
         self._diagnostics_owners: dict[bytes, str] = {}  # publisher gid -> node namespace
+        self._nodes: dict[str, set[str]] = {}  # namespace -> node names
         self._subscribed_namespace: str | None = None
         self._wanted_namespace = namespace
         self._clients: dict[str, object] = {}
@@ -156,7 +157,11 @@ class PanelAdapter:
                 continue
         owners = {_gid_key(info.endpoint_gid): info.node_namespace
                   for info in self.node.get_publishers_info_by_topic("/diagnostics")}
+        nodes: dict[str, set[str]] = {}
+        for name, namespace in self.node.get_node_names_and_namespaces():
+            nodes.setdefault(namespace.rstrip("/") or "/", set()).add(name)
         with self._lock:
+            self._nodes = nodes
             self._namespaces = namespaces_of(topics)
             self._services = services
             self._diagnostics_owners = owners
@@ -249,14 +254,21 @@ class PanelAdapter:
 
     def _on_diagnostics(self, msg: DiagnosticArray, info: dict) -> None:
         """Only the statuses published by nodes of the shown namespace (a status names its
-        node without namespace: the publisher's gid tells which node sent it)."""
+        node without namespace: the publisher's gid tells which node sent it; an rclpy
+        whose message info lacks the gid falls back on the node names of the namespace)."""
+        wanted = "/" + (self._subscribed_namespace or "").strip("/")
+        statuses = [_status_dict(status) for status in msg.status]
+        gid = info.get("publisher_gid") if isinstance(info, dict) else None
         with self._lock:
-            owner = self._diagnostics_owners.get(_gid_key(info.get("publisher_gid", {})))
-        wanted = "/" + self._subscribed_namespace.strip("/") if self._subscribed_namespace \
-            else "/"
-        if owner is None or owner.rstrip("/") != wanted.rstrip("/"):
-            return
-        self.model.on_diagnostics([_status_dict(status) for status in msg.status])
+            if gid:
+                owner = self._diagnostics_owners.get(_gid_key(gid))
+                if owner is None or (owner.rstrip("/") or "/") != wanted:
+                    return
+            else:
+                names = self._nodes.get(wanted, set())
+                statuses = [s for s in statuses if s["name"] in names]
+        if statuses:
+            self.model.on_diagnostics(statuses)
 
     # --- end -----------------------------------------------------------------------------
 
