@@ -34,6 +34,7 @@ TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
     "bio_check": "biosig_ros.tools.bio_check",
     "assist_enable": "biosig_ros.nodes.assist_enable",
+    "biosig_ros_panel": "biosig_ros.nodes.panel_app",  # the operator panel's window
 }
 
 # A node that dies is started again after this delay (launch's respawn_delay); one that exits
