@@ -116,6 +116,31 @@ ensure_browser() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_qt_libraries() {
+  # The operator panel's Qt (PyQt5-Qt5 wheel) loads the system's GL, font, D-Bus and X
+  # libraries: the off-screen platform (tests, screenshots) and the X11 one (a desktop).
+  # Installed from Debian only when one of them is missing.
+  local qt="$VENV/lib/python$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')/site-packages/PyQt5/Qt5"
+  [ -d "$qt" ] || return 0
+  local missing
+  missing="$(ldd "$qt/plugins/platforms/libqoffscreen.so" "$qt/plugins/platforms/libqxcb.so" \
+             "$qt/lib/libQt5XcbQpa.so.5" "$qt/lib/libQt5Widgets.so.5" 2>&1 | grep "not found" || true)"
+  if [ -z "$missing" ] && [ -n "$(fc-list 2>/dev/null || true)" ]; then
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "warning: no apt-get: install Qt's X11, GL and font libraries for the operator panel"
+    return 0
+  fi
+  log "installing Qt's system libraries (operator panel)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 \
+    libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxext6 libxcb1 libxkbcommon0 \
+    libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+    libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 \
+    fonts-dejavu-core >/dev/null
+}
+
 compile_kernels() {
   # numba compiles the EMG kernels on first use (~5 s) and caches them beside the module it
   # imported: here, so that the first EMG node does not start seconds late. Both the source tree
@@ -138,6 +163,7 @@ VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TA
 ensure_system_tools
 ensure_browser
 ensure_venv
+ensure_qt_libraries
 patch_wheel_cmake_paths
 mkdir -p "$ROOT/log"
 build_package
