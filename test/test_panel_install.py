@@ -2,6 +2,7 @@
 package.xml and installed in share/, naming a class that exists; biosig_ros_panel on PATH
 once tools/env.sh is sourced (colcon's setup adds the install space's bin/)."""
 import ast
+import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -40,3 +41,11 @@ def test_installed_for_rqt_and_on_path():
     result = subprocess.run([found, "--size", "big"], capture_output=True, encoding="utf-8",
                             errors="replace", timeout=120)
     assert result.returncode == 2 and "--size: expected WxH" in result.stderr
+    headless = {k: v for k, v in os.environ.items()
+                if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([found], capture_output=True, encoding="utf-8", errors="replace",
+                            timeout=120, env=headless)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "biosig_ros_panel: no display (DISPLAY is not set): run it on a desktop, or with "
+        "QT_QPA_PLATFORM=offscreen for --screenshot"]

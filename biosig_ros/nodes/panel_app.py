@@ -8,6 +8,7 @@ The same widget is the rqt plugin "biosig_ros panel" (biosig_ros/nodes/panel_plu
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -56,6 +57,12 @@ def _print_stats(widget: PanelWidget) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     args = _arguments(remove_ros_args(argv)[1:])
+    if not (os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY")
+            or os.environ.get("WAYLAND_DISPLAY")):
+        # Qt would abort with several lines about platform plugins.
+        print("biosig_ros_panel: no display (DISPLAY is not set): run it on a desktop, or "
+              "with QT_QPA_PLATFORM=offscreen for --screenshot", file=sys.stderr)
+        return 2
     rclpy.init(args=argv)
     app = QApplication.instance() or QApplication(argv[:1])
     adapter = PanelAdapter(PanelModel(args.window, args.refresh_rate))
