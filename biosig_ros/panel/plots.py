@@ -155,8 +155,12 @@ class Bars:
         count = len(names)
         if names != self.names:
             self.names = list(names)
+            # Beyond 10 bars, every other name (or every third...): the bars are in the
+            # envelope strips' order, which name them all.
+            every = max(1, -(-count // 10))
             self.plot.getAxis("left").setTicks(
-                [[(count - 1 - k, short(name)) for k, name in enumerate(names)], []])
+                [[(count - 1 - k, short(name)) for k, name in enumerate(names)
+                  if k % every == 0], []])
             self.plot.setYRange(-0.6, count - 0.4, padding=0)
         self.heights = np.asarray(percent, dtype=float)
         self.bars.setOpts(x0=np.zeros(count), y=count - 1 - np.arange(count),
