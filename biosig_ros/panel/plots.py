@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biosig_ros.panel.qt import QGraphicsItem, QTransform, pyqtgraph
+from biosig_ros.panel.qt import QFont, QGraphicsItem, QTransform, pyqtgraph
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
             "#e377c2")
@@ -51,6 +51,13 @@ def short(name: str, length: int = 20) -> str:
     return name if len(name) <= length else name[:length // 2 - 1] + "~" + name[-(length // 2):]
 
 
+def _small_names(axis, count: int) -> None:
+    """Many names on one axis: a smaller font so that they do not overlap."""
+    font = QFont()
+    font.setPointSizeF(8.0 if count > 8 else 9.5)
+    axis.setStyle(tickFont=font)
+
+
 def _plot_widget(title: str) -> pyqtgraph.PlotWidget:
     widget = pyqtgraph.PlotWidget(title=title)
     widget.setMenuEnabled(False)
@@ -91,6 +98,7 @@ class StackedTraces:
         count = len(names)
         ticks = [(count - 1 - k + 0.5, f"{short(name)} ({unit})" if unit else short(name))
                  for k, (name, unit) in enumerate(zip(names, units))]
+        _small_names(self.plot.getAxis("left"), count)
         self.plot.getAxis("left").setTicks([ticks, []])
         self.plot.setYRange(0, max(1, count), padding=0.01)
 
@@ -137,6 +145,7 @@ class Bars:
         self.note = pyqtgraph.TextItem("", color="#555555", anchor=(0.5, 0.5))
         self.plot.addItem(self.note)
         self.plot.setLabel("bottom", "% MVC")
+        self.widget.setMinimumHeight(200)  # room for ten channel names
         self.names: list[str] = []
         self.heights = np.zeros(0)
 
@@ -158,6 +167,7 @@ class Bars:
             # Beyond 10 bars, every other name (or every third...): the bars are in the
             # envelope strips' order, which name them all.
             every = max(1, -(-count // 10))
+            _small_names(self.plot.getAxis("left"), count)
             self.plot.getAxis("left").setTicks(
                 [[(count - 1 - k, short(name)) for k, name in enumerate(names)
                   if k % every == 0], []])
