@@ -5,7 +5,6 @@ message within its timeout, the namespace chooser finds a namespaced graph.
 The panel runs in this process (QT_QPA_PLATFORM=offscreen, the Qt loop pumped by the test);
 a RosProbe in another rclpy context is the plain subscriber it is compared with."""
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,6 @@ from sensor_msgs.msg import JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from biosig_ros.msg import AssistState, SignalChunk  # noqa: E402
-from biosig_ros.panel.actions import ACTIONS_BY_KEY  # noqa: E402
 from biosig_ros.panel.model import PanelModel  # noqa: E402
 from biosig_ros.panel.qt import QApplication  # noqa: E402
 from biosig_ros.panel.widget import PanelWidget  # noqa: E402
@@ -29,7 +27,8 @@ from biosig_ros.ros import panel_adapter  # noqa: E402
 from biosig_ros.ros.conversions import time_to_seconds  # noqa: E402
 from biosig_ros.ros.qos import output_qos  # noqa: E402
 
-from ros_harness import REPO, RosProbe  # noqa: E402
+from graph_harness import GraphProcess  # noqa: E402
+from ros_harness import RosProbe  # noqa: E402
 from test_live_view_browser import DEMO_MVC  # noqa: E402
 
 STARTUP_S = 150.0  # graphs start slowly on a loaded machine (numba, biorbd, 8 processes)
@@ -80,22 +79,6 @@ class Panel:
         rclpy.try_shutdown(context=self.context)
 
 
-def start_graph(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-u", "-m", "biosig_ros.graph", *args], cwd=REPO,
-                            env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def stop_graph(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, 2)  # SIGINT: the runner stops every node
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-
-
 def test_a_service_that_never_answers_gives_up_at_its_timeout(app, monkeypatch):
     """A server that takes the request and never answers in time: the button comes back
     with "no answer within" its timeout (shortened here), and works again afterwards."""
@@ -124,13 +107,13 @@ def test_exo_demo_in_a_namespace(app):
     """The chooser finds the namespaced exo demo; the assist buttons call its services."""
     with RosProbe("panel_exo_probe") as probe:
         states = probe.subscribe(AssistState, "/subject1/assist/state")
-        graph = start_graph("exo_demo", "--namespace", "subject1")
+        graph = GraphProcess("exo_demo", "--namespace", "subject1")
         panel = Panel(app)
         widget = panel.widget
         try:
             box = widget.namespace_box
             assert panel.pump(lambda: "/subject1" in [box.itemText(i) for i in range(
-                box.count())], STARTUP_S), panel.adapter.namespaces()
+                box.count())], STARTUP_S), (panel.adapter.namespaces(), graph.output()[-3000:])
             box.setCurrentText("/subject1")  # as the user picks it
             assert widget.namespace == "/subject1" and not widget.follow_graph
             assert panel.pump(lambda: getattr(widget, "drawn", None) is not None
@@ -155,7 +138,7 @@ def test_exo_demo_in_a_namespace(app):
                 assert answer.absent and "no /subject1/assist/reset service" in answer.text
         finally:
             panel.close()
-            stop_graph(graph)
+            graph.stop()
 
 
 @pytest.fixture(scope="module")
@@ -166,15 +149,15 @@ def demo(app, tmp_path_factory):
         received = {"envelope": probe.subscribe(SignalChunk, "/emg/envelope", output_qos(1000)),
                     "joints": probe.subscribe(JointState, "/ik/joint_states", output_qos(1000))}
         mvc = "[" + ",".join(repr(v) for v in DEMO_MVC) + "]"
-        graph = start_graph("demo", "--set", "bridge.port=0", "--set", "live_view.port=0",
+        graph = GraphProcess("demo", "--set", "bridge.port=0", "--set", "live_view.port=0",
                             "--set", f"emg_processing.mvc={mvc}", "--record-directory",
                             str(records), "--record", "false", "--record-mcap", "true")
         panel = Panel(app)
         try:
-            yield panel, received, records
+            yield panel, received, records, graph
         finally:
             panel.close()
-            stop_graph(graph)
+            graph.stop()
 
 
 def envelope_at(received, index: int):
@@ -194,7 +177,7 @@ def joints_at(received, stamp: float):
 
 
 def test_curves_hold_the_topics_values(demo):
-    panel, received, _ = demo
+    panel, received, _, graph = demo
     widget = panel.widget
 
     def drawn_enough():
@@ -202,7 +185,7 @@ def test_curves_hold_the_topics_values(demo):
         return (snap is not None and len(snap.envelope.t) > 60 and len(snap.joints.t) > 60
                 and snap.mvc_percent is not None and len(snap.diagnostics) >= 3)
 
-    assert panel.pump(drawn_enough, STARTUP_S), "the panel drew no data"
+    assert panel.pump(drawn_enough, STARTUP_S), graph.output()[-3000:]
     assert widget.namespace == "/" and "/" in panel.adapter.namespaces()
     snap = widget.drawn
     envelope = snap.envelope
@@ -247,7 +230,7 @@ def test_curves_hold_the_topics_values(demo):
 
 
 def test_buttons_call_their_services_and_show_the_answers(demo):
-    panel, _, records = demo
+    panel, _, records, _ = demo
     assert panel.pump(lambda: "/bridge/start_recording" in panel.adapter.services(), STARTUP_S)
     panel.widget.record_path.setText("panel_test.bio")
     answer = panel.press("bridge_start")

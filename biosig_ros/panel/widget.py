@@ -15,7 +15,7 @@ from collections import deque
 from biosig_ros.panel.actions import ACTIONS, Action, Answer, service_name
 from biosig_ros.panel.model import Snapshot, stream_rows
 from biosig_ros.panel.plots import Bars, StackedTraces
-from biosig_ros.panel.qt import (QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox,
+from biosig_ros.panel.qt import (QColor, QComboBox, QDoubleSpinBox, QGroupBox,
                                  QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
                                  QPlainTextEdit, QPushButton, QSplitter, Qt, QTableWidget,
                                  QTableWidgetItem, QTimer, QVBoxLayout, QWidget)
@@ -214,13 +214,8 @@ class PanelWidget(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 if j == 1:
-                    item.setForeground(self._colour(colour))
+                    item.setForeground(QColor(colour))
                 self.streams.setItem(i, j, item)
-
-    @staticmethod
-    def _colour(name: str):
-        from biosig_ros.panel.qt import QColor
-        return QColor(name)
 
     def _update_namespaces(self) -> None:
         found = self.backend.namespaces()

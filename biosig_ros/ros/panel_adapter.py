@@ -192,7 +192,8 @@ class PanelAdapter:
             future.add_done_callback(lambda _: done.set())
             if not done.wait(timeout):
                 future.cancel()
-                client.remove_pending_request(future)
+                if hasattr(client, "remove_pending_request"):  # not in every rclpy
+                    client.remove_pending_request(future)
                 on_done(Answer(action, name, False, f"no answer within {timeout:g} s"))
                 return
             if future.exception() is not None:
