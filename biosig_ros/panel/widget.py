@@ -165,8 +165,8 @@ class PanelWidget(QWidget):
         if now - start >= 1.0:
             self.fps = (self.frames - counted) / (now - start)
             self._fps_window = (now, self.frames)
-        if self.model.version == self._drawn_version:
-            return
+        if self.model.version == self._drawn_version or not self.isVisible():
+            return  # nothing new, or a hidden rqt tab: nothing to draw
         started = time.perf_counter()
         snapshot = self.model.snapshot()
         self._drawn_version = snapshot.version
