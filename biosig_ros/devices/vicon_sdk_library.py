@@ -127,15 +127,15 @@ PROTOTYPES = {
     "Client_GetDeviceOutputComponentValueForSubsample": (None, (_P, _S, _S, _S, _U, _OUT)),
 }
 
-_loaded: ctypes.CDLL | None = None
+_loaded: dict[Path, ctypes.CDLL] = {}
 
 
 def load_library() -> ctypes.CDLL:
-    """The SDK's C library with its prototypes declared (loaded once); SdkNotBuilt if absent."""
-    global _loaded
-    if _loaded is not None:
-        return _loaded
+    """The SDK's C library with its prototypes declared (loaded once per path); SdkNotBuilt
+    if it is absent."""
     path = library_path()
+    if path in _loaded:
+        return _loaded[path]
     if not path.is_file():
         raise SdkNotBuilt(f"the Vicon DataStream SDK library is not built ({path} is missing): "
                           f"{BUILD_HINT}")
@@ -148,5 +148,5 @@ def load_library() -> ctypes.CDLL:
     except (OSError, AttributeError) as error:
         raise SdkNotBuilt(f"the Vicon DataStream SDK library {path} does not load ({error}): "
                           f"rebuild it with tools/bootstrap.sh") from error
-    _loaded = library
+    _loaded[path] = library
     return library
