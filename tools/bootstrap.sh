@@ -133,6 +133,69 @@ compile_kernels() {
   echo "$want" > "$stamp"
 }
 
+VICON_SDK_SDIST="pyvicon-datastream==0.2.4"
+VICON_SDK_SDIST_SHA256="ee65a26b53f96f65b65f795c9843116c49347e81c80f88fca14cfe3d3a2622ed"
+VICON_SDK_SOURCE_DIR="lib_src/vicondatastream-1.11.0"
+
+ensure_boost() {
+  # Debian's Boost for Vicon's DataStream SDK client (the sdist's own build downloads Boost).
+  local missing=() package
+  for package in libboost-system-dev libboost-thread-dev libboost-chrono-dev; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || return 1
+  log "installing system packages: ${missing[*]}"
+  as_root apt-get update -qq && \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build_vicon_sdk() {
+  # Vicon's DataStream SDK client library (C API included) and Vicon's sample client, built
+  # once from Vicon's MIT-licensed source in the registry's pyvicon-datastream sdist with
+  # tools/vicon_sdk/CMakeLists.txt, into $BIOSIG_ROS_VICON_SDK (default: the cache). The
+  # `sdk` backend of the Vicon node loads it. A failed build only warns: the simulator
+  # backends do not need it. BIOSIG_ROS_NO_VICON_SDK=1 skips it.
+  [ "${BIOSIG_ROS_NO_VICON_SDK:-0}" = 1 ] && return 0
+  local dir="${BIOSIG_ROS_VICON_SDK:-$HOME/.cache/biosig_ros/vicon-sdk-1.11.0}"
+  local stamp="$dir/.build.sha256" want
+  want="$(cat "$ROOT/tools/vicon_sdk/CMakeLists.txt" <(echo "$VICON_SDK_SDIST_SHA256") |
+          sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -f "$dir/lib/libViconDataStreamSDK_C.so" ]; then
+    return 0
+  fi
+  mkdir -p "$dir"
+  # flock: worktrees share the build; the second waits and then finds it done.
+  (
+    flock 7
+    [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -f "$dir/lib/libViconDataStreamSDK_C.so" ] &&
+      exit 0
+    vicon_sdk_warn() { log "warning: Vicon DataStream SDK not built ($1); the Vicon node's sdk backend will be unavailable, the simulator backends still work"; exit 0; }
+    ensure_boost || vicon_sdk_warn "cannot install libboost-system-dev libboost-thread-dev libboost-chrono-dev"
+    local started=$SECONDS sdist
+    rm -rf "$dir/download" "$dir/src" "$dir/build"
+    mkdir -p "$dir/download" "$dir/build"
+    log "downloading Vicon's DataStream SDK source ($VICON_SDK_SDIST, sdist)"
+    "$VENV/bin/python" -m pip download -q --no-deps "$VICON_SDK_SDIST" -d "$dir/download" \
+      >"$dir/build.log" 2>&1 || vicon_sdk_warn "pip download failed, see $dir/build.log"
+    sdist="$(ls "$dir"/download/pyvicon_datastream-*.tar.gz 2>/dev/null | head -1)"
+    [ -n "$sdist" ] || vicon_sdk_warn "the registry gave no sdist, see $dir/build.log"
+    [ "$(sha256sum "$sdist" | cut -d' ' -f1)" = "$VICON_SDK_SDIST_SHA256" ] ||
+      vicon_sdk_warn "$sdist has an unexpected sha256"
+    tar -xzf "$sdist" -C "$dir/download" &&
+      mv "$dir/download/$(basename "$sdist" .tar.gz)/$VICON_SDK_SOURCE_DIR" "$dir/src" ||
+      vicon_sdk_warn "$sdist holds no $VICON_SDK_SOURCE_DIR"
+    log "building Vicon's DataStream SDK client (a few minutes, once; log: $dir/build.log)"
+    { cmake -S "$ROOT/tools/vicon_sdk" -B "$dir/build" -DVICON_SDK_SOURCE="$dir/src" \
+        -DCMAKE_INSTALL_PREFIX="$dir" -DCMAKE_BUILD_TYPE=Release &&
+      make -C "$dir/build" -j2 && make -C "$dir/build" install; } >>"$dir/build.log" 2>&1 ||
+      vicon_sdk_warn "the build failed, see $dir/build.log"
+    rm -rf "$dir/download"
+    echo "$want" > "$stamp"
+    log "Vicon DataStream SDK built in $((SECONDS - started)) s: $dir/lib, $dir/bin"
+  ) 7>"$dir.lock"
+}
+
 PYTHON="$(pick_python)"
 VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TAG_CMD")}"
 ensure_system_tools
@@ -143,4 +206,5 @@ mkdir -p "$ROOT/log"
 build_package
 ln -sfn "$VENV" "$ROOT/.venv"   # a stable name for tools/env.sh and editors
 compile_kernels
+build_vicon_sdk
 log "ready: source tools/env.sh to use the package in this shell"
