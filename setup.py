@@ -31,6 +31,7 @@ setup(
     extras_require={"ik": ["biorbd"], "mcap": MCAP, "all": ["biorbd", *MCAP]},
     entry_points={"console_scripts": [
         "trigno_sim=biosig_ros.devices.trigno_simulator:main",
+        "vicon_wire_sim=biosig_ros.devices.vicon_wire.cli:main",
         "bio_convert=biosig_ros.bridge.bio_convert:main",
         "bio_check=biosig_ros.tools.bio_check:main",
     ]},
