@@ -165,7 +165,7 @@ class FrameBuilder:
     def _build_frame(self, frame_number: int) -> list[Item]:
         scene = self.scene
         row = self.recording_row(frame_number)
-        items = [Item(wf.FRAME_INFO, wf.block(wf.FRAME_INFO, obj.frame_info(frame_number))),
+        items = [Item(wf.FRAME_INFO, wf.block(wf.FRAME_INFO, obj.frame_info(frame_number - 1))),
                  Item(wf.FRAME_RATE_INFO, wf.block(wf.FRAME_RATE_INFO, obj.frame_rate_info(
                      {"System": float(scene.frame_rate)}))),
                  Item(wf.TIMECODE, wf.block(wf.TIMECODE, self._timecode(frame_number)))]
@@ -193,7 +193,7 @@ class FrameBuilder:
         for device_id, device in enumerate(scene.devices, start=1):
             block = device.frame_samples(row)
             for channel_id in range(1, len(device.channel_names) + 1):
-                body = obj.voltage_frame(frame_number, device_id, channel_id,
+                body = obj.voltage_frame(frame_number - 1, device_id, channel_id,
                                          block[:, channel_id - 1])
                 items.append(Item(wf.VOLTAGE_FRAME, wf.block(wf.VOLTAGE_FRAME, body),
                                   device_id))
