@@ -115,6 +115,30 @@ def test_binding_reads_two_subjects_occlusions_and_analog_as_recorded():
         assert not client.IsConnected()
 
 
+@pytest.mark.parametrize("buffer_size", [1, 200])
+def test_the_buffer_size_keeps_frames_for_a_late_reader(buffer_size):
+    """Vicon's C API 1.11 Client_SetBufferSize does not set the buffer; the binding's does."""
+    from biosig_ros.devices.vicon_sdk_client import Client
+
+    with ViconWireServer(abd_scene(analog=False), port=0) as server:
+        client = Client()
+        client.Connect(server.address)
+        client.EnableMarkerData()
+        client.SetStreamMode(Client.StreamMode.EServerPush)
+        client.SetBufferSize(buffer_size)
+        assert client.GetFrame()
+        first = client.GetFrameNumber()
+        # the server has sent 30 more frames (they reach the client's buffer meanwhile)
+        assert wait_until(lambda: (server.connections()[0].last_frame or 0) > first + 30, 20)
+        time.sleep(0.2)
+        assert client.GetFrame()
+        second = client.GetFrameNumber()
+    if buffer_size == 1:
+        assert second > first + 1           # a newer frame: the ones between were dropped
+    else:
+        assert second == first + 1          # the next frame: kept for the late reader
+
+
 def test_vicon_client_through_the_library_streams_the_recording_in_metres():
     with ViconWireServer(abd_scene(occlusions=[("ARMl", 0, 699)]), port=0) as server:
         settings = ViconSettings(backend="sdk", host=server.address, marker_names=MODEL_ORDER,

@@ -109,13 +109,14 @@ class ViconAdapter:
         optionally device outputs)."""
         self.disconnect()
         self._client = c = self._connected_client(host, timeout)
+        # The buffer first: once the stream mode is set, frames arrive.
+        if buffer_size > 1:
+            self._call("SetBufferSize", c.SetBufferSize, buffer_size)
         self._call("EnableMarkerData", c.EnableMarkerData)
         if devices:
             self._call("EnableDeviceData", c.EnableDeviceData)
         mode = getattr(self._module.Client.StreamMode, f"E{stream_mode}")
         self._call("SetStreamMode", c.SetStreamMode, mode)
-        if buffer_size > 1:
-            self._call("SetBufferSize", c.SetBufferSize, buffer_size)
 
     def _connected_client(self, host: str, timeout: float):
         """A client connected to host. The SDK's Connect blocks without a time limit (a host
@@ -141,8 +142,9 @@ class ViconAdapter:
         if outcome[0] is not None:
             error = outcome[0]
             if isinstance(error, self._errors):
+                reason = str(error).replace(host, "").strip() or type(error).__name__
                 raise DeviceError(f"cannot connect to a Vicon DataStream server at {address} "
-                                  f"({error})") from error
+                                  f"({reason})") from error
             raise error
         return client
 

@@ -155,11 +155,13 @@ class ViconClient(DeviceLink):
         self.last_frame_number: int | None = None
         self.dropped_frames = 0         # frame numbers skipped between two frames received
         self._analog: AnalogLayout | None = None
+        self._connected_at = 0.0
 
     def connect(self) -> str:
         """Connect, wait for a frame, resolve subject, markers and device outputs."""
         s = self.settings
         self._analog = None
+        self._connected_at = self._clock()
         self.adapter.connect(s.host, s.stream_mode, s.buffer_size, self._analog_wanted,
                              s.connect_timeout)
         self._wait_for_first_frame()
@@ -238,7 +240,9 @@ class ViconClient(DeviceLink):
         # Frames missed during an outage are dropped; during a pause (deactivated), they are not.
         previous = self.last_frame_number if self.after_loss else None
         clock: SampleClock | None = None
-        started = self._clock()
+        # Frames captured before activation were buffered while inactive: skipped. After a
+        # loss, connect() ran just before: the frames since it are the stream's, kept.
+        started = self._connected_at if self.after_loss else self._clock()
         while not self.stop_requested():
             if not adapter.next_frame():
                 if time.monotonic() - last_new > s.frame_timeout:
