@@ -108,7 +108,9 @@ class Client:
         _check(self._lib.Client_SetStreamMode(self._handle, streamMode.value))
 
     def SetBufferSize(self, size: int) -> None:
-        self._lib.Client_SetBufferSize(self._handle, max(1, int(size)))
+        """Frames the SDK keeps for a reader that falls behind (the C API's own
+        Client_SetBufferSize does not set it in 1.11: see vicon_sdk_library)."""
+        self._lib.set_buffer_size(self._handle, max(1, int(size)))
 
     # -- frames --------------------------------------------------------------------------
     def GetFrame(self) -> bool:

@@ -108,7 +108,6 @@ PROTOTYPES = {
     "Client_EnableSegmentData": (_I, (_P,)),
     "Client_EnableDeviceData": (_I, (_P,)),
     "Client_SetStreamMode": (_I, (_P, _I)),
-    "Client_SetBufferSize": (None, (_P, _U)),
     "Client_GetFrame": (_I, (_P,)),
     "Client_GetFrameNumber": (None, (_P, _OUT)),
     "Client_GetFrameRate": (None, (_P, _OUT)),
@@ -127,15 +126,35 @@ PROTOTYPES = {
     "Client_GetDeviceOutputComponentValueForSubsample": (None, (_P, _S, _S, _S, _U, _OUT)),
 }
 
-_loaded: ctypes.CDLL | None = None
+# Vicon's C API 1.11 Client_SetBufferSize calls DisableDebugData() instead (CClient.cpp): the
+# build adds BiosigRos_Client_SetBufferSize (tools/vicon_sdk/buffer_size_fix.cpp); a build from
+# before it still exports the C++ method, which takes the C API's client handle as `this`.
+SET_BUFFER_SIZE_SYMBOLS = ("BiosigRos_Client_SetBufferSize",
+                           "_ZN18ViconDataStreamSDK3CPP6Client13SetBufferSizeEj")
+
+_loaded: dict[Path, ctypes.CDLL] = {}
+
+
+def buffer_size_setter(library: ctypes.CDLL):
+    """The function that really sets a client's frame buffer (client, frames) -> None."""
+    for name in SET_BUFFER_SIZE_SYMBOLS:
+        try:
+            function = getattr(library, name)
+        except AttributeError:
+            continue
+        function.restype = None
+        function.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        return function
+    raise SdkNotBuilt(f"the Vicon DataStream SDK library {library_path()} has no working "
+                      f"SetBufferSize: rebuild it with tools/bootstrap.sh")
 
 
 def load_library() -> ctypes.CDLL:
-    """The SDK's C library with its prototypes declared (loaded once); SdkNotBuilt if absent."""
-    global _loaded
-    if _loaded is not None:
-        return _loaded
+    """The SDK's C library with its prototypes declared (loaded once per path); SdkNotBuilt
+    if it is absent."""
     path = library_path()
+    if path in _loaded:
+        return _loaded[path]
     if not path.is_file():
         raise SdkNotBuilt(f"the Vicon DataStream SDK library is not built ({path} is missing): "
                           f"{BUILD_HINT}")
@@ -145,8 +164,9 @@ def load_library() -> ctypes.CDLL:
             function = getattr(library, name)
             function.restype = restype
             function.argtypes = list(argtypes)
+        library.set_buffer_size = buffer_size_setter(library)
     except (OSError, AttributeError) as error:
         raise SdkNotBuilt(f"the Vicon DataStream SDK library {path} does not load ({error}): "
                           f"rebuild it with tools/bootstrap.sh") from error
-    _loaded = library
+    _loaded[path] = library
     return library

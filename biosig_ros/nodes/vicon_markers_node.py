@@ -3,7 +3,9 @@
 A lifecycle node (biosig_ros.ros.device_node): configure connects to the DataStream server and
 resolves subject, markers and device outputs; activate publishes; deactivate stops publishing
 (the SDK connection stays); cleanup disconnects. Backend `sdk` uses Vicon's DataStream SDK
-(vicon_dssdk); backend `simulator` plays a recording through the same adapter. Occluded markers
+client: Vicon's Python wrapper vicon_dssdk if importable, else Vicon's client library built by
+tools/bootstrap.sh (logged at start, with its version); backend `simulator` plays a recording
+through the API stand-in, in-process. Occluded markers
 are flagged and NaN; frame_number is Vicon's, so dropped frames show as gaps and are counted.
 With analog_device set, that device's outputs go to `vicon/analog` (SignalChunk). Parameters:
 biosig_ros.devices.vicon_client.ViconSettings plus autostart and frame_id.
@@ -39,6 +41,7 @@ class ViconMarkersNode(DeviceNode):
         self._stats = StreamStats()
         self._stats_lock = threading.Lock()
         self._occluded_last = 0
+        self.get_logger().info(f"Vicon client: {self._adapter.description}")
         self.get_logger().info(
             f"Vicon {s.backend} backend, server {s.host}, subject "
             f"{s.subject or '(first streamed)'}, markers "

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--markers-key", default="markers", help=".bio: key of the markers")
     parser.add_argument("--analog-key", default="emg", help=".bio: key of the analog signal")
     parser.add_argument("--marker-unit", default="mm", help=".bio: unit of the markers")
+    parser.add_argument("--marker-names", default="", metavar="A,B,...",
+                        help=".bio: marker names in file order, comma-separated (default: "
+                        "marker_1..n)")
     parser.add_argument("--subject", action="append", default=[], metavar="NAME",
                         help="subject to stream: a .c3d label prefix (repeatable), or the "
                         "name of a .bio's subject (default: the file's)")
@@ -94,7 +97,8 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = RecordingSettings(frame_rate=args.rate, sample_rate=args.analog_rate,
                                  markers_key=args.markers_key, signal_key=args.analog_key,
-                                 marker_unit=args.marker_unit)
+                                 marker_unit=args.marker_unit,
+                                 marker_names=[n for n in args.marker_names.split(",") if n])
     try:
         scene = scene_from_file(args.recording, subjects=args.subject, copies=args.copy,
                                 occlusions=args.occlude, analog=not args.no_analog,
