@@ -151,7 +151,7 @@ def test_frames_carry_each_channel_frame_aligned():
     voltages = [i for i in builder.frame_items(3) if i.type_id == wf.VOLTAGE_FRAME]
     assert [v.filter_id for v in voltages] == [1, 1]
     c = Cursor(voltages[1].data[8:])
-    assert c.get("IIII") == (3, 1, 2, 20)
+    assert c.get("IIII") == (2, 1, 2, 20)          # wire ids: frame number - 1
     expected = np.arange(160, dtype=np.float32).reshape(80, 2)[40:60, 1]
     assert np.array_equal(np.array(c.get("20f"), dtype=np.float32), expected)
 

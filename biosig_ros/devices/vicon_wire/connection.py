@@ -5,7 +5,8 @@ What a connection does, following Vicon's client (ViconCGStreamClient.cpp): on c
 the object types it supports (ObjectEnums); the client answers with the types it wants. A
 RequestFrame(true) starts ServerPush (every frame at the rate); RequestFrame(false) stops it
 and asks for the current frame (ClientPull, one per GetFrame); RequestNextFrame asks for the
-next new frame (ClientPullPreFetch). Pings are echoed at once (the SDK derives its network
+frame after the last one sent, once it is due (ClientPullPreFetch: consecutive frames however
+slow the client, within max_backlog). Pings are echoed at once (the SDK derives its network
 latency from them), a Filter selects subjects/devices by id, haptics and multicast requests
 are ignored. The static objects (stream, subject, device and channel info) go out with the
 first frame and again after the wanted types or the filter change; other frames list them as
@@ -172,14 +173,14 @@ class Connection:
                     return self._catch_up(current), None
                 if self.next_requests and newer:
                     self.next_requests -= 1
-                    return current, None
+                    return self._catch_up(current), None
             keepalive_at = self._last_send + server.keepalive_s
             if now >= keepalive_at:
                 return "keepalive", None
             return None, min(next_due, keepalive_at)
 
     def _catch_up(self, current: int) -> int:
-        """The frame to push: the one after the last sent, unless that is too far behind."""
+        """The frame to send: the one after the last sent, unless that is too far behind."""
         server = self.server
         if self.last_frame is None or current - self.last_frame > server.max_backlog \
                 or server.frame_time(self.last_frame + 1) < server.stalled_until:

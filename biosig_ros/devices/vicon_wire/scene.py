@@ -1,5 +1,8 @@
 """What the wire simulator streams (subjects, devices, rate) and the objects of each frame.
 
+Frame numbers are the ones the SDK reports (GetFrameNumber); on the wire a frame's id is that
+number minus one (Vicon's client adds one), and each device frame carries the same id.
+
 WireScene holds the data in the SDK's units (millimetres, volts); FrameBuilder turns it into
 DataStream object blocks with the ids the SDK resolves names through: subjects 1..n, each
 with one root segment (id 1) carrying all its markers (ids 1..m), devices 1..k with one
@@ -117,6 +120,8 @@ class FrameBuilder:
     """Static and per-frame object blocks of a scene (thread-safe; recent frames cached)."""
 
     def __init__(self, scene: WireScene, first_frame: int = 1):
+        if first_frame < 1:
+            raise ConfigError(f"frame numbers start at 1 or more, got {first_frame}")
         self.scene = scene
         self.first_frame = first_frame
         self.frame_period = obj.frame_period_ticks(scene.frame_rate)
@@ -165,7 +170,8 @@ class FrameBuilder:
     def _build_frame(self, frame_number: int) -> list[Item]:
         scene = self.scene
         row = self.recording_row(frame_number)
-        items = [Item(wf.FRAME_INFO, wf.block(wf.FRAME_INFO, obj.frame_info(frame_number - 1))),
+        wire_id = frame_number - 1            # the SDK reports FrameInfo's id + 1
+        items = [Item(wf.FRAME_INFO, wf.block(wf.FRAME_INFO, obj.frame_info(wire_id))),
                  Item(wf.FRAME_RATE_INFO, wf.block(wf.FRAME_RATE_INFO, obj.frame_rate_info(
                      {"System": float(scene.frame_rate)}))),
                  Item(wf.TIMECODE, wf.block(wf.TIMECODE, self._timecode(frame_number)))]
@@ -193,7 +199,7 @@ class FrameBuilder:
         for device_id, device in enumerate(scene.devices, start=1):
             block = device.frame_samples(row)
             for channel_id in range(1, len(device.channel_names) + 1):
-                body = obj.voltage_frame(frame_number - 1, device_id, channel_id,
+                body = obj.voltage_frame(wire_id, device_id, channel_id,
                                          block[:, channel_id - 1])
                 items.append(Item(wf.VOLTAGE_FRAME, wf.block(wf.VOLTAGE_FRAME, body),
                                   device_id))
