@@ -167,7 +167,7 @@ SIMULATED_DEVICES = (
     NodeSpec("vicon_wire_sim", "vicon_wire_sim", (), (
         "{share}/data/abd.bio", "--subject", "abd", "--port", "8801", "--marker-names",
         ",".join(ABD_RECORDING_MARKERS)), is_ros_node=False),
-    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml",
+    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml",
                                                      "vicon_wire_sim.yaml")),
 ) + PROCESSING + (MONITOR, LIVE_VIEW, DEVICES_MCAP_RECORDER)
 

@@ -161,7 +161,7 @@ def test_simulated_devices_port_base_moves_node_and_simulator(fake_launch):
     assert cmd[len(cmd) - 1 - cmd[::-1].index("--port") + 1] == "51801"    # the last --port wins
     vicon = launched.node("vicon_markers")
     assert [Path(p).name for p in vicon.kwargs["parameters"][:-1]] == [
-        "vicon_markers.yaml", "vicon_wire_sim.yaml"]
+        "vicon_markers.yaml", "vicon_sim.yaml", "vicon_wire_sim.yaml"]
     assert _given(vicon) == {"host": ("127.0.0.1:51801", str)}
 
 

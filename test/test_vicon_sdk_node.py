@@ -16,7 +16,7 @@ from biosig_ros.msg import MarkerSet
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_frame
 from biosig_ros.ros.qos import output_qos
-from ros_harness import NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, shipped_parameters
 
 ABD = load_bio(resolve_data_path("data/abd.bio"))
 FRAMES = ABD["markers"].shape[2]
@@ -152,3 +152,16 @@ def test_a_missing_sdk_build_is_one_line_and_exit_2(monkeypatch, tmp_path):
     assert len(lines) == 1, output
     assert "configuration error" in lines[0] and "tools/bootstrap.sh" in lines[0]
     assert str(tmp_path) in lines[0]
+
+
+def test_a_missing_build_with_sdk_fallback_warns_and_streams_the_stand_in(monkeypatch, tmp_path):
+    """What the simulated_devices graph does on a machine where the SDK build failed."""
+    monkeypatch.setenv("BIOSIG_ROS_VICON_SDK", str(tmp_path))
+    params = {**shipped_parameters("vicon_markers.yaml"), **shipped_parameters("vicon_sim.yaml"),
+              **shipped_parameters("vicon_wire_sim.yaml"), "frame_id": "vicon_fallback"}
+    with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
+        markers = probe.subscribe(MarkerSet, "/markers")
+        assert probe.wait_until(lambda: any(m.header.frame_id == "vicon_fallback"
+                                            for _, m in list(markers)), 60), node.output()
+    warnings = [line for line in node.output().splitlines() if "sdk_fallback" in line]
+    assert len(warnings) == 1 and "tools/bootstrap.sh" in warnings[0], node.output()

@@ -34,6 +34,9 @@ class ViconSettings:
     backend: str = doc_field("sdk", "sdk (Vicon's vicon_dssdk if importable, else Vicon's "
                                     "client library built by tools/bootstrap.sh) or simulator "
                                     "(API stand-in playing sim_recording in-process)")
+    sdk_fallback: bool = doc_field(False, "backend sdk without any SDK client available: "
+                                          "warn and run the simulator backend instead of "
+                                          "exiting (for simulated graphs)")
     host: str = doc_field("localhost:801", "Vicon DataStream server, host[:port]")
     subject: str = doc_field("", "subject to publish (\"\" = the first streamed)")
     marker_names: list[str] = doc_field([], "markers to publish, in this order ([] = all)")
@@ -113,10 +116,17 @@ def _parse_outage(text: str) -> tuple[float, float]:
     return start, duration
 
 
-def create_adapter(settings: ViconSettings) -> ViconAdapter:
+def create_adapter(settings: ViconSettings, warn: Callable[[str], None] = print
+                   ) -> ViconAdapter:
     """The adapter of the chosen backend (raises ConfigError if it cannot be built)."""
     if settings.backend == "sdk":
-        return ViconAdapter.for_sdk()
+        try:
+            return ViconAdapter.for_sdk()
+        except ConfigError as error:
+            if not settings.sdk_fallback:
+                raise
+            warn(f"{error} -> sdk_fallback: using the simulator backend (the API stand-in "
+                 f"playing {settings.sim_recording})")
     from biosig_ros.devices.vicon_simulator import SimulatedServer, load_marker_recording
 
     recording = load_marker_recording(

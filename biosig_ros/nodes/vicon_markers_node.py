@@ -34,7 +34,8 @@ class ViconMarkersNode(DeviceNode):
         super().__init__("vicon_markers", ViconSettings, lambda s: f"vicon@{s.host}" + (
             " (simulator)" if s.backend == "simulator" else ""))
         s = self.settings
-        self._adapter = create_adapter(s)  # ConfigError here (no SDK, bad recording) exits with 2
+        # ConfigError here (no SDK, bad recording) exits with 2
+        self._adapter = create_adapter(s, self.get_logger().warning)
         self._markers_publisher = self.publisher(MarkerSet, MARKERS_TOPIC)
         self._analog_publisher = (self.publisher(SignalChunkMsg, ANALOG_TOPIC)
                                   if s.analog_device else None)
