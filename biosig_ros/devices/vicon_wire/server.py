@@ -18,6 +18,7 @@ from pathlib import Path
 
 from biosig_ros.devices.vicon_wire import wire_format as wf
 from biosig_ros.devices.vicon_wire.connection import Connection
+from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
 from biosig_ros.devices.vicon_wire.scene import FrameBuilder, WireScene
 from biosig_ros.errors import ConfigError
 
@@ -41,8 +42,6 @@ class ViconWireServer:
                  host: str = "127.0.0.1", first_frame: int = 1, epoch: float | None = None,
                  keepalive_s: float = 1.0, max_backlog_s: float = 1.0, log=None):
         if not isinstance(scene, WireScene):
-            from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
-
             scene = scene_from_file(str(scene))
         if not 0 <= port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {port}")
