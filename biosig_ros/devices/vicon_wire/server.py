@@ -9,6 +9,7 @@ Threads: one accept thread, two per connection; none touches a ROS executor.
 """
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import sys
@@ -99,7 +100,10 @@ class ViconWireServer:
             listener.bind((self.host, port))
         except OSError as error:
             listener.close()
-            raise ConfigError(f"cannot listen on {self.host}:{port}: {error.strerror}") from None
+            hint = " (ports below 1024 need privileges: choose another with --port / port=)" \
+                if error.errno == errno.EACCES and port < 1024 else ""
+            raise ConfigError(f"cannot listen on {self.host}:{port}: {error.strerror}{hint}") \
+                from None
         listener.listen(8)
         self._listener = listener
         self._port = listener.getsockname()[1]
