@@ -75,6 +75,7 @@ def test_binding_reads_two_subjects_occlusions_and_analog_as_recorded():
         assert client.GetVersion()[:2] == (1, 11)
         client.Connect(server.address)
         assert client.IsConnected()
+        client.SetBufferSize(1000)          # a loaded machine: late frames kept, not skipped
         client.EnableMarkerData()
         client.EnableDeviceData()
         client.SetStreamMode(Client.StreamMode.EServerPush)

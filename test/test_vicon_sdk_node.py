@@ -88,7 +88,8 @@ def test_markers_through_vicon_library_equal_the_recording_and_survive_a_restart
     names = [f"marker_{i}" for i in range(1, 17)]
     for frame in frames:
         assert frame.marker_names == names and frame.subject == "abd"
-        assert not frame.occluded.any() and frame.frame_rate == 100.0
+        assert not frame.occluded.any() and frame.frame_rate == 100.0, (
+            frame.frame_number, frame.occluded, frame.frame_rate, numbers_seen(frames))
         row = (frame.frame_number - 1) % FRAMES
         expected = ABD["markers"][:, :, row].T.astype(np.float32).astype(float) / 1000.0
         assert np.array_equal(frame.positions, expected)
@@ -100,6 +101,10 @@ def test_markers_through_vicon_library_equal_the_recording_and_survive_a_restart
     # The jump spans the outage: the last frame before the kill, the first after the restart.
     assert before <= 1 + (killed_at - epoch) * 100 and after >= (restarted_at - epoch) * 100
     assert dropped(diagnostics)[-1] == after - before - 1
+
+
+def numbers_seen(frames):
+    return [(f.frame_number, int(f.occluded.sum())) for f in frames]
 
 
 def silent_listener():

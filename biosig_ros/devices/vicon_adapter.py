@@ -115,6 +115,12 @@ class ViconAdapter:
         self._call("EnableMarkerData", c.EnableMarkerData)
         if devices:
             self._call("EnableDeviceData", c.EnableDeviceData)
+        # Vicon's client sends the data types enabled above from its I/O thread, after the
+        # next packet it reads, whereas SetStreamMode(ServerPush) goes out at once: the first
+        # pushed frames would lack the markers (reported occluded). Two frames pulled first
+        # (the mode after Connect is ClientPull) get the types to the server before it pushes.
+        for _ in range(2):
+            self._call("GetFrame", c.GetFrame)
         mode = getattr(self._module.Client.StreamMode, f"E{stream_mode}")
         self._call("SetStreamMode", c.SetStreamMode, mode)
 
