@@ -163,3 +163,41 @@ def test_scene_checks():
         WireScene(100.0, [WireSubject("A", ["m"], np.zeros((1, 1, 3)))] * 2)
     with pytest.raises(ConfigError, match="names"):
         WireSubject("A", ["m1"], np.zeros((2, 2, 3)))
+
+
+def test_scene_from_a_c3d_with_two_subjects_and_an_analog_device(tmp_path):
+    import ezc3d
+
+    from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
+
+    frames, rate = 30, 100
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-1000, 1000, (3, 4, frames))
+    points[:, 1, 3:6] = 0.0                                          # Vicon's gap: zeros
+    c3d = ezc3d.c3d()
+    c3d["parameters"]["POINT"]["RATE"]["value"] = [rate]
+    c3d["parameters"]["POINT"]["LABELS"]["value"] = ["Ann:HEAD", "Ann:HAND", "Bob:HEAD",
+                                                     "Bob:HAND"]
+    c3d["parameters"]["POINT"]["UNITS"]["value"] = ["mm"]
+    c3d["data"]["points"] = np.concatenate([points, np.ones((1, 4, frames))])
+    c3d["parameters"]["ANALOG"]["RATE"]["value"] = [1000]
+    c3d["parameters"]["ANALOG"]["LABELS"]["value"] = ["EMG1", "EMG2"]
+    c3d["parameters"]["ANALOG"]["UNITS"]["value"] = ["mV", "mV"]
+    analogs = rng.normal(0, 1, (1, 2, frames * 10))
+    c3d["data"]["analogs"] = analogs
+    path = tmp_path / "two.c3d"
+    c3d.write(str(path))
+    stored = ezc3d.c3d(str(path))
+
+    scene = scene_from_file(str(path), subjects=["Ann", "Bob"], occlusions=[("HEAD", 0, 1)])
+    assert [s.name for s in scene.subjects] == ["Ann", "Bob"]
+    assert all(s.marker_names == ["HEAD", "HAND"] for s in scene.subjects)
+    ann, bob = scene.subjects
+    file_points = np.transpose(stored["data"]["points"][:3], (2, 1, 0))
+    assert np.array_equal(bob.positions_mm, file_points[:, 2:4])
+    assert np.isnan(ann.positions_mm[3:6, 1]).all() and np.isnan(ann.positions_mm[0:2, 0]).all()
+    assert np.array_equal(ann.positions_mm[6:, 1], file_points[6:, 1])
+    (device,) = scene.devices
+    assert device.samples_per_frame == 10 and device.channel_names == ["EMG1", "EMG2"]
+    volts = (stored["data"]["analogs"][0].T * 1e-3).astype(np.float32)   # mV in the file
+    assert np.array_equal(device.samples, volts)

@@ -62,7 +62,8 @@ class RawClient:
 
 @pytest.fixture
 def server():
-    with ViconWireServer(small_scene(), port=0, keepalive_s=0.2) as running:
+    # A generous backlog: pushed frames stay consecutive through long pauses of a loaded machine.
+    with ViconWireServer(small_scene(), port=0, keepalive_s=0.2, max_backlog_s=60) as running:
         yield running
 
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from biosig_ros.devices.vicon_wire.server import ViconWireServer
 
 FILTER_NA = 0xFFFFFFFF
+# What the writer does next.
+SEND_FRAME, SEND_PINGS, SEND_KEEP_ALIVE, WAIT = "frame", "pings", "keep-alive", "wait"
 STATIC_TYPES = frozenset({wf.STREAM_INFO, wf.APPLICATION_INFO, wf.SUBJECT_INFO, wf.DEVICE_INFO,
                           wf.CHANNEL_INFO, wf.CHANNEL_INFO_EXTRA})
 
@@ -134,50 +136,51 @@ class Connection:
             self._send(wf.packet([wf.block(wf.OBJECT_ENUMS,
                                            obj.object_enums(server.supported_types))]))
             while not self.closed.is_set():
-                frame, deadline = self._next_action()
-                if frame is None:
-                    with self._wake:
-                        self._wake.wait(max(0.0, deadline - time.monotonic()))
-                    continue
-                if frame == "keepalive":
-                    self._send(wf.packet([wf.block(wf.KEEP_ALIVE, b"")]))
-                elif frame == "pings":
-                    with self._wake:
+                with self._wake:        # decide and wait under one lock: no wake-up is lost
+                    action, value = self._next_action()
+                    if action == WAIT:
+                        self._wake.wait(max(0.0, value - time.monotonic()))
+                        continue
+                    if action == SEND_PINGS:
                         pings, self.pings = self.pings, []
+                if action == SEND_KEEP_ALIVE:
+                    self._send(wf.packet([wf.block(wf.KEEP_ALIVE, b"")]))
+                elif action == SEND_PINGS:
                     self._send(wf.packet(wf.block(wf.PING, obj.ping(p)) for p in pings))
                 else:
-                    self._send_frame(frame)
+                    self._send_frame(value)
         except OSError:
             pass
         finally:
             self.close()
 
-    def _next_action(self):
-        """(what to send now, None) or (None, when to look again)."""
+    def _next_action(self) -> tuple[str, float]:
+        """(SEND_FRAME, frame number), (SEND_PINGS | SEND_KEEP_ALIVE, 0) or (WAIT, until when);
+        called with the lock held."""
         server = self.server
         now = time.monotonic()
         stalled_until = server.stalled_until
         if now < stalled_until:
-            return None, stalled_until
+            return WAIT, stalled_until
         current = server.frame_at(now)
         next_due = server.frame_time(current + 1)
         with self._wake:
             if self.pings:
-                return "pings", None
+                return SEND_PINGS, 0
             if self.wanted is not None:
                 if self.pull_requests:
                     self.pull_requests -= 1
-                    return current, None
+                    return SEND_FRAME, current
                 newer = self.last_frame is None or current > self.last_frame
                 if self.streaming and newer:
-                    return self._catch_up(current), None
+                    return SEND_FRAME, self._catch_up(current)
                 if self.next_requests and newer:
                     self.next_requests -= 1
-                    return self._catch_up(current), None
+                    return SEND_FRAME, self._catch_up(current)
             keepalive_at = self._last_send + server.keepalive_s
             if now >= keepalive_at:
-                return "keepalive", None
-            return None, min(next_due, keepalive_at)
+                return SEND_KEEP_ALIVE, 0
+            return WAIT, min(next_due, keepalive_at)
 
     def _catch_up(self, current: int) -> int:
         """The frame to send: the one after the last sent, unless that is too far behind."""

@@ -50,7 +50,8 @@ def apply_occlusions(subject: WireSubject, occlusions: Sequence[tuple[str, int, 
         subject.positions_mm[first:last + 1, subject.marker_names.index(name)] = np.nan
 
 
-def scene_from_file(path: str, subjects: Sequence[str] = (), copies: Sequence[tuple[str, Sequence[float]]] = (),
+def scene_from_file(path: str, subjects: Sequence[str] = (),
+                    copies: Sequence[tuple[str, Sequence[float]]] = (),
                     occlusions: Sequence[tuple[str, int, int]] = (), analog: bool = True,
                     device_name: str = DEFAULT_DEVICE, prefix_marker_names: bool = False,
                     settings: RecordingSettings | None = None) -> WireScene:

@@ -9,6 +9,7 @@ Threads: one accept thread, two per connection; none touches a ROS executor.
 """
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from biosig_ros.devices.vicon_wire import wire_format as wf
 from biosig_ros.devices.vicon_wire.connection import Connection
+from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
 from biosig_ros.devices.vicon_wire.scene import FrameBuilder, WireScene
 from biosig_ros.errors import ConfigError
 
@@ -41,8 +43,6 @@ class ViconWireServer:
                  host: str = "127.0.0.1", first_frame: int = 1, epoch: float | None = None,
                  keepalive_s: float = 1.0, max_backlog_s: float = 1.0, log=None):
         if not isinstance(scene, WireScene):
-            from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
-
             scene = scene_from_file(str(scene))
         if not 0 <= port <= 65535:
             raise ConfigError(f"port must be 0..65535, got {port}")
@@ -100,7 +100,10 @@ class ViconWireServer:
             listener.bind((self.host, port))
         except OSError as error:
             listener.close()
-            raise ConfigError(f"cannot listen on {self.host}:{port}: {error.strerror}") from None
+            hint = " (ports below 1024 need privileges: choose another with --port / port=)" \
+                if error.errno == errno.EACCES and port < 1024 else ""
+            raise ConfigError(f"cannot listen on {self.host}:{port}: {error.strerror}{hint}") \
+                from None
         listener.listen(8)
         self._listener = listener
         self._port = listener.getsockname()[1]
