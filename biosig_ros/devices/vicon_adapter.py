@@ -67,6 +67,34 @@ def host_and_port(host: str) -> str:
     return host.strip() if name and port.isdigit() else f"{host.strip()}:{DEFAULT_PORT}"
 
 
+class ConnectAttempt:
+    """One SDK Connect(host) in its own thread (it may outlive the wait of its caller)."""
+
+    def __init__(self, client, host: str):
+        self.client = client
+        self.host = host
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, name="vicon-connect", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.client.Connect(self.host)
+        except Exception as error:  # noqa: BLE001 - handed to the caller
+            self.error = error
+        finally:
+            self.done.set()
+
+    def finished_unusable(self) -> bool:
+        """Done, and failed or no longer connected (a new attempt is needed)."""
+        if not self.done.is_set():
+            return False
+        try:
+            return self.error is not None or not self.client.IsConnected()
+        except Exception:  # noqa: BLE001 - an unusable client
+            return True
+
+
 class ViconAdapter:
     """Thin wrapper over SDK-like Clients. module provides Client and DataStreamException;
     new_client() makes a fresh Client for every connection."""
@@ -75,6 +103,7 @@ class ViconAdapter:
         self._module = module
         self._new_client = new_client
         self._client = None
+        self._pending: ConnectAttempt | None = None
         self._errors = (module.DataStreamException,)
         self.description = description      # which client library, and its version
 
@@ -126,33 +155,28 @@ class ViconAdapter:
 
     def _connected_client(self, host: str, timeout: float):
         """A client connected to host. The SDK's Connect blocks without a time limit (a host
-        that drops the packets: the OS's minutes): it runs in a helper thread; after the
-        timeout that client is abandoned to finish there and a DeviceError is raised."""
+        that drops the packets: the OS's minutes), so it runs in a helper thread; after
+        `timeout` a DeviceError is raised and the attempt goes on there. The next call waits
+        for that same attempt (one at a time: retries add no threads) and takes its client if
+        it got through."""
         address = host_and_port(host)
-        client = self._new_client()
-        outcome: list = []
-
-        def attempt():
-            try:
-                client.Connect(host)
-                outcome.append(None)
-            except Exception as error:  # noqa: BLE001 - handed to the caller
-                outcome.append(error)
-
-        worker = threading.Thread(target=attempt, name="vicon-connect", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if not outcome:
+        attempt = self._pending
+        if attempt is not None and (attempt.host != host or attempt.finished_unusable()):
+            attempt = None
+        if attempt is None:
+            attempt = self._pending = ConnectAttempt(self._new_client(), host)
+        if not attempt.done.wait(timeout):
             raise DeviceError(f"no Vicon DataStream server answered at {address} within "
                               f"{timeout:g} s (host up? firewall open for TCP {address}?)")
-        if outcome[0] is not None:
-            error = outcome[0]
-            if isinstance(error, self._errors):
-                reason = str(error).replace(host, "").strip() or type(error).__name__
-                raise DeviceError(f"cannot connect to a Vicon DataStream server at {address} "
-                                  f"({reason})") from error
-            raise error
-        return client
+        self._pending = None
+        error = attempt.error
+        if error is None:
+            return attempt.client
+        if isinstance(error, self._errors):
+            reason = str(error).replace(host, "").strip() or type(error).__name__
+            raise DeviceError(f"cannot connect to a Vicon DataStream server at {address} "
+                              f"({reason})") from error
+        raise error
 
     def is_connected(self) -> bool:
         try:
