@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosig_ros.errors import ConfigError
+from biosig_ros.errors import ConfigError, missing_extra
 from biosig_ros.io.bio_file import BioWriter, bio_path, merge_records, read_bio_records
 
 EXIT_ERROR = 2
@@ -207,7 +207,10 @@ def convert(source: str | Path, target: str | Path | None = None, marker_rate: f
         if content.torn_tail else []
     target = Path(target) if target else source.with_suffix(".c3d")
     if target.suffix.lower() == ".mcap":
-        from biosig_ros.bridge.bio_to_mcap import bio_to_mcap
+        try:
+            from biosig_ros.bridge.bio_to_mcap import bio_to_mcap
+        except ImportError as error:
+            raise missing_extra(error, "writing .mcap", "mcap") from None
 
         count = bio_to_mcap(content.records, target)
         return target, notes + [f"{count} messages"]

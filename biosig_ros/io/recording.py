@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosig_ros.errors import ConfigError
+from biosig_ros.errors import ConfigError, missing_extra
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.paths import resolve_data_path
@@ -156,7 +156,11 @@ def read_recording(settings: RecordingSettings) -> Recording:
     if suffix == ".mcap":
         from biosig_ros.io.mcap_recording import load_mcap_recording
 
-        return skip_flat_channels(load_mcap_recording(path, settings), settings)
+        try:  # mcap and mcap_ros2 are imported there, when first needed
+            recording = load_mcap_recording(path, settings)
+        except ImportError as error:
+            raise missing_extra(error, "reading .mcap", "mcap") from None
+        return skip_flat_channels(recording, settings)
     raise ConfigError(f"{path}: unsupported recording format {suffix!r} "
                       "(expected .bio, .c3d or .mcap)")
 
