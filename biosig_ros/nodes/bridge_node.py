@@ -42,6 +42,8 @@ from biosig_ros.nodes.recording_services import (
 GIL_SWITCH_INTERVAL_S = 0.0005
 # How often topics without publishers yet are looked for (the MCAP recorder: 1 s).
 DISCOVERY_PERIOD_S = 0.5
+# Messages waiting for the intake thread: about 20 s of the demo's five topics at 100 Hz.
+INTAKE_BACKLOG_MESSAGES = 10000
 
 
 def stamp_ns(msg) -> int:
@@ -66,7 +68,10 @@ class BridgeNode(Node):
         # (reliable when they all offer it, same depth): the .bio loses nothing the MCAP keeps.
         self._topic_subscriptions = []
         self._pending: list[tuple[str, type, object]] = []   # (resolved topic, type, callback)
-        self._intake: queue.SimpleQueue = queue.SimpleQueue()
+        # Bounded: under sustained overload the oldest backlog is not allowed to grow memory
+        # for hours; what is refused is counted and shown on /diagnostics.
+        self._intake: queue.Queue = queue.Queue(maxsize=INTAKE_BACKLOG_MESSAGES)
+        self._intake_dropped = 0
         self._intake_thread = threading.Thread(target=self._run_intake, name="bridge-intake",
                                                daemon=True)
         self._intake_thread.start()
@@ -114,10 +119,13 @@ class BridgeNode(Node):
         """A raw subscription's callback: the executor only queues the bytes (as the MCAP
         recorder does), so that it takes every message from DDS as fast; the intake thread
         deserializes them and runs callback, in arrival order."""
-        put = self._intake.put
+        put = self._intake.put_nowait
 
         def on_bytes(data: bytes) -> None:
-            put((message_type, callback, data))
+            try:
+                put((message_type, callback, data))
+            except queue.Full:
+                self._intake_dropped += 1
         return on_bytes
 
     def _run_intake(self) -> None:
@@ -193,12 +201,18 @@ class BridgeNode(Node):
         values["gaps"] = sum(s.gaps for s in self.core.stats.values())
         values["missing"] = sum(s.missing_samples for s in self.core.stats.values())
         values["kinematics_index"] = "; ".join(p.source() for p in self.core.pairings)
+        values["intake_backlog"] = self._intake.qsize()
+        values["intake_dropped"] = self._intake_dropped
         waiting = self.core.buffers.waiting_for()
         problem, lost = recording_problem(recorder), self.losses.message()
         if problem:
             level, message = diagnostics.ERROR, problem
         elif lost:
             level, message = diagnostics.WARN, lost
+        elif self._intake_dropped:
+            level, message = diagnostics.WARN, (
+                f"{self._intake_dropped} messages dropped: the intake backlog was full "
+                f"({INTAKE_BACKLOG_MESSAGES} messages; the machine cannot keep up)")
         elif waiting:
             level, message = diagnostics.WARN, "no data yet for " + ", ".join(waiting)
         else:
@@ -206,7 +220,10 @@ class BridgeNode(Node):
         self.diagnostics.set(level, message, **values)
 
     def close(self) -> None:
-        self._intake.put(None)            # what was taken before the end is still recorded
+        try:  # what was taken before the end is still recorded
+            self._intake.put(None, timeout=10)
+        except queue.Full:
+            self.get_logger().error("the intake backlog did not drain in 10 s at shutdown")
         self._intake_thread.join(timeout=10)
         if self.server is not None:
             self.server.stop()
