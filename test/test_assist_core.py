@@ -349,3 +349,10 @@ def test_ik_quality_problems():
     assert quality_problem(quality(dofs_out_of_range=["thorax_RotX"]), [ELBOW]) == ""
     assert "thorax" in quality_problem(quality(underdetermined_segments=["thorax"]))
     assert quality_problem(quality(underdetermined_segments=["thorax"]), (), False) == ""
+    stepped = quality(discontinuity=True, discontinuity_reason="thorax_RotX stepped 0.5 rad",
+                      dofs_stepped=["thorax_RotX"])
+    assert quality_problem(stepped) == (
+        "IK pose discontinuous at frame 7: thorax_RotX stepped 0.5 rad")
+    assert quality_problem(stepped, [ELBOW]) == ""  # not a watched DoF
+    assert "loop restart" in quality_problem(
+        quality(discontinuity=True, discontinuity_reason="loop restart"), [ELBOW])

@@ -325,6 +325,10 @@ FAULTS = {
     "IK quality: out of range": (
         dict(quality=dict(dofs_out_of_range=["thorax_RotX", "humerus_shoulder_ele_RotY"])),
         "IK: DoF(s) out of the model's range: humerus_shoulder_ele_RotY"),
+    "IK quality: discontinuity": (
+        dict(quality=dict(discontinuity=True, discontinuity_reason="humerus stepped",
+                          dofs_stepped=["humerus_shoulder_ele_RotY"])),
+        "IK pose discontinuous at frame"),
     "IK quality: under-determined": (
         dict(quality=dict(underdetermined_segments=["thorax"])),
         "IK: segment(s) seen by too few markers to be solved: thorax"),
