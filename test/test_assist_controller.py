@@ -207,9 +207,12 @@ EVENTS = st.one_of(
     st.tuples(st.just("wait"), st.floats(0.0, 0.03)),
     st.tuples(st.just("idle"), st.floats(0.0, 0.5)),
     st.tuples(st.just("hold"), VALUES, st.floats(-1.0, 1.0), st.integers(1, 40)),
+    st.tuples(st.just("hold"), st.tuples(st.just(1.0), st.just(0.0), st.just(1.0)),
+              st.floats(0.5, 1.0), st.integers(10, 40)),  # towards the torque limits
     st.tuples(st.just("stall"), st.one_of(st.floats(0.05, 0.5), st.floats(0.5, 3.0))),
     st.tuples(st.just("burst"), st.integers(2, 20)),
     st.tuples(st.just("enable"), st.booleans()),
+    st.just(("enable", True)),  # more often: most properties are about the enabled state
     st.tuples(st.just("stop"),),
     st.tuples(st.just("reset"),),
 )
@@ -225,7 +228,7 @@ def healthy_start(run: Run) -> None:
         run.advance(0.005)
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=600)
 @given(st.lists(EVENTS, max_size=120))
 def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events):
     run = Run()
@@ -310,6 +313,38 @@ def test_healthy_inputs_never_fault_and_the_command_follows_the_law(frames):
     elbow = 4.0 * math.copysign(max(abs(a - b) - 0.05, 0.0), a - b) + 2.0 * q0
     expected = [max(-3.0, min(3.0, elbow)), max(-0.5, min(0.5, c))]
     assert run.c.limiter.command == pytest.approx(expected, abs=1e-9)
+
+
+BAD_INPUTS = st.one_of(
+    st.tuples(st.just("envelope"), st.sampled_from(["stale", "future", "gap", "back",
+                                                    "malformed", "nan", "inf", "huge"])),
+    st.tuples(st.just("pose"), st.sampled_from(["stale", "future", "nan", "flagged"]),
+              st.sampled_from(["before", "after"])))
+
+
+@PROPERTY
+@given(st.lists(st.tuples(VALUES, st.floats(-1.0, 1.0), st.floats(0.0, 0.012)), max_size=30),
+       BAD_INPUTS, VALUES, st.integers(1, 4), st.floats(-1.0, 1.0))
+def test_any_bad_input_while_enabled_faults_at_once(prefix, bad, values, count, q0):
+    """Whatever the healthy history, one bad input of any kind faults with that very input,
+    named (a stale or future one says so); the command it triggers already ramps down."""
+    run = Run()
+    healthy_start(run)
+    assert run.c.enable(True)[0]
+    for activations, angle, wait in prefix:
+        run.envelope("fresh", activations)
+        run.pose("fresh", "before", angle)
+        run.advance(wait)
+    assert run.c.safety.state == ENABLED, run.c.reason()
+    command = list(run.c.limiter.command)
+    if bad[0] == "envelope":
+        run.envelope(bad[1], values, count)
+    else:
+        run.pose(bad[1], bad[2], q0)
+    assert run.c.safety.state == FAULT, (bad, run.c.reason())
+    if bad[1] in ("stale", "future"):
+        assert bad[1].replace("future", "in the future") in run.c.reason(), run.c.reason()
+    assert all(abs(a) <= abs(b) + EPS for a, b in zip(run.c.limiter.command, command))
 
 
 def test_a_burst_of_old_messages_faults_at_once_and_ramps_down():
