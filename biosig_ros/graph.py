@@ -58,6 +58,9 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     command += ["--ros-args", "-r", f"__node:={spec.name}"]
     if namespace:
         command += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    for option, value in ros_arguments(values).items():  # e.g. --log-level debug
+        command += [option, str(value)]
+    values = {key: value for key, value in values.items() if not key.startswith("--")}
     files = [str(config_dir() / name) for name in spec.params]
     if params_files and spec.name in params_files:
         files[:1] = [params_files[spec.name]]
@@ -70,6 +73,11 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     for assignment in overrides.get(spec.name, []):
         command += ["-p", assignment]
     return command
+
+
+def ros_arguments(values: dict) -> dict:
+    """The ROS arguments among a ROS node's argument values (keys starting with "--")."""
+    return {key: value for key, value in values.items() if key.startswith("--")}
 
 
 def _forward_output(name: str, stream) -> None:

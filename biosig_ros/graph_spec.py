@@ -60,9 +60,10 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """Where an argument's value goes: parameter `key` of node `node`, or, when key starts
-    with "--", that command-line option of a process that is not a ROS node. offset: added
-    to an integer value (one port base for several ports)."""
+    """Where an argument's value goes: parameter `key` of node `node` (EVERY_NODE: of every
+    ROS node of the graph), or, when key starts with "--", that command-line option of a
+    process that is not a ROS node, or that ROS argument (`--ros-args --log-level LEVEL`) of a
+    ROS node. offset: added to an integer value (one port base for several ports)."""
 
     node: str
     key: str
@@ -81,14 +82,20 @@ class LaunchArgument:
     default: str = ""
     # (node, file in config/): when given, that node's parameter file becomes this one.
     params_file_when_given: tuple[str, str] | None = None
+    choices: tuple[str, ...] = ()  # the values a string argument accepts (empty: any)
 
 
-def _arg(name, description, *targets, type=str, params_file_when_given=None):
+EVERY_NODE = "*"  # Target.node: every ROS node of the graph
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+def _arg(name, description, *targets, type=str, params_file_when_given=None, choices=()):
     return LaunchArgument(name, description, tuple(Target(*t) for t in targets), type,
-                          params_file_when_given=params_file_when_given)
+                          params_file_when_given=params_file_when_given, choices=choices)
 
 
-# Arguments that exist in a graph when the graph has the node named first in each target.
+# Arguments that exist in a graph when the graph has the node named first in each target
+# (EVERY_NODE: in every graph).
 NODE_ARGUMENTS = (
     _arg("recording", "recording file (.bio, .c3d, .mcap) to replay, with config/replay.yaml "
          "(names and rates from the file) instead of the demo's; '' = data/abd.bio",
@@ -97,6 +104,10 @@ NODE_ARGUMENTS = (
          ("replay", "loop"), type=bool),
     _arg("speed", "replay speed factor (2.0 = twice as fast); '' = the parameter file's",
          ("replay", "speed"), type=float),
+    _arg("use_sim_time", "true: the replay publishes /clock (simulated time, `speed` seconds "
+         "per second) and every node runs on it (use_sim_time): rates and timeouts per "
+         "simulated second; '' = false", ("replay", "publish_clock"),
+         (EVERY_NODE, "use_sim_time"), type=bool),
     _arg("trigno_host", "address of the PC running the Trigno Control Utility; '' = the "
          "parameter file's", ("trigno_emg", "host")),
     _arg("trigno_port_base", "first of the five Trigno TCP ports (command, legacy EMG/aux, "
@@ -122,6 +133,13 @@ NODE_ARGUMENTS = (
     _arg("record_mcap", "also record the graph's topics to MCAP (the rosbag2 format that "
          "Foxglove and PlotJuggler open) with an mcap_recorder node (true/false); '' = false",
          ("mcap_recorder", "record_on_start"), type=bool),
+    _arg("live_view_port", "TCP port of the live view's web page (0 = a free port); '' = the "
+         "parameter file's (8080)", ("live_view", "port"), type=int),
+    _arg("frame_prefix", "prefix of the IK segment frames on /tf ({namespace} = the graph's "
+         "namespace); '' = the parameter file's ('{namespace}/': s1/thorax in namespace s1)",
+         ("ik", "tf_prefix")),
+    _arg("log_level", "log level of every node (debug, info, warn, error, fatal); '' = info",
+         (EVERY_NODE, "--log-level"), choices=LOG_LEVELS),
 )
 
 NAMESPACE_ARGUMENT = LaunchArgument(
@@ -203,7 +221,7 @@ def graph_arguments(graph: str) -> tuple[LaunchArgument, ...]:
     arguments = [NAMESPACE_ARGUMENT]
     arguments += [params_file_argument(spec) for spec in nodes if spec.is_ros_node]
     arguments += [argument for argument in NODE_ARGUMENTS
-                  if argument.targets[0].node in names]
+                  if argument.targets[0].node in names | {EVERY_NODE}]
     return tuple(arguments)
 
 
@@ -223,6 +241,9 @@ def convert_argument(argument: LaunchArgument, text: str):
         if lowered not in ("true", "false"):
             raise ValueError(f"argument '{argument.name}' must be true or false, got {text!r}")
         return lowered == "true"
+    if argument.choices and text not in argument.choices:
+        raise ValueError(f"argument '{argument.name}' must be one of "
+                         f"{', '.join(argument.choices)}, got {text!r}")
     try:
         return argument.type(text)
     except ValueError:
@@ -254,6 +275,9 @@ def node_overrides(graph: str, values: dict[str, str]) -> dict[str, dict]:
             continue
         value = convert_argument(argument, text)
         for target in argument.targets:
-            overrides.setdefault(target.node, {})[target.key] = (
-                value + target.offset if target.offset else value)
+            nodes = ([spec.name for spec in GRAPHS[graph] if spec.is_ros_node]
+                     if target.node == EVERY_NODE else [target.node])
+            for node in nodes:
+                overrides.setdefault(node, {})[target.key] = (
+                    value + target.offset if target.offset else value)
     return overrides

@@ -21,7 +21,7 @@ from visualization_msgs.msg import MarkerArray
 from biosig_ros.msg import MarkerSet, SignalChunk
 from biosig_ros.ros.cdr_reader import MarkerFrameView, MarkerSetReader
 from biosig_ros.ros.conversions import time_to_seconds
-from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, loss_window
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.polled_intake import PolledIntake
@@ -95,7 +95,7 @@ class LiveViewNode(Node):
         self._raw_subscription = None
         self._raw_unwatched_since = 0.0
         self._diagnostics = Diagnostics(self)
-        self._losses = LossWindow()
+        self._losses = loss_window(self)
         self._counted: dict[str, int] = {}  # losses already recorded, per source
         self.create_timer(1.0, self._update_diagnostics)
         self.create_timer(_RAW_CHECK_S, self._follow_raw_viewers)

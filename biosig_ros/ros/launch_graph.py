@@ -63,12 +63,17 @@ def _graph_actions(context, graph_name: str, share: str):
             given_file = params_files.get(spec.name)
             if given_file and given_file != _shipped(share, spec):
                 files[:1] = [given_file]
+            # ROS arguments (--log-level) go on the command line, the rest are parameters.
+            ros_arguments = [word for key, value in given.items() if key.startswith("--")
+                             for word in (key, str(value))]
+            given = {key: value for key, value in given.items() if not key.startswith("--")}
             # Typed explicitly: launch would read a string such as "1" as YAML (an integer).
             parameters = files + ([{key: ParameterValue(value, value_type=type(value))
                                     for key, value in given.items()}] if given else [])
             action = Node(
                 package=PACKAGE, executable=spec.executable, name=spec.name,
                 namespace=namespace or None, output="screen", parameters=parameters,
+                arguments=["--ros-args", *ros_arguments] if ros_arguments else None,
                 respawn=True, respawn_delay=RESPAWN_DELAY_S)
         else:
             options = [word for key, value in given.items() for word in (key, str(value))]
