@@ -28,7 +28,7 @@ import yaml
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
                                    NodeSpec, graph_arguments, node_overrides, started)
-from biosig_ros.discovery import restrict_discovery_to_localhost
+from biosig_ros.discovery import choose_transport
 from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
 STOP_TIMEOUT_S = 10.0
@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a launch argument, as `ros2 launch ... NAME:=VALUE`")
     parser.add_argument("--network", action="store_true",
                         help="let demo/simulated graphs be discovered from other machines")
+    parser.add_argument("--dds-shared-memory", action="store_true",
+                        help="leave Fast DDS' transports to the environment (shared memory: a "
+                             "node killed with SIGKILL can stall the graph, docs/graphs.md)")
     arguments = parser.add_argument_group("launch arguments (see docs/graphs.md)")
     for name, argument in _all_arguments().items():
         arguments.add_argument(f"--{name.replace('_', '-')}", dest=f"arg_{name}", default=None,
@@ -321,8 +324,9 @@ def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.graph in LOCAL_GRAPHS and not args.network:
-        restrict_discovery_to_localhost(os.environ)
+    for note in choose_transport(os.environ, args.graph in LOCAL_GRAPHS and not args.network,
+                                 args.dds_shared_memory):
+        print(f"[graph] {note}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="biosig_ros-graph-"))
     try:
         commands = graph_commands(args.graph, argument_values(args),

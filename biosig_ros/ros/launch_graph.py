@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from biosig_ros.discovery import shared_memory_risk
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, GRAPHS, RESPAWN_DELAY_S,
                                    graph_arguments, node_overrides, started,
                                    swapped_params_files)
@@ -37,7 +38,7 @@ def launch_description_for(graph_name: str):
 
 def _graph_actions(context, graph_name: str, share: str):
     from ament_index_python.packages import get_package_prefix
-    from launch.actions import ExecuteProcess, RegisterEventHandler
+    from launch.actions import ExecuteProcess, LogInfo, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
@@ -51,7 +52,9 @@ def _graph_actions(context, graph_name: str, share: str):
     per_node = node_overrides(graph_name, values)
     swapped = swapped_params_files(graph_name, values)
     executables = os.path.join(get_package_prefix(PACKAGE), "lib", PACKAGE)
-    actions = []
+    # Launch files leave the DDS environment to the user; they name the one known trap.
+    risk = shared_memory_risk(os.environ)
+    actions = [LogInfo(msg=f"biosig_ros: {risk}")] if risk else []
     for spec in GRAPHS[graph_name]:
         if not started(spec, values):
             continue
