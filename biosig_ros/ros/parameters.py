@@ -79,8 +79,10 @@ def _normalise_override(node: Node, name: str, ros_type: Parameter.Type | None) 
     value = overrides[name].value
     if ros_type == Parameter.Type.DOUBLE and isinstance(value, int) and not isinstance(value, bool):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(value))
-    elif ros_type in _ARRAY_TYPES.values() and value is not None and len(value) == 0:
-        del overrides[name]  # the default is used; an empty list is every list's default here
+    elif ros_type in _ARRAY_TYPES.values() and (value is None or len(value) == 0):
+        # rcl gives YAML's untyped `[]` as NOT_SET: the default is used, and an empty list is
+        # every list's default here.
+        del overrides[name]
     elif ros_type == Parameter.Type.DOUBLE_ARRAY and value is not None and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE_ARRAY, [float(v) for v in value])
