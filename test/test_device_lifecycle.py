@@ -230,4 +230,4 @@ def test_the_lifecycle_state_shows_on_diagnostics_through_shutdown():
         assert status.message.startswith("finalized"), status.message
         level = status.level
         assert (int.from_bytes(level, "little") if isinstance(level, bytes) else level) \
-            == DiagnosticStatus.WARN
+            == int.from_bytes(DiagnosticStatus.WARN, "little")
