@@ -27,6 +27,7 @@ EXECUTABLES = {
     "assist_node": "biosig_ros.nodes.assist_node",
     "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
+    "torque_node": "biosig_ros.nodes.torque_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -172,13 +173,15 @@ CUSTOM_DEVICE = (
 )
 
 # EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
-# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo, and EMG + IK -> joint
+# torques (muscle model and inverse dynamics). The assist node starts
 # disabled: enable it with its ~/enable service (std_srvs/SetBool).
 EXO_DEMO = (
     NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
     NodeSpec("emg_processing_node", "emg_processing",
              ("emg_processing.yaml", "emg_processing_exo.yaml")),
     NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("torque_node", "torque", ("torque.yaml",)),
     NodeSpec("assist_node", "assist", ("assist.yaml",)),
     NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
     NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),
