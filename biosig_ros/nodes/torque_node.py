@@ -291,12 +291,13 @@ class TorqueNode(Node):
         est = self.estimator
         try:
             fit = calibrate_gains(est.model, est.groups, window, self.settings.calibration_dofs,
-                                  (self.settings.gain_min, self.settings.gain_max))
+                                  (self.settings.gain_min, self.settings.gain_max),
+                                  self.settings.force_scale_change, est.force_scale)
         except ValueError as error:
             response.message = f"calibration failed: {error}"
             return response
-        est.set_gains(fit.gains)
-        est.channel_map = est.channel_map.with_gains(est.channel_names, fit.gains, fit.notes())
+        est.set_gains(fit.gains, fit.force_scale)
+        est.channel_map.notes = fit.notes()
         path_text = request.output_file or self.settings.calibration_file
         note = "not saved (no output_file and no calibration_file parameter)"
         if path_text:
@@ -309,7 +310,11 @@ class TorqueNode(Node):
         response.gains = [float(g) for g in fit.gains]
         response.rmse_before, response.rmse_after = fit.rmse_before, fit.rmse_after
         response.r2_before, response.r2_after = fit.r2_before, fit.r2_after
-        response.message = (f"gains applied from {fit.frames} frames on "
+        scaled = "" if not self.settings.force_scale_change else (
+            ", force scales " + ", ".join(f"{m}={v:.2f}" for m, v in
+                                          zip(est.model.muscle_names, fit.force_scale)
+                                          if v != 1.0))
+        response.message = (f"gains{scaled} applied from {fit.frames} frames on "
                             f"{', '.join(fit.dofs)}: RMSE {fit.rmse_before:.3g} -> "
                             f"{fit.rmse_after:.3g} N.m, R^2 {fit.r2_before:.3f} -> "
                             f"{fit.r2_after:.3f}; {note}")

@@ -3,7 +3,10 @@ muscle torque matches the inverse-dynamics torque on chosen DoFs.
 
 At a pose and velocity the muscle torque is passive + sum over channels of gain * (torque of
 that channel's muscles at its unit-gain activation): linear in the gains, so the fit is a
-bounded linear least squares (scipy lsq_linear) over frames x DoFs.
+bounded linear least squares (scipy lsq_linear) over frames x DoFs. Optionally a second stage
+fits each mapped muscle's active-force scale within 1 +/- force_scale_change, gains held (the
+torque is linear in those too); a channel's gain and its muscles' scales multiply, so only
+their products are determined: the bounds keep the scales near 1.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class TorqueWindow:
 @dataclass
 class CalibrationResult:
     gains: np.ndarray
+    force_scale: np.ndarray  # per model muscle (1 where not fitted)
     rmse_before: float
     rmse_after: float
     r2_before: float
@@ -60,9 +64,13 @@ def dof_indices(model: TorqueModel, names) -> list[int]:
 
 
 def calibrate_gains(model: TorqueModel, groups: list[np.ndarray], window: TorqueWindow,
-                    dof_names, bounds: tuple[float, float] = (0.0, 20.0)) -> CalibrationResult:
+                    dof_names, bounds: tuple[float, float] = (0.0, 20.0),
+                    force_scale_change: float = 0.0,
+                    force_scale: np.ndarray | None = None) -> CalibrationResult:
     """Gains per channel (groups[c]: its muscle indices) fitting the window's inverse dynamics
-    on dof_names. Channels without muscles keep gain 0 (they cannot be fitted)."""
+    on dof_names. Channels without muscles keep gain 0 (they cannot be fitted). force_scale:
+    the scales in force (model order) while the gains are fitted; with force_scale_change > 0
+    they are then refitted within 1 +/- force_scale_change."""
     dofs = dof_indices(model, dof_names)
     frames = len(window.q)
     if frames < 2:
@@ -71,10 +79,11 @@ def calibrate_gains(model: TorqueModel, groups: list[np.ndarray], window: Torque
     design = np.empty((frames, len(dofs), channels))
     passive = np.empty((frames, len(dofs)))
     activations = np.zeros(len(model.muscle_names))
+    scale = np.ones(len(model.muscle_names)) if force_scale is None else np.asarray(force_scale)
     for k in range(frames):
         activations[:] = 0.0
         for c, muscles in enumerate(groups):
-            activations[muscles] = window.channel_activations[k, c]
+            activations[muscles] = window.channel_activations[k, c] * scale[muscles]
         p, basis = model.muscle_basis(groups, activations, window.q[k], window.muscle_qdot[k])
         passive[k] = p[dofs]
         design[k] = basis[:, dofs].T
@@ -86,7 +95,34 @@ def calibrate_gains(model: TorqueModel, groups: list[np.ndarray], window: Torque
         b = (target - passive).reshape(-1)
         gains[fitted] = lsq_linear(a, b, bounds=bounds).x
     predicted = passive + np.einsum("fdc,c->fd", design, gains)
+    if force_scale_change > 0:
+        scale, predicted = _fit_force_scale(model, groups, window, dofs, gains, target,
+                                            force_scale_change)
     rmse_before, r2_before = fit_quality(window.muscle[:, dofs], target)
     rmse_after, r2_after = fit_quality(predicted, target)
-    return CalibrationResult(gains, rmse_before, rmse_after, r2_before, r2_after, frames,
-                             list(dof_names))
+    return CalibrationResult(gains, scale.copy(), rmse_before, rmse_after, r2_before, r2_after,
+                             frames, list(dof_names))
+
+
+def _fit_force_scale(model, groups, window, dofs, gains, target, change):
+    """Per mapped muscle, the active-force scale in [1 - change, 1 + change], gains held:
+    (scales in model order, predicted torque)."""
+    mapped = np.concatenate([m for m in groups if len(m)]).astype(int) if groups else \
+        np.zeros(0, dtype=int)
+    frames = len(window.q)
+    design = np.empty((frames, len(dofs), len(mapped)))
+    passive = np.empty((frames, len(dofs)))
+    activations = np.zeros(len(model.muscle_names))
+    for k in range(frames):
+        activations[:] = 0.0
+        for c, muscles in enumerate(groups):
+            activations[muscles] = min(1.0, gains[c] * window.channel_activations[k, c])
+        p, columns = model.muscle_columns(mapped, activations, window.q[k],
+                                          window.muscle_qdot[k])
+        passive[k] = p[dofs]
+        design[k] = columns[:, dofs].T
+    fit = lsq_linear(design.reshape(frames * len(dofs), len(mapped)),
+                     (target - passive).reshape(-1), bounds=(1.0 - change, 1.0 + change))
+    scale = np.ones(len(model.muscle_names))
+    scale[mapped] = fit.x
+    return scale, passive + np.einsum("fdm,m->fd", design, fit.x)

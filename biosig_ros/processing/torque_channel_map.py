@@ -7,6 +7,7 @@ start and written back by the calibration.
     channels:
       EMG1: {muscles: [DELT1], gain: 1.0, mvc: 0.00021}
       EMG2: [DELT2, DELT3]          # short form: gain 1, no mvc
+    force_scale: {DELT3: 1.2}       # optional: a muscle's active force x this (default 1)
 """
 from __future__ import annotations
 
@@ -35,11 +36,19 @@ class ChannelEntry:
 class ChannelMap:
     channels: dict[str, ChannelEntry]
     notes: dict = field(default_factory=dict)  # calibration figures, kept with the gains
+    force_scale: dict[str, float] = field(default_factory=dict)  # muscle -> active force x
 
     def check(self, muscle_names) -> None:
         """ConfigError naming the first problem: unknown muscle, muscle in two channels, bad
         gain or MVC."""
         owner: dict[str, str] = {}
+        for muscle, scale in self.force_scale.items():
+            if muscle not in muscle_names:
+                raise ConfigError(f"channel map: force_scale names muscle {muscle!r}, which "
+                                  "the model does not have")
+            if not (math.isfinite(scale) and scale > 0):
+                raise ConfigError(f"channel map: force_scale of {muscle} is {scale}: give a "
+                                  "number > 0")
         for channel, entry in self.channels.items():
             if not (math.isfinite(entry.gain) and entry.gain >= 0):
                 raise ConfigError(f"channel map: channel {channel} has gain {entry.gain}: give "
@@ -64,12 +73,18 @@ class ChannelMap:
     def gains(self, names) -> np.ndarray:
         return np.array([self.channels[n].gain for n in names], dtype=float)
 
-    def with_gains(self, names, gains, notes: dict) -> "ChannelMap":
+    def scales(self, muscle_names) -> np.ndarray:
+        return np.array([self.force_scale.get(m, 1.0) for m in muscle_names], dtype=float)
+
+    def with_gains(self, names, gains, notes: dict,
+                   force_scale: dict[str, float] | None = None) -> "ChannelMap":
         channels = {n: ChannelEntry(list(e.muscles), e.gain, e.mvc)
                     for n, e in self.channels.items()}
         for name, gain in zip(names, gains):
-            channels[name].gain = float(gain)
-        return ChannelMap(channels, dict(notes))
+            if name in channels:
+                channels[name].gain = float(gain)
+        scales = dict(self.force_scale if force_scale is None else force_scale)
+        return ChannelMap(channels, dict(notes), scales)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ChannelMap":
@@ -101,7 +116,14 @@ class ChannelMap:
                 raise ConfigError(f"{origin}: channel {name}: {error}") from error
         if not channels:
             raise ConfigError(f"{origin} maps no channel to any muscle")
-        return cls(channels, dict(content.get("calibration") or {}))
+        scales = content.get("force_scale") or {}
+        if not isinstance(scales, dict):
+            raise ConfigError(f"{origin}: force_scale must map muscle names to numbers")
+        try:
+            scales = {str(m): float(v) for m, v in scales.items()}
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{origin}: force_scale: {error}") from error
+        return cls(channels, dict(content.get("calibration") or {}), scales)
 
     def to_dict(self) -> dict:
         channels = {}
@@ -111,6 +133,8 @@ class ChannelMap:
                 item["mvc"] = float(entry.mvc)
             channels[name] = item
         content = {"channels": channels}
+        if self.force_scale:
+            content["force_scale"] = {m: float(v) for m, v in self.force_scale.items()}
         if self.notes:
             content["calibration"] = self.notes
         return content

@@ -55,6 +55,9 @@ class TorqueSettings:
         "DoFs whose torques the calibration matches")
     gain_min: float = doc_field(0.0, "lowest gain the calibration may fit", range=(0.0, None))
     gain_max: float = doc_field(20.0, "highest gain the calibration may fit", range=(0.0, None))
+    force_scale_change: float = doc_field(
+        0.0, "calibration: also fit each mapped muscle's active-force scale within 1 +/- this "
+        "(after the gains, gains held); 0 = gains only", range=(0.0, 0.9))
 
     def __post_init__(self) -> None:
         for name in ("activation_time_s", "deactivation_time_s", "frame_rate",
@@ -65,6 +68,8 @@ class TorqueSettings:
         if not self.velocity_cutoff_hz < self.frame_rate / 2:
             raise ConfigError(f"parameter 'velocity_cutoff_hz' ({self.velocity_cutoff_hz:g}) "
                               f"must be below half the frame_rate ({self.frame_rate / 2:g} Hz)")
+        if not 0 <= self.force_scale_change < 1:
+            raise ConfigError("parameter 'force_scale_change' must be >= 0 and < 1")
         if not 0 <= self.gain_min < self.gain_max:
             raise ConfigError("parameters 'gain_min' and 'gain_max': need 0 <= gain_min < "
                               "gain_max")
@@ -144,6 +149,7 @@ class TorqueEstimator:
         self.channel_map = channel_map or ChannelMap.load(settings.channel_map_file)
         self.channel_map.check(self.model.muscle_names)
         self.unmapped_muscles = self.channel_map.unmapped(self.model.muscle_names)
+        self.force_scale = self.channel_map.scales(self.model.muscle_names)
         self.differentiator = StreamingDifferentiator(settings, self.model.nb_q)
         self.channel_names: list[str] = []
         self._groups: list[np.ndarray] = []
@@ -198,13 +204,21 @@ class TorqueEstimator:
     def gains(self) -> np.ndarray:
         return self._gains.copy()
 
-    def set_gains(self, gains) -> None:
+    def set_gains(self, gains, force_scale=None) -> None:
+        """New channel gains (and, if given, per-muscle force scales in model order)."""
+        if force_scale is not None:
+            force_scale = np.asarray(force_scale, dtype=float)
+            if force_scale.shape != self.force_scale.shape or not np.all(force_scale > 0):
+                raise ValueError(f"need {len(self.force_scale)} force scales > 0")
+            self.force_scale = force_scale.copy()
         gains = np.asarray(gains, dtype=float)
         if gains.shape != self._gains.shape or not np.all(np.isfinite(gains)) or (gains < 0).any():
             raise ValueError(f"need {len(self._gains)} finite gains >= 0")
         self._gains = gains.copy()
+        scales = {m: float(v) for m, v in zip(self.model.muscle_names, self.force_scale)
+                  if v != 1.0}
         self.channel_map = self.channel_map.with_gains(self.channel_names, gains,
-                                                       self.channel_map.notes)
+                                                       self.channel_map.notes, scales)
 
     def normalise(self, envelope: np.ndarray, unit: str) -> np.ndarray:
         """Envelope values (in channel order) as fractions of MVC: as given when the unit is ''
@@ -265,7 +279,7 @@ class TorqueEstimator:
         else:
             channel_activation = self.activate(stamp, excitation)
             activations = self.muscle_activations(channel_activation)
-            muscle = self.model.muscle_torque(activations, q, velocity)
+            muscle = self.model.muscle_torque(activations, q, velocity, self.force_scale)
             if (activations >= 1.0).any():
                 flags.append("saturated muscle activation (gain x activation > 1)")
         self.frames += 1

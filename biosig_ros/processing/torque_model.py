@@ -70,12 +70,27 @@ class TorqueModel:
         return np.asarray(self.model.muscularJointTorque(self._forces.obj).to_array(),
                           dtype=float)
 
-    def muscle_torque(self, activations: np.ndarray, q: np.ndarray,
-                      qdot: np.ndarray) -> np.ndarray:
-        """Joint torque (N.m or N per DoF) of the muscles at these activations (0..1)."""
+    def muscle_torque(self, activations: np.ndarray, q: np.ndarray, qdot: np.ndarray,
+                      force_scale: np.ndarray | None = None) -> np.ndarray:
+        """Joint torque (N.m or N per DoF) of the muscles at these activations (0..1), each
+        muscle's active force scaled by force_scale (default 1)."""
         zero, full = self.force_range(q, qdot)
-        return self.torques_from_forces(zero + np.asarray(activations, dtype=float)
-                                        * (full - zero))
+        active = np.asarray(activations, dtype=float) * (full - zero)
+        if force_scale is not None:
+            active = active * force_scale
+        return self.torques_from_forces(zero + active)
+
+    def muscle_columns(self, muscles, activations: np.ndarray, q: np.ndarray,
+                       qdot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(passive torque, len(muscles) x nq): each listed muscle's active torque alone."""
+        zero, full = self.force_range(q, qdot)
+        passive = self.torques_from_forces(zero)
+        columns = np.empty((len(muscles), self.nb_q))
+        for row, muscle in enumerate(muscles):
+            forces = zero.copy()
+            forces[muscle] += activations[muscle] * (full[muscle] - zero[muscle])
+            columns[row] = self.torques_from_forces(forces) - passive
+        return passive, columns
 
     def inverse_dynamics(self, q: np.ndarray, qdot: np.ndarray, qddot: np.ndarray) -> np.ndarray:
         """Net joint torque that produces this motion (no external forces)."""
