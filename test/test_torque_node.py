@@ -94,3 +94,12 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
     saved = ChannelMap.load(out_file)
     assert np.allclose(saved.gains(NAMES), response.gains)
     assert saved.notes["rmse_after"] == round(response.rmse_after, 6)
+
+
+def test_a_bad_channel_map_stops_the_node_with_one_line_and_status_2(tmp_path):
+    map_file = tmp_path / "bad.yaml"
+    map_file.write_text("channels:\n  EMG1: [NOPE]\n")
+    with NodeProcess("biosig_ros.nodes.torque_node", "torque",
+                     {"model_path": MODEL, "channel_map_file": str(map_file)}) as node:
+        assert node.process.wait(timeout=60) == 2, node.output()
+        assert "channel EMG1 names muscle 'NOPE', which the model does not have" in node.output()
