@@ -112,6 +112,9 @@ NODE_ARGUMENTS = (
          "127.0.0.1:PORT with it); '' = 8801", ("vicon_wire_sim", "--port"), type=int),
     _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
          "first subject)", ("vicon_markers", "subject")),
+    _arg("amplifier_port", "UDP port of the example amplifier and its simulator (another "
+         "when 52000 is taken); '' = the parameter file's", ("udp_amplifier", "port"),
+         ("udp_amplifier_sim", "--port"), type=int),
     _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
          "marker report); '' = the parameter file's", ("ik", "model_path"),
          ("replay", "model_path")),
