@@ -28,6 +28,7 @@ EXECUTABLES = {
     "assist_node": "biosig_ros.nodes.assist_node",
     "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
+    "torque_node": "biosig_ros.nodes.torque_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -122,6 +123,9 @@ NODE_ARGUMENTS = (
          "127.0.0.1:PORT with it); '' = 8801", ("vicon_wire_sim", "--port"), type=int),
     _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
          "first subject)", ("vicon_markers", "subject")),
+    _arg("amplifier_port", "UDP port of the example amplifier and its simulator (another "
+         "when 52000 is taken); '' = the parameter file's", ("udp_amplifier", "port"),
+         ("udp_amplifier_sim", "--port"), type=int),
     _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
          "marker report); '' = the parameter file's", ("ik", "model_path"),
          ("replay", "model_path")),
@@ -205,13 +209,15 @@ CUSTOM_DEVICE = (
 )
 
 # EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
-# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo, and EMG + IK -> joint
+# torques (muscle model and inverse dynamics). The assist node starts
 # disabled: enable it with its ~/enable service (std_srvs/SetBool).
 EXO_DEMO = (
     NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
     NodeSpec("emg_processing_node", "emg_processing",
              ("emg_processing.yaml", "emg_processing_exo.yaml")),
     NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("torque_node", "torque", ("torque.yaml",)),
     NodeSpec("assist_node", "assist", ("assist.yaml",)),
     NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
     NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),

@@ -145,9 +145,22 @@ class ReplayNode(Node):
         if self.options.wait_for_nodes:
             listening = {info.node_name for p in publishers
                          for info in self.get_subscriptions_info_by_topic(p.topic_name)}
+            # A node listening only to a stream this recording does not have (EMG processing
+            # on a file without EMG) is ready: it would never subscribe to the others.
+            listening |= {info.node_name for topic in self._absent_topics()
+                          for info in self.get_subscriptions_info_by_topic(topic)}
             missing += [f"node {name} not subscribed" for name in self.options.wait_for_nodes
                         if name not in listening]
         return missing
+
+    def _absent_topics(self) -> list[str]:
+        """The topics this replay would publish if the recording had those streams."""
+        absent = []
+        if self.signal_publisher is None:
+            absent.append(self.resolve_topic_name(self.options.signal_topic))
+        if self.markers_publisher is None:
+            absent.append(self.resolve_topic_name(self.options.markers_topic))
+        return absent
 
     def _start_when_ready(self) -> None:
         missing = self._missing_consumers()
