@@ -28,7 +28,7 @@ import yaml
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
                                    NodeSpec, graph_arguments, node_overrides, started)
-from biosig_ros.discovery import restrict_discovery_to_localhost
+from biosig_ros.discovery import choose_transport
 from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
 STOP_TIMEOUT_S = 10.0
@@ -58,6 +58,9 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     command += ["--ros-args", "-r", f"__node:={spec.name}"]
     if namespace:
         command += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    for option, value in ros_arguments(values).items():  # e.g. --log-level debug
+        command += [option, str(value)]
+    values = {key: value for key, value in values.items() if not key.startswith("--")}
     files = [str(config_dir() / name) for name in spec.params]
     if params_files and spec.name in params_files:
         files[:1] = [params_files[spec.name]]
@@ -70,6 +73,11 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     for assignment in overrides.get(spec.name, []):
         command += ["-p", assignment]
     return command
+
+
+def ros_arguments(values: dict) -> dict:
+    """The ROS arguments among a ROS node's argument values (keys starting with "--")."""
+    return {key: value for key, value in values.items() if key.startswith("--")}
 
 
 def _forward_output(name: str, stream) -> None:
@@ -209,6 +217,9 @@ def build_parser(graph: str | None = None) -> argparse.ArgumentParser:
                         help="a launch argument, as `ros2 launch ... NAME:=VALUE`")
     parser.add_argument("--network", action="store_true",
                         help="let demo/simulated graphs be discovered from other machines")
+    parser.add_argument("--dds-shared-memory", action="store_true",
+                        help="leave Fast DDS' transports to the environment (shared memory: a "
+                             "node killed with SIGKILL can stall the graph, docs/graphs.md)")
     title = (f"launch arguments of the {graph} graph (see docs/graphs.md)" if graph else
              "launch arguments of every graph (`GRAPH --help` lists one graph's)")
     arguments = parser.add_argument_group(title)
@@ -351,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     # another graph gets the line naming the graph's own (graph_commands) rather than argparse's.
     helping = any(word in ("-h", "--help") for word in words)
     args = build_parser(chosen_graph(words) if helping else None).parse_args(words)
-    if args.graph in LOCAL_GRAPHS and not args.network:
-        restrict_discovery_to_localhost(os.environ)
+    for note in choose_transport(os.environ, args.graph in LOCAL_GRAPHS and not args.network,
+                                 args.dds_shared_memory):
+        print(f"[graph] {note}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="biosig_ros-graph-"))
     try:
         commands = graph_commands(args.graph, argument_values(args),

@@ -58,7 +58,7 @@ class BridgeNode(Node):
         self.server_settings = declare_settings(self, ServerSettings)
         self.recorder_settings = declare_settings(self, RecorderSettings,
                                                   on_change=self._recorder_settings_changed)
-        self.losses = diagnostics.LossWindow()
+        self.losses = diagnostics.loss_window(self)
         self.core = BridgeCore(self.settings, self.recorder_settings,
                                on_error=lambda message: self.get_logger().error(message))
         self.core.on_gap = self.losses.record
