@@ -3,7 +3,9 @@ clock: no ROS, no processes. Properties: the command stays within the torque lim
 by at most rate_limit x dt; a bad input (stale, from the future, old burst, NaN / inf, gap,
 index going back, malformed, flagged by IK quality, non-finite gravity) faults at once and
 data older than max_input_age is never used (at the latest at the next timer tick); nothing
-enables but an enable request; a stop holds until reset; healthy inputs never fault."""
+enables but an enable request; a stop holds until reset; healthy inputs never fault.
+The property tests run for both assistance sources: the EMG law on the envelope, and the
+muscle torque (torque_node's torque/muscle with its torque/quality) in the envelope's place."""
 from __future__ import annotations
 
 import math
@@ -26,6 +28,12 @@ SETTINGS = dict(joints=["elbow", "wrist"], agonists=["A", "C"], antagonists=["B"
                 gravity_dofs=["q0", ""], rate=100.0, max_input_age=0.1, max_future_stamp=0.02,
                 # Arrival timeouts longer than max_input_age: the stamps must do the work.
                 envelope_timeout=0.3, pose_timeout=0.3)
+# The muscle torque source: elbow = 4 x effort(d0), wrist = 1 x effort(d2); the generated
+# activations (a, b, c) become the efforts (a - b, b, c), so both sources see alike targets.
+MUSCLE_SETTINGS = dict(source="muscle_torque", torque_dofs=["d0", "d2"], torque_gains=[4.0, 1.0],
+                       torque_timeout=0.3)
+DOFS = ["d0", "d1", "d2"]
+SOURCES = ["emg_law", "muscle_torque"]
 PERIOD = 0.01
 CHANNELS = ["A", "B", "C"]
 NAMES = ["q0", "q1"]
@@ -64,9 +72,10 @@ def quality(bad: bool = False):
                            dofs_out_of_range=[], underdetermined_segments=[])
 
 
-def make(**overrides):
+def make(source: str = "emg_law", **overrides):
     clock = FakeClock()
-    s = AssistSettings(**{**SETTINGS, **overrides})
+    extra = MUSCLE_SETTINGS if source == "muscle_torque" else {}
+    s = AssistSettings(**{**SETTINGS, **extra, **overrides})
     law = AssistLaw(s.joint_laws(), {}, s.max_activation)
     return AssistController(s, law, FakePose(), clock, quality=True), clock
 
@@ -75,8 +84,9 @@ class Run:
     """Feeds a controller event by event like the node would, calls its timer whenever the
     clock passes a period (late when an event takes long), and checks every command."""
 
-    def __init__(self, **overrides):
-        self.c, self.clock = make(**overrides)
+    def __init__(self, source: str = "emg_law", **overrides):
+        self.c, self.clock = make(source, **overrides)
+        self.muscle = source == "muscle_torque"
         self.s = self.c.settings
         self.index = 0
         self.last_stamp = self.clock.now - 1.0    # the newest stamp generated as fresh
@@ -109,7 +119,10 @@ class Run:
         return self.last_stamp
 
     def envelope(self, kind: str, values, count: int = 1, delay: float = 0.0) -> str:
-        """One chunk; its kind when it is bad by construction, else ""."""
+        """One chunk (with the muscle torque source: one muscle torque frame instead); its
+        kind when it is bad by construction, else ""."""
+        if self.muscle:
+            return self.muscle_torque(kind, values, "after" if count == 3 else "before", delay)
         rate = 100.0
         data = [float(v) for v in values] * count
         first = self.index
@@ -136,6 +149,39 @@ class Run:
         self.check(self.c.on_envelope(stamp, first, count, rate, CHANNELS, "", data))
         if not bad:
             self.good["envelope"] = (newest, self.clock.now)
+        return kind if bad else ""
+
+    def muscle_torque(self, kind: str, values, order: str, delay: float = 0.0) -> str:
+        """One torque/muscle frame and its torque/quality (before or after it, or lost); the
+        envelope's kinds map onto it: gap = flagged by its quality, back = out of order,
+        malformed = efforts and names differ in length, huge = a large but finite torque (the
+        limits clamp it: not a fault)."""
+        a, b, c = values
+        efforts = [float(a - b), float(b), float(c)]
+        stamp = self.fresh_stamp(delay)
+        if kind == "back" and self.good["envelope"] is None:
+            kind = "fresh"
+        if kind == "stale":
+            stamp = self.clock.now - 2.0
+        elif kind == "future":
+            stamp = self.clock.now + 0.5
+        elif kind == "back":
+            stamp = self.good["envelope"][0] - 0.001
+        elif kind == "malformed":
+            efforts = efforts[:-1]
+        elif kind in ("nan", "inf", "huge"):
+            efforts[0] = {"nan": math.nan, "inf": -math.inf, "huge": 1e9}[kind]
+        problem = "saturated muscle activation" if kind == "gap" else ""
+        if order == "before":
+            self.check(self.c.on_torque_quality(stamp, problem))
+        self.check(self.c.on_muscle_torque(stamp, DOFS, efforts))
+        if order == "after":
+            self.check(self.c.on_torque_quality(stamp, problem))
+        if order == "lost":
+            return ""
+        bad = kind not in ("fresh", "huge")
+        if not bad:
+            self.good["envelope"] = (stamp, self.clock.now)
         return kind if bad else ""
 
     def pose(self, kind: str, order: str, q0: float, delay: float = 0.0) -> str:
@@ -211,6 +257,7 @@ EVENTS = st.one_of(
               st.floats(0.5, 1.0), st.integers(10, 40)),  # towards the torque limits
     st.tuples(st.just("stall"), st.one_of(st.floats(0.05, 0.5), st.floats(0.5, 3.0))),
     st.tuples(st.just("burst"), st.integers(2, 20)),
+    st.tuples(st.just("lost"), VALUES),  # muscle torque: a frame whose quality never comes
     st.tuples(st.just("enable"), st.booleans()),
     st.just(("enable", True)),  # more often: most properties are about the enabled state
     st.tuples(st.just("stop"),),
@@ -228,10 +275,11 @@ def healthy_start(run: Run) -> None:
         run.advance(0.005)
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @settings(PROPERTY, max_examples=600)
-@given(st.lists(EVENTS, max_size=120))
-def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events):
-    run = Run()
+@given(events=st.lists(EVENTS, max_size=120))
+def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(source, events):
+    run = Run(source)
     healthy_start(run)
     stopped = False
     for event in events:
@@ -242,6 +290,9 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
             bad = run.envelope(event[1], event[2], event[3], event[4])
         elif kind == "pose":
             bad = run.pose(event[1], event[2], event[3], event[4])
+        elif kind == "lost":
+            if run.muscle:
+                run.muscle_torque("fresh", event[1], "lost")
         elif kind in ("wait", "stall"):
             run.advance(event[1])
         elif kind == "idle":
@@ -288,13 +339,16 @@ def test_random_inputs_never_break_the_limits_and_bad_inputs_always_fault(events
     assert run.c.limiter.command == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @PROPERTY
-@given(st.lists(st.tuples(VALUES, st.floats(-1.0, 1.0), st.sampled_from(["before", "after"]),
-                          st.floats(0.0, 0.04), st.floats(0.0, 0.012), st.integers(1, 4)),
-                min_size=20, max_size=150))
-def test_healthy_inputs_never_fault_and_the_command_follows_the_law(frames):
-    """Late but in-bound inputs, quality before or after its pose, late timers: no fault."""
-    run = Run()
+@given(frames=st.lists(st.tuples(VALUES, st.floats(-1.0, 1.0),
+                                 st.sampled_from(["before", "after"]), st.floats(0.0, 0.04),
+                                 st.floats(0.0, 0.012), st.integers(1, 4)),
+                       min_size=20, max_size=150))
+def test_healthy_inputs_never_fault_and_the_command_follows_the_law(source, frames):
+    """Late but in-bound inputs, quality before or after its pose (and its muscle torque),
+    late timers: no fault."""
+    run = Run(source)
     healthy_start(run)
     ok, message = run.c.enable(True)
     assert ok, message
@@ -310,7 +364,10 @@ def test_healthy_inputs_never_fault_and_the_command_follows_the_law(frames):
         run.pose("fresh", "before", q0)
         run.advance(PERIOD)
     a, b, c = values
-    elbow = 4.0 * math.copysign(max(abs(a - b) - 0.05, 0.0), a - b) + 2.0 * q0
+    if run.muscle:
+        elbow = 4.0 * (a - b) + 2.0 * q0
+    else:
+        elbow = 4.0 * math.copysign(max(abs(a - b) - 0.05, 0.0), a - b) + 2.0 * q0
     expected = [max(-3.0, min(3.0, elbow)), max(-0.5, min(0.5, c))]
     assert run.c.limiter.command == pytest.approx(expected, abs=1e-9)
 
@@ -322,13 +379,17 @@ BAD_INPUTS = st.one_of(
               st.sampled_from(["before", "after"])))
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @PROPERTY
-@given(st.lists(st.tuples(VALUES, st.floats(-1.0, 1.0), st.floats(0.0, 0.012)), max_size=30),
-       BAD_INPUTS, VALUES, st.integers(1, 4), st.floats(-1.0, 1.0))
-def test_any_bad_input_while_enabled_faults_at_once(prefix, bad, values, count, q0):
+@given(prefix=st.lists(st.tuples(VALUES, st.floats(-1.0, 1.0), st.floats(0.0, 0.012)),
+                       max_size=30),
+       bad=BAD_INPUTS, values=VALUES, count=st.integers(1, 4), q0=st.floats(-1.0, 1.0))
+def test_any_bad_input_while_enabled_faults_at_once(source, prefix, bad, values, count, q0):
     """Whatever the healthy history, one bad input of any kind faults with that very input,
     named (a stale or future one says so); the command it triggers already ramps down."""
-    run = Run()
+    run = Run(source)
+    if run.muscle and bad == ("envelope", "huge"):
+        bad = ("envelope", "nan")  # a large muscle torque is clamped, not a fault
     healthy_start(run)
     assert run.c.enable(True)[0]
     for activations, angle, wait in prefix:
@@ -475,3 +536,63 @@ def test_the_shutdown_ramp_takes_its_budget_and_never_steps():
         run.clock.now += PERIOD
         run.check(run.c.shutdown_step())
     assert run.clock.now - start <= budget + EPS
+
+
+# --- the muscle torque source ---------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, order, reason", [
+    ("stale", "before", "stale muscle torque: stamped 2000 ms ago (max_input_age 100 ms)"),
+    ("future", "after", "muscle torque stamped 500 ms in the future"),
+    ("nan", "before", "non-finite muscle torque"),
+    ("inf", "after", "non-finite muscle torque"),
+    ("gap", "after", "muscle torque flagged by torque/quality: saturated muscle activation"),
+    ("back", "before", "muscle torque out of order"),
+    ("malformed", "before", "muscle torque with 3 names and 2 efforts"),
+])
+def test_each_bad_muscle_torque_names_its_fault(kind, order, reason):
+    run = Run("muscle_torque")
+    healthy_start(run)
+    assert run.c.enable(True)[0]
+    run.muscle_torque("fresh", (0.5, 0.1, 0.2), "before")
+    assert run.c.safety.state == ENABLED
+    run.muscle_torque(kind, (0.5, 0.1, 0.2), order)
+    assert run.c.safety.state == FAULT and reason in run.c.reason(), run.c.reason()
+
+
+def test_a_muscle_torque_waits_for_its_quality_and_stale_ones_fault_within_one_period():
+    run = Run("muscle_torque")
+    healthy_start(run)
+    assert run.c.enable(True)[0]
+    for _ in range(20):
+        run.muscle_torque("fresh", (1.0, 0.0, 1.0), "after")
+        run.pose("fresh", "before", 0.0)
+        run.advance(PERIOD)
+    assert run.c.limiter.command == pytest.approx([3.0, 0.5])
+    # Frames whose quality never comes are not used: the newest usable one ages into a fault.
+    newest = run.good["envelope"][0]
+    while run.c.safety.state == ENABLED:
+        run.muscle_torque("fresh", (1.0, 0.0, 1.0), "lost")
+        run.pose("fresh", "before", 0.0)
+        run.advance(PERIOD / 4)
+    assert run.clock.now - newest <= run.s.max_input_age + PERIOD + EPS
+    assert "stale muscle torque" in run.c.reason()
+
+
+def test_the_quality_stamp_printed_to_the_microsecond_still_pairs():
+    c, clock = make("muscle_torque", gravity_dofs=[""], support_fraction=0.0)
+    stamp = clock.now - 0.0123456789
+    c.on_torque_quality(float(f"{stamp:.6f}"), "")
+    command = c.on_muscle_torque(stamp, DOFS, [0.25, 0.0, 0.1])
+    assert command is not None and c.emg == pytest.approx([1.0, 0.1])
+
+
+def test_the_emg_law_source_ignores_muscle_torque_and_the_muscle_source_the_envelope():
+    c, clock = make()
+    assert c.on_muscle_torque(clock.now, DOFS, [1.0, 0.0, 0.0]) is None
+    assert c.on_torque_quality(clock.now, "") is None
+    m, clock = make("muscle_torque")
+    assert m.on_envelope(clock.now, 0, 1, 100.0, CHANNELS, "", [0.5, 0.0, 0.5]) is None
+    assert "no muscle torque received yet" in m.health_problem()
+    m.on_torque_quality(clock.now, "")
+    m.on_muscle_torque(clock.now, ["elsewhere"], [1.0])
+    assert "muscle torque has no DoF(s) d0, d2" in m.input_problems()

@@ -326,10 +326,23 @@ def test_per_joint_lists_broadcast_and_must_match():
     (dict(support_fraction=0.5, gravity_dofs=[ELBOW], joint_states_topic=""),
      "needs the pose"),
     (dict(command_topic=""), "'command_topic' must be set"),
+    (dict(envelope_topic=""), "'envelope_topic' must be set"),
+    (dict(source="torque"), "'source' must be one of emg_law, muscle_torque, got 'torque'"),
+    (dict(source="muscle_torque"), "'torque_dofs' names no model DoF"),
+    (dict(source="muscle_torque", torque_dofs=[ELBOW], muscle_torque_topic=""),
+     "needs 'muscle_torque_topic'"),
+    (dict(source="muscle_torque", torque_dofs=[ELBOW], torque_gains=[math.nan]),
+     "'torque_gains' entry 0 must be finite"),
 ])
 def test_bad_parameters_are_one_clear_error(overrides, message):
     with pytest.raises(ConfigError, match=message):
         AssistSettings(**overrides)
+
+
+def test_the_muscle_torque_source_needs_no_envelope_channels():
+    settings = AssistSettings(source="muscle_torque", joints=["a", "b"], agonists=[],
+                              envelope_topic="", torque_dofs=[ELBOW, ""], torque_gains=[0.3])
+    assert settings.torque_gains == [0.3, 0.3] and settings.torque_dofs == [ELBOW, ""]
 
 
 def test_ik_quality_problems():

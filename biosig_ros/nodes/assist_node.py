@@ -5,6 +5,8 @@ a topic-fed ros2_control forward_command_controller does not have.
     ik/joint_states (JointState) ->          ->  assist/state (AssistState), /diagnostics
     ik/quality (IkQuality)       ->          <-  services ~/enable (SetBool), ~/stop, ~/reset
                                                  (std_srvs/Trigger)
+With source muscle_torque, torque/muscle (JointState efforts) and torque/quality
+(DiagnosticStatus per frame) replace emg/envelope.
 
 Every decision (which input is fresh and usable, faults, enable / disable / stop, when a
 command goes out, dt, the ramps, the watchdog, the shutdown ramp) is made by
@@ -22,6 +24,7 @@ from pathlib import Path
 from collections import deque
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
@@ -61,7 +64,8 @@ class AssistNode(Node):
         self._memory, resumed = self._command_memory()
         self._controller = AssistController(
             s, AssistLaw(s.joint_laws(), self._mvc(), s.max_activation), pose, self._now,
-            quality=quality is not None, initial_command=resumed, on_fault=self._on_fault)
+            quality=quality is not None, initial_command=resumed, on_fault=self._on_fault,
+            torque_quality=bool(s.torque_quality_topic))
         self._times: deque[float] = deque(maxlen=1000)
 
         self._command = Float64MultiArray()
@@ -79,8 +83,7 @@ class AssistNode(Node):
         if quality is not None:
             self.create_subscription(quality, s.quality_topic, self._on_quality,
                                      control_input_qos(s.max_input_age))
-        self.create_subscription(SignalChunk, s.envelope_topic, self._on_envelope,
-                                 control_input_qos(s.max_input_age))
+        self._subscribe_source()
         if pose is not None:
             self.create_subscription(JointState, s.joint_states_topic, self._on_joint_states,
                                      control_input_qos(s.max_input_age))
@@ -93,10 +96,27 @@ class AssistNode(Node):
                 f"a shutdown ramps the command to 0 for up to {budget:.1f} s (torque_limits / "
                 "rate_limits): launchers kill a node that takes over 10 s to stop")
         self.get_logger().info(
-            f"ready: joints {', '.join(s.joints)}; {s.envelope_topic}"
+            f"ready: joints {', '.join(s.joints)}; {self._source_topics()}"
             f"{' + ' + s.joint_states_topic if pose is not None else ''}"
             f"{' + ' + s.quality_topic if quality is not None else ''} -> {s.command_topic} "
             f"(N.m, >= {s.rate:g} Hz); DISABLED until ~/enable")
+
+    def _subscribe_source(self) -> None:
+        s, qos = self.settings, control_input_qos(self.settings.max_input_age)
+        if s.source == "emg_law":
+            self.create_subscription(SignalChunk, s.envelope_topic, self._on_envelope, qos)
+            return
+        if s.torque_quality_topic:  # first, like ik/quality: a frame's quality is taken first
+            self.create_subscription(DiagnosticStatus, s.torque_quality_topic,
+                                     self._on_torque_quality, qos)
+        self.create_subscription(JointState, s.muscle_torque_topic, self._on_muscle_torque, qos)
+
+    def _source_topics(self) -> str:
+        s = self.settings
+        if s.source == "emg_law":
+            return s.envelope_topic
+        return s.muscle_torque_topic + (f" + {s.torque_quality_topic}"
+                                        if s.torque_quality_topic else " (no quality check)")
 
     def _now(self) -> float:
         """The node's clock (system time, or the simulation's with use_sim_time): the time
@@ -171,6 +191,20 @@ class AssistNode(Node):
             msg.sample_rate, msg.channel_names, msg.unit,
             np.frombuffer(msg.data, dtype=np.float64)))
         self._times.append(time.perf_counter() - start)
+
+    def _on_muscle_torque(self, msg: JointState) -> None:
+        start = time.perf_counter()
+        self._send(self._controller.on_muscle_torque(seconds(msg.header.stamp), msg.name,
+                                                     msg.effort))
+        self._times.append(time.perf_counter() - start)
+
+    def _on_torque_quality(self, msg: DiagnosticStatus) -> None:
+        try:  # torque_node puts the frame's stamp in hardware_id
+            stamp = float(msg.hardware_id)
+        except ValueError:
+            stamp = float("nan")
+        problem = "" if msg.level == DiagnosticStatus.OK else (msg.message or "flagged")
+        self._send(self._controller.on_torque_quality(stamp, problem))
 
     def _on_joint_states(self, msg: JointState) -> None:
         self._send(self._controller.on_joint_states(seconds(msg.header.stamp), msg.name,

@@ -3,6 +3,10 @@ used (freshness by header stamp, gaps, order, non-finite values, the IK quality 
 when the command is computed and published, the enable / disable / stop / reset states, dt and
 the ramps, the watchdog, the shutdown ramp and its budget.
 
+With settings.source "muscle_torque", the muscle torque (on_muscle_torque, paired by stamp with
+on_torque_quality) takes the envelope's place under the same rules: fresh by stamp, in order,
+finite, and a frame flagged by its quality faults.
+
 The node calls on_envelope / on_joint_states / on_quality / on_timer with the messages' plain
 contents and publishes the Command each returns (None: nothing to publish). The clock returns
 seconds on the same time base as the header stamps (the node's clock: system time, or the
@@ -33,10 +37,11 @@ from typing import Callable
 from biosig_ros.robot.assist_law import AssistLaw, InputFault
 from biosig_ros.robot.assist_settings import AssistSettings
 from biosig_ros.robot.limiter import TorqueLimiter
+from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw
 from biosig_ros.robot.pose_quality import quality_problem
 from biosig_ros.robot.safety import ENABLED, FAULT, STOPPED, SafetyState, Watchdog
 
-ENVELOPE, POSE = "envelope", "joint states"
+ENVELOPE, POSE, MUSCLE = "envelope", "joint states", "muscle torque"
 OK, WARN, ERROR = "ok", "warn", "error"
 RESUME_HOLD_S = 5.0  # longest a resumed command waits for a subscriber before ramping
 _QUALITY_KEPT = 64  # qualities waiting for their pose (a pose arrives within a frame or two)
@@ -64,14 +69,20 @@ def stamp_key(stamp: float) -> int:
     return round(stamp * 1e9)
 
 
+def micro_key(stamp: float) -> int:
+    """Microseconds: torque_node's quality carries its frame's stamp printed to 1 us."""
+    return round(stamp * 1e6)
+
+
 class AssistController:
     def __init__(self, settings: AssistSettings, law: AssistLaw, pose, clock: Callable[[], float],
                  quality: bool = False, initial_command: list[float] | None = None,
-                 on_fault: Callable[[str], None] | None = None):
+                 on_fault: Callable[[str], None] | None = None, torque_quality: bool = True):
         """pose: a PoseSupport (or an object with bind / update / reset / watch_names), None
         without a pose. quality: poses wait for their IkQuality. initial_command: what the
         controller may still hold from a crashed predecessor (ramped down from, never up to).
-        on_fault(reason) is called once per latched fault."""
+        on_fault(reason) is called once per latched fault. torque_quality (source
+        muscle_torque): each muscle torque waits for its frame's quality."""
         s = self.settings = settings
         self._law, self._pose, self._clock, self._on_fault = law, pose, clock, on_fault
         self.period = 1.0 / s.rate
@@ -85,7 +96,10 @@ class AssistController:
         self.holding = not self.limiter.at_zero()
         self._hold_start: float | None = None
         self.safety = SafetyState()
-        timeouts = {ENVELOPE: s.envelope_timeout}
+        self._muscle = (MuscleTorqueLaw(s.torque_dofs, s.torque_gains)
+                        if s.source == "muscle_torque" else None)
+        timeouts = ({ENVELOPE: s.envelope_timeout} if self._muscle is None
+                    else {MUSCLE: s.torque_timeout})
         if pose is not None:
             timeouts[POSE] = s.pose_timeout
         self.watchdog = Watchdog(timeouts)
@@ -94,6 +108,9 @@ class AssistController:
         self._needs_quality = quality and pose is not None
         self._qualities: OrderedDict[int, str] = OrderedDict()
         self._pending_pose: tuple | None = None
+        self._needs_torque_quality = torque_quality and self._muscle is not None
+        self._torque_qualities: OrderedDict[int, str] = OrderedDict()
+        self._pending_torque: tuple | None = None
         self._zero = [0.0] * len(s.joints)
         self.emg = self.gravity = self.target = self._zero  # N.m per joint
         self._expected_index: int | None = None
@@ -107,6 +124,8 @@ class AssistController:
                     channel_names: list[str], unit: str, data) -> Command | None:
         """A SignalChunk: stamp = acquisition time of its first sample; data samples x
         channels, flat. Its newest sample is the one used (and the one whose age counts)."""
+        if self._muscle is not None:
+            return None
         now = self._clock()
         try:
             if count < 1 or len(data) != count * len(channel_names):
@@ -133,6 +152,60 @@ class AssistController:
             self.emg = self._zero
             self._fault(ENVELOPE, str(fault))
         return self._output("envelope", stamp, now) if self.settings.publish_on_input else None
+
+    def on_muscle_torque(self, stamp: float, names: list[str], efforts) -> Command | None:
+        """A muscle torque JointState (source muscle_torque; stamp = the pose's capture time),
+        used once the quality of its frame is there (now, or when it arrives)."""
+        if self._muscle is None:
+            return None
+        if not self._needs_torque_quality or not math.isfinite(stamp):
+            return self._use_muscle_torque(stamp, names, efforts, "")  # (unusable stamp: faults)
+        problem = self._pop_torque_quality(stamp)
+        if problem is None:
+            self._pending_torque = (stamp, names, efforts)
+            return None
+        return self._use_muscle_torque(stamp, names, efforts, problem)
+
+    def on_torque_quality(self, stamp: float, problem: str) -> Command | None:
+        """The quality of the muscle torque of the frame stamped `stamp`: "" when clean, else
+        its flags (the frame then faults)."""
+        if not self._needs_torque_quality or not math.isfinite(stamp):
+            return None  # its frame waits, and faults when stale
+        pending = self._pending_torque
+        if pending is not None and abs(micro_key(pending[0]) - micro_key(stamp)) <= 1:
+            self._pending_torque = None
+            return self._use_muscle_torque(*pending, problem)
+        self._torque_qualities[micro_key(stamp)] = problem
+        while len(self._torque_qualities) > _QUALITY_KEPT:
+            self._torque_qualities.popitem(last=False)
+        return None
+
+    def _pop_torque_quality(self, stamp: float) -> str | None:
+        key = micro_key(stamp)  # +-1 us: the quality's stamp went through decimal printing
+        for candidate in (key, key - 1, key + 1):
+            if candidate in self._torque_qualities:
+                return self._torque_qualities.pop(candidate)
+        return None
+
+    def _use_muscle_torque(self, stamp: float, names, efforts, problem: str) -> Command | None:
+        now = self._clock()
+        try:
+            if problem:
+                raise InputFault(f"muscle torque flagged by torque/quality: {problem}")
+            if len(efforts) != len(names):
+                raise InputFault(f"muscle torque with {len(names)} names and {len(efforts)} "
+                                 "efforts")
+            self._check_fresh(MUSCLE, stamp, now)
+            self._muscle.bind(names)
+            torque = self._muscle.torque(efforts)
+            if not all(map(math.isfinite, torque)):
+                raise InputFault(f"non-finite muscle torque {torque} (torque_gains x effort)")
+            self.emg = torque
+            self._accept(MUSCLE, stamp, now)
+        except InputFault as fault:
+            self.emg = self._zero
+            self._fault(MUSCLE, str(fault))
+        return self._output("muscle_torque", stamp, now) if self.settings.publish_on_input else None
 
     def on_joint_states(self, stamp: float, names: list[str], positions) -> Command | None:
         """A JointState (stamp = the marker frame's capture time). With the quality topic, it
@@ -267,8 +340,13 @@ class AssistController:
         values = self.limiter.step(target, dt)
         self.published += 1
         return Command(values, trigger, stamp, self.safety.state, self.reason(), target,
-                       self.emg, self.gravity, self._law.agonist, self._law.antagonist,
+                       self.emg, self.gravity, *self._activations(),
                        self.envelope_index)
+
+    def _activations(self) -> tuple[list[float], list[float]]:
+        if self._muscle is not None:
+            return self._zero, self._zero
+        return self._law.agonist, self._law.antagonist
 
     def reason(self) -> str:
         return self.safety.reason or self.input_problems()

@@ -13,13 +13,19 @@ from biosig_ros.robot.assist_law import JointLaw
 from biosig_ros.settings import doc_field
 
 PER_JOINT = ("antagonists", "gains", "deadbands", "torque_limits", "rate_limits",
-             "gravity_dofs", "gravity_signs")
+             "gravity_dofs", "gravity_signs", "torque_dofs", "torque_gains")
+SOURCES = ("emg_law", "muscle_torque")
 
 
 @dataclass
 class AssistSettings:
     joints: list[str] = doc_field(["elbow"], "exoskeleton joints, in the order of the command's "
                                   "values (the controller's `joints`)")
+    source: str = doc_field(
+        "emg_law", "what the assistance follows: 'emg_law' (gains x agonist - antagonist "
+        "activation of the envelope) or 'muscle_torque' (torque_gains x the person's muscle "
+        "torque per DoF, torque_node's torque/muscle, each frame only once torque/quality "
+        "passed it)")
     agonists: list[str] = doc_field(["EMG1"], "per joint: envelope channel of the agonist "
                                     "(positive torque)")
     antagonists: list[str] = doc_field(["EMG2"], "per joint: envelope channel of the antagonist "
@@ -37,6 +43,18 @@ class AssistSettings:
     mvc: list[float] = doc_field([], "MVC per channel of mvc_channels, in volts")
     mvc_file: str = doc_field("", "MVC YAML written by emg_processing's ~/calibrate_mvc "
                               "(channel_names, mvc); merged with mvc_channels/mvc")
+    torque_dofs: list[str] = doc_field([""], "per joint, source muscle_torque: model DoF whose "
+                                       "muscle torque is followed; '' = none (0)")
+    torque_gains: list[float] = doc_field([0.5], "per joint, source muscle_torque: command "
+                                          "N.m per N.m of muscle torque (-: the exo joint "
+                                          "turns opposite to the DoF)")
+    muscle_torque_topic: str = doc_field("torque/muscle", "JointState muscle torque (effort "
+                                         "per DoF) to act on, source muscle_torque")
+    torque_quality_topic: str = doc_field(
+        "torque/quality", "DiagnosticStatus per frame (hardware_id = its stamp) of the muscle "
+        "torque: a frame waits for it, and one flagged (level not OK) faults; '' = not used")
+    torque_timeout: float = doc_field(0.1, "s without a muscle torque while enabled = fault "
+                                      "(source muscle_torque)", range=(0.001, 10.0))
     support_fraction: float = doc_field(0.0, "share of the model's gravity torque to support "
                                         "(0 = none, 1 = all)", range=(0.0, 1.0))
     gravity_dofs: list[str] = doc_field([""], "per joint: model DoF whose gravity torque is "
@@ -90,9 +108,13 @@ class AssistSettings:
         if len(set(self.joints)) != len(self.joints):
             raise ConfigError(f"parameter 'joints' names a joint twice: {self.joints}")
         n = len(self.joints)
-        if len(self.agonists) != n or any(not a for a in self.agonists):
-            raise ConfigError(f"parameter 'agonists' must give one channel per joint ({n}), "
-                              f"got {self.agonists}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"parameter 'source' must be one of {', '.join(SOURCES)}, got "
+                              f"{self.source!r}")
+        if self.source == "emg_law":
+            self._check_emg_law(n)
+        elif not self.muscle_torque_topic:
+            raise ConfigError("source muscle_torque needs 'muscle_torque_topic'")
         for name in PER_JOINT:
             values = getattr(self, name)
             if len(values) == 1 and n > 1:
@@ -100,6 +122,19 @@ class AssistSettings:
             elif len(values) != n:
                 raise ConfigError(f"parameter '{name}' has {len(values)} values for {n} "
                                   f"joint(s): give one per joint (or one for all)")
+        if self.source == "muscle_torque" and not any(self.torque_dofs):
+            raise ConfigError("source muscle_torque: parameter 'torque_dofs' names no model DoF")
+        self._check_values()
+
+    def _check_emg_law(self, n: int) -> None:
+        if len(self.agonists) != n or any(not a for a in self.agonists):
+            raise ConfigError(f"parameter 'agonists' must give one channel per joint ({n}), "
+                              f"got {self.agonists}")
+        if not self.envelope_topic:
+            raise ConfigError("parameter 'envelope_topic' must be set")
+
+    def _check_values(self) -> None:
+        _check_numbers("torque_gains", self.torque_gains, positive=False)
         _check_numbers("gains", self.gains, positive=False)
         _check_numbers("deadbands", self.deadbands, positive=False, nonnegative=True)
         _check_numbers("torque_limits", self.torque_limits, positive=True)
@@ -109,7 +144,7 @@ class AssistSettings:
                               f"{self.gravity_signs}")
         for name in ("max_activation", "support_fraction", "range_margin", "max_pose_step",
                      "rate", "envelope_timeout", "pose_timeout", "max_input_age",
-                     "max_future_stamp", "command_memory_max_age"):
+                     "max_future_stamp", "command_memory_max_age", "torque_timeout"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"parameter '{name}' must be finite")
         if not self.max_activation > 0:
@@ -118,8 +153,8 @@ class AssistSettings:
             raise ConfigError(f"parameters 'mvc' ({len(self.mvc)} values) and 'mvc_channels' "
                               f"({len(self.mvc_channels)} names) must have the same length")
         _check_numbers("mvc", self.mvc, positive=True)
-        if not self.envelope_topic or not self.command_topic:
-            raise ConfigError("parameters 'envelope_topic' and 'command_topic' must be set")
+        if not self.command_topic:
+            raise ConfigError("parameter 'command_topic' must be set")
         if self.support_fraction > 0 and not any(self.gravity_dofs):
             raise ConfigError("parameter 'support_fraction' is above 0 but 'gravity_dofs' "
                               "names no model DoF")
