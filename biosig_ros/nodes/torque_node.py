@@ -225,6 +225,15 @@ class TorqueNode(Node):
         self._times.append(time.perf_counter() - start)
 
     def _publish(self, pose: JointState, result: TorqueResult) -> None:
+        # The quality first: a consumer acting on the muscle torque (assist_node) waits for the
+        # frame's quality, and uses the torque on arrival when its quality is already there.
+        offset = self._offsets[-1] if self._offsets else float("nan")
+        self._quality.publish(DiagnosticStatus(
+            level=WARN if result.flags else OK, name="torque",
+            message="; ".join(result.flags) or "ok", hardware_id=f"{result.stamp:.6f}",
+            values=[KeyValue(key="envelope_offset_ms", value=f"{offset * 1000:.1f}"),
+                    KeyValue(key="max_activation",
+                             value=f"{float(result.activations.max(initial=0.0)):.3f}")]))
         position = array.array("d", pose.position)
         inverse = JointState(header=pose.header, name=self._dofs, position=position,
                              velocity=array.array("d", result.qdot),
@@ -236,13 +245,6 @@ class TorqueNode(Node):
                 velocity=array.array("d", result.muscle_qdot),
                 effort=array.array("d", result.muscle)))
             self._counts["published"] += 1
-        offset = self._offsets[-1] if self._offsets else float("nan")
-        self._quality.publish(DiagnosticStatus(
-            level=WARN if result.flags else OK, name="torque",
-            message="; ".join(result.flags) or "ok", hardware_id=f"{result.stamp:.6f}",
-            values=[KeyValue(key="envelope_offset_ms", value=f"{offset * 1000:.1f}"),
-                    KeyValue(key="max_activation",
-                             value=f"{float(result.activations.max(initial=0.0)):.3f}")]))
 
     def _keep(self, result: TorqueResult, q: np.ndarray) -> None:
         self._window.append(result)
