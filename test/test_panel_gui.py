@@ -104,9 +104,11 @@ def test_a_service_that_never_answers_gives_up_at_its_timeout(app, monkeypatch):
 
 
 def test_exo_demo_in_a_namespace(app):
-    """The chooser finds the namespaced exo demo; the assist buttons call its services."""
+    """The chooser finds the namespaced exo demo; both torques of torque_node are drawn; the
+    assist buttons call its services."""
     with RosProbe("panel_exo_probe") as probe:
         states = probe.subscribe(AssistState, "/subject1/assist/state")
+        muscle = probe.subscribe(JointState, "/subject1/torque/muscle", output_qos(1000))
         graph = GraphProcess("exo_demo", "--namespace", "subject1")
         panel = Panel(app)
         widget = panel.widget
@@ -120,6 +122,7 @@ def test_exo_demo_in_a_namespace(app):
                               and widget.drawn.assist is not None
                               and widget.drawn.assist["reason"] == "", STARTUP_S)
             assert "DISABLED" in widget.assist_state.text()
+            check_torques(panel, muscle)
             widget.confirm = lambda action: True
             answer = panel.press("assist_enable")
             assert not answer.absent and answer.service == "/subject1/assist/enable"
@@ -139,6 +142,32 @@ def test_exo_demo_in_a_namespace(app):
         finally:
             panel.close()
             graph.stop()
+
+
+def check_torques(panel, muscle) -> None:
+    """Both torques of the default DoFs (the Wu model's last four: the arm's) are drawn, the
+    muscle torque solid and equal to the topic's at the same stamp, inverse dynamics dashed."""
+    widget = panel.widget
+    assert panel.pump(lambda: widget.drawn.torques is not None
+                      and len(widget.drawn.torques.muscle.t) > 20
+                      and len(widget.drawn.torques.inverse_dynamics.t) > 20, STARTUP_S)
+    torques = widget.drawn.torques
+    assert torques.dofs[-1] == "ulna_elbow_flexion_RotZ" and len(torques.dofs) == 4
+    assert widget.torque_plot.widget.isVisible()
+    for k in range(4):
+        assert np.array_equal(widget.torque_plot.curve_values(k), torques.muscle.values[:, k])
+        assert np.array_equal(widget.torque_plot.curve_values(k, overlay=True),
+                              torques.inverse_dynamics.values[:, k])
+    by_stamp = {round(time_to_seconds(m.header.stamp) * 1e6): m for _, m in list(muscle)}
+    matched = 0
+    for row, stamp in enumerate(torques.muscle.t):
+        msg = by_stamp.get(round(float(stamp) * 1e6))
+        if msg is not None:
+            columns = [list(msg.name).index(d) for d in torques.dofs]
+            assert np.allclose(torques.muscle.values[row], np.asarray(msg.effort)[columns],
+                               rtol=1e-12, atol=0)
+            matched += 1
+    assert matched >= len(torques.muscle.t) // 2, (matched, len(torques.muscle.t))
 
 
 @pytest.fixture(scope="module")

@@ -103,3 +103,40 @@ def test_stream_rows_pick_the_health_values():
                                     "envelope_delay_ms": "3", "port": "5000"}}])
     assert rows[0]["health"] == {"emg_raw_rate": "2000", "emg_raw_gaps": "1",
                                  "envelope_delay_ms": "3"}
+
+
+def test_both_torques_of_the_chosen_dofs_are_kept_by_stamp():
+    model = PanelModel(points_per_second=10.0)
+    assert model.snapshot().torques is None  # no torque topic: nothing to plot
+    names = ["thorax_RotX", "humerus_RotY", "ulna_elbow_flexion_RotZ"]
+    for k in range(100):  # 100 Hz for 1 s; the muscle torque misses every 10th frame
+        stamp = 5.0 + k / 100
+        model.on_torque("inverse_dynamics", names, [100.0 + k, 2.0 * k, 3.0 * k], stamp)
+        if k % 10:
+            model.on_torque("muscle", names, [-1.0, -2.0 * k, -3.0 * k], stamp)
+    torques = model.snapshot().torques
+    assert torques.dofs == names  # fewer than DEFAULT_TORQUE_DOFS: all of them
+    inverse, muscle = torques.inverse_dynamics, torques.muscle
+    assert inverse.unit == muscle.unit == "N.m" and 9 <= len(inverse.t) <= 11
+    k = np.round((inverse.t - 5.0) * 100).astype(int)
+    assert np.allclose(inverse.values, np.stack([100.0 + k, 2.0 * k, 3.0 * k], axis=1))
+    k = np.round((muscle.t - 5.0) * 100).astype(int)
+    assert len(k) >= 8 and np.all(k % 10 != 0)
+    assert np.allclose(muscle.values[:, 2], -3.0 * k)
+    # Chosen DoFs: only those columns, in the chosen order; buffers start again.
+    model.set_torque_dofs(["ulna_elbow_flexion_RotZ", "not_a_dof", "humerus_RotY"])
+    assert model.snapshot().torques is None
+    model.on_torque("muscle", names, [1.0, 2.0, 3.0], 7.0)
+    torques = model.snapshot().torques
+    assert torques.dofs == ["ulna_elbow_flexion_RotZ", "humerus_RotY"]
+    assert torques.muscle.values.tolist() == [[3.0, 2.0]]
+    assert torques.inverse_dynamics.values.shape == (0, 2)
+
+
+def test_torque_dofs_default_to_the_last_ones_of_a_long_model():
+    model = PanelModel()
+    names = [f"dof{i}" for i in range(15)]
+    model.on_torque("inverse_dynamics", names, np.arange(15.0), 1.0)
+    torques = model.snapshot().torques
+    assert torques.dofs == names[-4:] and torques.inverse_dynamics.values.tolist() == [
+        [11.0, 12.0, 13.0, 14.0]]

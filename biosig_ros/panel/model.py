@@ -58,6 +58,18 @@ class StreamView:
 
 
 @dataclass
+class TorqueView:
+    """Both torques of the chosen DoFs (N.m), each stream with its own stamps."""
+    dofs: list[str]
+    muscle: StreamView
+    inverse_dynamics: StreamView
+
+
+DEFAULT_TORQUE_DOFS = 4  # none chosen: the message's last DoFs (the distal joints of a limb)
+TORQUE_SOURCES = ("muscle", "inverse_dynamics")
+
+
+@dataclass
 class Snapshot:
     """Everything one refresh draws (`version` changes when anything did)."""
     version: int
@@ -67,6 +79,7 @@ class Snapshot:
     joints: StreamView              # degrees (rotations) or millimetres (translations)
     assist: dict | None
     diagnostics: list[dict]
+    torques: TorqueView | None = None  # None until torque_node's topics deliver
 
 
 class PanelModel:
@@ -81,6 +94,7 @@ class PanelModel:
         self._lock = threading.Lock()
         self._version = 0
         self.namespace = ""
+        self.torque_dofs: list[str] = []  # chosen DoFs; [] = the last DEFAULT_TORQUE_DOFS
         self.clear()
 
     def clear(self, namespace: str | None = None) -> None:
@@ -99,6 +113,21 @@ class PanelModel:
             self._joint_count = 0
             self._assist: dict | None = None
             self._diagnostics: dict[str, dict] = {}
+            self._clear_torques()
+            self._version += 1
+
+    def _clear_torques(self) -> None:
+        self._torque_names: tuple = ()      # the message's DoF names the columns were set for
+        self._torque_columns: list[int] = []
+        self._torques: dict[str, Ring] = {}
+        self._torque_gates = {s: RateGate(self.points_per_second) for s in TORQUE_SOURCES}
+        self._torque_counts = dict.fromkeys(TORQUE_SOURCES, 0)
+
+    def set_torque_dofs(self, dofs: list[str]) -> None:
+        """The DoFs whose torques are shown ([] = the default); their buffers start empty."""
+        with self._lock:
+            self.torque_dofs = [d for d in dofs if d]
+            self._clear_torques()
             self._version += 1
 
     # --- ingest (ROS thread) ---------------------------------------------------------------
@@ -135,6 +164,26 @@ class PanelModel:
                 values = np.asarray(positions, dtype=float)[None, :] * self._joint_scale
                 self._joints.add(np.array([index]), np.array([stamp]), values)
                 self._version += 1
+
+    def on_torque(self, source: str, names: list[str], efforts, stamp: float) -> None:
+        """A torque_node JointState: source 'muscle' (torque/muscle) or 'inverse_dynamics',
+        effort N.m per DoF; kept at about points_per_second by stamp, chosen DoFs only."""
+        with self._lock:
+            if tuple(names) != self._torque_names:
+                self._clear_torques()
+                self._torque_names = tuple(names)
+                chosen = self.torque_dofs or list(names)[-DEFAULT_TORQUE_DOFS:]
+                self._torque_columns = [list(names).index(d) for d in chosen if d in names]
+            index = self._torque_counts[source]
+            self._torque_counts[source] += 1
+            if not self._torque_columns or not self._torque_gates[source].due(stamp):
+                return
+            ring = self._torques.get(source)
+            if ring is None:
+                ring = self._torques[source] = Ring(self._capacity, len(self._torque_columns))
+            values = np.asarray(efforts, dtype=float)[self._torque_columns][None, :]
+            ring.add(np.array([index]), np.array([stamp]), values)
+            self._version += 1
 
     def on_assist(self, state: dict) -> None:
         """An AssistState as a dict (state, reason, joint_names, command, target, ...)."""
@@ -174,7 +223,18 @@ class PanelModel:
                                     *self._joints.rows())
             diagnostics = [dict(s) for _, s in sorted(self._diagnostics.items())]
             return Snapshot(self._version, self.namespace, envelope, mvc, joints,
-                            dict(self._assist) if self._assist else None, diagnostics)
+                            dict(self._assist) if self._assist else None, diagnostics,
+                            self._torque_view())
+
+    def _torque_view(self) -> TorqueView | None:
+        if not self._torques:
+            return None
+        dofs = [self._torque_names[c] for c in self._torque_columns]
+        views = {s: StreamView(list(dofs), "N.m", *self._torques[s].rows())
+                 if s in self._torques else StreamView(list(dofs), "N.m",
+                                                       values=np.zeros((0, len(dofs))))
+                 for s in TORQUE_SOURCES}
+        return TorqueView(dofs, views["muscle"], views["inverse_dynamics"])
 
 
 # Topics the package publishes, relative to a namespace: a topic of a biosig_ros type ending

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from biosig_ros.panel.qt import QFont, QGraphicsItem, QTransform, pyqtgraph
+from biosig_ros.panel.qt import QFont, QGraphicsItem, Qt, QTransform, pyqtgraph
 
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
             "#e377c2")
@@ -74,27 +74,36 @@ def _plot_widget(title: str) -> pyqtgraph.PlotWidget:
 class StackedTraces:
     """One strip per channel, newest sample at x = 0 (seconds before it on the left)."""
 
-    def __init__(self, title: str, window_s: float):
+    def __init__(self, title: str, window_s: float, overlay: bool = False):
+        """overlay: a second, dashed curve per strip (another stream of the same quantity,
+        with its own stamps), drawn on the strip's scale."""
         self.widget = _plot_widget(title)
         self.plot = self.widget.getPlotItem()
         self.window_s = window_s
+        self.overlay = overlay
         self.names: list[str] = []
         self.curves: list[StripCurve] = []
+        self.overlays: list[StripCurve] = []
         self._ranges: list[tuple[float, float] | None] = []
         self.plot.setXRange(-window_s, 0, padding=0)
         self.plot.setLabel("bottom", "time before the newest sample (s)")
 
     def _set_channels(self, names: list[str], units: list[str]) -> None:
-        for curve in self.curves:
+        for curve in self.curves + self.overlays:
             self.plot.removeItem(curve)
         self.names = list(names)
-        self.curves = []
+        self.curves, self.overlays = [], []
         self._ranges = [None] * len(names)
         for k, _ in enumerate(names):
-            curve = StripCurve(pen=pyqtgraph.mkPen(_COLOURS[k % len(_COLOURS)]),
-                               skipFiniteCheck=True)
+            colour = _COLOURS[k % len(_COLOURS)]
+            curve = StripCurve(pen=pyqtgraph.mkPen(colour), skipFiniteCheck=True)
             self.plot.addItem(curve)
             self.curves.append(curve)
+            if self.overlay:
+                dashed = StripCurve(pen=pyqtgraph.mkPen(colour, style=Qt.DashLine),
+                                    skipFiniteCheck=True)
+                self.plot.addItem(dashed)
+                self.overlays.append(dashed)
         count = len(names)
         ticks = [(count - 1 - k + 0.5, f"{short(name)} ({unit})" if unit else short(name))
                  for k, (name, unit) in enumerate(zip(names, units))]
@@ -103,19 +112,26 @@ class StackedTraces:
         self.plot.setYRange(0, max(1, count), padding=0.01)
 
     def update(self, names: list[str], units: list[str], t: np.ndarray,
-               values: np.ndarray) -> None:
-        """Draw `values` (rows x channels) at stamps t; each strip spans its own range."""
+               values: np.ndarray, overlay: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> None:
+        """Draw `values` (rows x channels) at stamps t; each strip spans its own range.
+        overlay: (stamps, values) of the dashed curves (with overlay=True)."""
         if names != self.names:
             self._set_channels(names, units)
-        if len(t) == 0:
+        t2, values2 = overlay if overlay is not None else (np.zeros(0), np.zeros((0, 0)))
+        if self.overlays:
+            self._draw_overlays(t, t2, values2)
+        if len(t) == 0 and len(t2) == 0:
             for curve in self.curves:
                 curve.setData([], [])
             return
-        x = t - t[-1]
+        newest = max(t[-1] if len(t) else -np.inf, t2[-1] if len(t2) else -np.inf)
+        x = t - newest
         count = len(names)
         for k, curve in enumerate(self.curves):
             column = values[:, k]
-            finite = column[np.isfinite(column)]
+            both = np.concatenate([column, values2[:, k]]) if len(t2) else column
+            finite = both[np.isfinite(both)]
             low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
             shown = strip_range(low, high, self._ranges[k])
             if shown != self._ranges[k]:
@@ -125,11 +141,26 @@ class StackedTraces:
                 # the values.
                 base = count - 1 - k
                 curve.setTransform(QTransform(1, 0, 0, scale, 0, base - shown[0] * scale))
+                if self.overlays:
+                    self.overlays[k].setTransform(curve.transform())
             curve.set_data(x, column, low, high)
 
-    def curve_values(self, channel: int) -> np.ndarray:
-        """What the curve of `channel` holds (its y data), for tests."""
-        data = self.curves[channel].getData()[1]
+    def _draw_overlays(self, t: np.ndarray, t2: np.ndarray, values2: np.ndarray) -> None:
+        if len(t2) == 0:
+            for dashed in self.overlays:
+                dashed.setData([], [])
+            return
+        newest = max(t[-1] if len(t) else -np.inf, t2[-1])
+        for k, dashed in enumerate(self.overlays):
+            column = values2[:, k]
+            finite = column[np.isfinite(column)]
+            low, high = (float(finite.min()), float(finite.max())) if finite.size else (0, 1)
+            dashed.set_data(t2 - newest, column, low, high)
+
+    def curve_values(self, channel: int, overlay: bool = False) -> np.ndarray:
+        """What the curve of `channel` holds (its y data; the dashed one with overlay), for
+        tests."""
+        data = (self.overlays if overlay else self.curves)[channel].getData()[1]
         return np.zeros(0) if data is None else np.asarray(data)
 
 

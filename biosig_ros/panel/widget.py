@@ -64,10 +64,21 @@ class PanelWidget(QWidget):
         top.addWidget(self.namespace_box)
         self.status = QLabel("")
         top.addWidget(self.status, 1)
+        top.addWidget(QLabel("Torque DoFs:"))
+        self.torque_dofs = QLineEdit(", ".join(self.model.torque_dofs))
+        self.torque_dofs.setPlaceholderText("the model's last 4")
+        self.torque_dofs.setToolTip("DoFs whose muscle (solid) and inverse dynamics (dashed) "
+                                    "torques are plotted, comma-separated")
+        self.torque_dofs.editingFinished.connect(self._on_torque_dofs)
+        top.addWidget(self.torque_dofs)
 
         self.envelope_plot = StackedTraces("EMG envelopes", window)
         self.bars = Bars("Activation (newest sample)")
         self.joint_plot = StackedTraces("Joint angles", window)
+        self.torque_plot = StackedTraces(
+            "Joint torques: muscle model (solid), inverse dynamics (dashed)", window,
+            overlay=True)
+        self.torque_plot.widget.setVisible(False)  # until torque_node's topics deliver
         self.streams = QTableWidget(0, 4)
         self.streams.setHorizontalHeaderLabels(["node", "level", "message", "rates, gaps, delays"])
         self.streams.verticalHeader().setVisible(False)
@@ -128,8 +139,10 @@ class PanelWidget(QWidget):
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.envelope_plot.widget)
         left.addWidget(self.joint_plot.widget)
+        left.addWidget(self.torque_plot.widget)
         left.setStretchFactor(0, 3)
         left.setStretchFactor(1, 2)
+        left.setStretchFactor(2, 2)
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.bars.widget)
         right.addWidget(control_widget)
@@ -183,9 +196,24 @@ class PanelWidget(QWidget):
         self.bars.update(envelope.names, snap.mvc_percent,
                          "no EMG envelope yet" if not envelope.names else
                          "envelope in V: no MVC applied (Calibrate MVC)")
+        self._draw_torques(snap)
         self.drawn = snap
         self._draw_assist(snap.assist)
         self._draw_streams(snap.diagnostics)
+
+    def _draw_torques(self, snap: Snapshot) -> None:
+        torques = snap.torques
+        self.torque_plot.widget.setVisible(torques is not None)
+        if torques is None:
+            return
+        muscle, inverse = torques.muscle, torques.inverse_dynamics
+        self.torque_plot.update(torques.dofs, ["N.m"] * len(torques.dofs), muscle.t,
+                                muscle.values, overlay=(inverse.t, inverse.values))
+
+    def _on_torque_dofs(self) -> None:
+        dofs = [d.strip() for d in self.torque_dofs.text().split(",") if d.strip()]
+        if dofs != self.model.torque_dofs:
+            self.model.set_torque_dofs(dofs)
 
     def _draw_assist(self, assist: dict | None) -> None:
         if assist is None:

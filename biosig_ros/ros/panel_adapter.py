@@ -25,7 +25,7 @@ from biosig_ros.msg import AssistState, SignalChunk
 from biosig_ros.panel.actions import (CALIBRATE_MVC, SET_FALSE, SET_TRUE, START_RECORDING,
                                       Action, Answer, absent_answer, describe_answer,
                                       service_name)
-from biosig_ros.panel.model import PanelModel, namespaces_of
+from biosig_ros.panel.model import TORQUE_SOURCES, PanelModel, namespaces_of
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.polled_intake import PolledIntake
 from biosig_ros.ros.qos import input_qos
@@ -224,6 +224,9 @@ class PanelAdapter:
         self._intake.subscribe(SignalChunk, f"{prefix}/emg/envelope", self._on_envelope, qos)
         self._intake.subscribe(JointState, f"{prefix}/ik/joint_states", self._on_joints, qos)
         self._intake.subscribe(AssistState, f"{prefix}/assist/state", self._on_assist, qos)
+        for source in TORQUE_SOURCES:  # torque_node's, when it runs
+            self._intake.subscribe(JointState, f"{prefix}/torque/{source}",
+                                   lambda msg, s=source: self._on_torque(s, msg), qos)
         self._intake.subscribe(DiagnosticArray, "/diagnostics", self._on_diagnostics, qos,
                                with_info=True)
         self._subscribed_namespace = namespace
@@ -249,6 +252,12 @@ class PanelAdapter:
         if len(msg.position) != len(msg.name):
             raise ValueError(f"{len(msg.name)} names, {len(msg.position)} positions")
         self.model.on_joints(list(msg.name), msg.position, time_to_seconds(msg.header.stamp))
+
+    def _on_torque(self, source: str, msg: JointState) -> None:
+        if len(msg.effort) != len(msg.name):
+            raise ValueError(f"{len(msg.name)} names, {len(msg.effort)} efforts")
+        self.model.on_torque(source, list(msg.name), msg.effort,
+                             time_to_seconds(msg.header.stamp))
 
     def _on_assist(self, msg: AssistState) -> None:
         self.model.on_assist(_assist_dict(msg))
