@@ -45,7 +45,7 @@ class AssistSettings:
                               "(channel_names, mvc); merged with mvc_channels/mvc")
     torque_dofs: list[str] = doc_field([""], "per joint, source muscle_torque: model DoF whose "
                                        "muscle torque is followed; '' = none (0)")
-    torque_gains: list[float] = doc_field([0.5], "per joint, source muscle_torque: command "
+    torque_gains: list[float] = doc_field([0.2], "per joint, source muscle_torque: command "
                                           "N.m per N.m of muscle torque (-: the exo joint "
                                           "turns opposite to the DoF)")
     muscle_torque_topic: str = doc_field("torque/muscle", "JointState muscle torque (effort "
