@@ -37,7 +37,7 @@ from typing import Callable
 from biosig_ros.robot.assist_law import AssistLaw, InputFault
 from biosig_ros.robot.assist_settings import AssistSettings
 from biosig_ros.robot.limiter import TorqueLimiter
-from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw
+from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw, QualityByStamp, micro_key
 from biosig_ros.robot.pose_quality import quality_problem
 from biosig_ros.robot.safety import ENABLED, FAULT, STOPPED, SafetyState, Watchdog
 
@@ -67,11 +67,6 @@ class Command:
 def stamp_key(stamp: float) -> int:
     """Nanoseconds: pairs a pose with the quality of the same frame."""
     return round(stamp * 1e9)
-
-
-def micro_key(stamp: float) -> int:
-    """Microseconds: torque_node's quality carries its frame's stamp printed to 1 us."""
-    return round(stamp * 1e6)
 
 
 class AssistController:
@@ -109,7 +104,7 @@ class AssistController:
         self._qualities: OrderedDict[int, str] = OrderedDict()
         self._pending_pose: tuple | None = None
         self._needs_torque_quality = torque_quality and self._muscle is not None
-        self._torque_qualities: OrderedDict[int, str] = OrderedDict()
+        self._torque_qualities = QualityByStamp()
         self._pending_torque: tuple | None = None
         self._zero = [0.0] * len(s.joints)
         self.emg = self.gravity = self.target = self._zero  # N.m per joint
@@ -160,7 +155,7 @@ class AssistController:
             return None
         if not self._needs_torque_quality or not math.isfinite(stamp):
             return self._use_muscle_torque(stamp, names, efforts, "")  # (unusable stamp: faults)
-        problem = self._pop_torque_quality(stamp)
+        problem = self._torque_qualities.pop(stamp)
         if problem is None:
             self._pending_torque = (stamp, names, efforts)
             return None
@@ -175,16 +170,7 @@ class AssistController:
         if pending is not None and abs(micro_key(pending[0]) - micro_key(stamp)) <= 1:
             self._pending_torque = None
             return self._use_muscle_torque(*pending, problem)
-        self._torque_qualities[micro_key(stamp)] = problem
-        while len(self._torque_qualities) > _QUALITY_KEPT:
-            self._torque_qualities.popitem(last=False)
-        return None
-
-    def _pop_torque_quality(self, stamp: float) -> str | None:
-        key = micro_key(stamp)  # +-1 us: the quality's stamp went through decimal printing
-        for candidate in (key, key - 1, key + 1):
-            if candidate in self._torque_qualities:
-                return self._torque_qualities.pop(candidate)
+        self._torque_qualities.keep(stamp, problem)
         return None
 
     def _use_muscle_torque(self, stamp: float, names, efforts, problem: str) -> Command | None:

@@ -4,7 +4,37 @@ per DoF). The DoF names are bound once per name list; each frame then costs one 
 joint."""
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from biosig_ros.robot.assist_law import InputFault
+
+_KEPT = 64  # qualities waiting for their frame (a frame arrives within a frame or two)
+
+
+def micro_key(stamp: float) -> int:
+    """Microseconds: torque_node's quality carries its frame's stamp printed to 1 us."""
+    return round(stamp * 1e6)
+
+
+class QualityByStamp:
+    """torque/quality problems ("" = clean) waiting for the muscle torque of their frame."""
+
+    def __init__(self):
+        self._kept: OrderedDict[int, str] = OrderedDict()
+
+    def keep(self, stamp: float, problem: str) -> None:
+        self._kept[micro_key(stamp)] = problem
+        while len(self._kept) > _KEPT:
+            self._kept.popitem(last=False)
+
+    def pop(self, stamp: float) -> str | None:
+        """The problem of the frame stamped `stamp` (+-1 us: decimal printing), None when its
+        quality has not come."""
+        key = micro_key(stamp)
+        for candidate in (key, key - 1, key + 1):
+            if candidate in self._kept:
+                return self._kept.pop(candidate)
+        return None
 
 
 class MuscleTorqueLaw:
