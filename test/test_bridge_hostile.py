@@ -229,6 +229,7 @@ def test_many_concurrent_clients_all_get_exact_data(server):
     assert server.stats.replies >= 500
 
 
+@pytest.mark.integration
 def test_the_node_process_survives_hostile_clients(tmp_path):
     """The same attacks against the bridge node in its own process (no topics needed)."""
     marker = tmp_path / "code_ran"

@@ -71,6 +71,7 @@ def node_statuses(diagnostics):
     return [s for _, m in list(diagnostics) for s in m.status if s.name == "udp_amplifier"]
 
 
+@pytest.mark.integration
 def test_the_example_node_survives_its_device_and_counts_what_was_lost():
     port = free_ports(1)[0]
     params = dict(port=port, retry_interval=0.3, frame_id="amp")

@@ -24,6 +24,8 @@ from biosig_ros.ros.conversions import advance_stamp, chunk_to_msg, msg_to_chunk
 from biosig_ros.signals import SignalChunk
 from biosig_ros.srv import CalibrateMvc
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MODULE = "biosig_ros.nodes.emg_processing_node"
 NAME = "emg_processing"
 RATE = 2000.0

@@ -19,6 +19,8 @@ from ros_harness import NodeProcess, RosProbe
 from test_ik_node import MODULE, ik_status, shipped
 from test_ik_solver import WU, WU_MARKERS
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 STAMP0 = 1_700_000_000.0
 
 

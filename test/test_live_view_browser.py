@@ -27,6 +27,8 @@ from biosig_ros.ros.qos import output_qos
 from browser import Browser
 from ros_harness import REPO, RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 # MVC per channel of data/abd.bio (about 1.25 x its envelope's peak): the bars show % MVC.
 DEMO_MVC = [1.2e-05, 6e-05, 2.8e-04, 5.8e-04, 2.5e-05, 4.5e-05, 8.2e-04, 5.8e-04, 1.9e-04, 9e-06]
 RATE_TOPICS = {"/emg/raw": SignalChunk, "/emg/envelope": SignalChunk, "/markers": MarkerSet,

@@ -4,12 +4,15 @@ channel names, subject and frame_id; the replays also run at different speeds), 
 topic of one appears in the other."""
 import numpy as np
 from biosiglive import Client, Message, load
+import pytest
 from sensor_msgs.msg import JointState
 
 from biosig_ros.msg import MarkerSet, SignalChunk
 
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 SPEEDS = {"s1": 0.5, "s2": 1.5}
 # /tf is global by ROS convention: the graphs tell their frames apart by tf_prefix.

@@ -27,6 +27,7 @@ def ik_values(diagnostics) -> dict:
     return {}
 
 
+@pytest.mark.integration
 def test_one_command_on_a_nexus_c3d_loses_nothing_at_start(tmp_path):
     written = write_nexus_c3d(tmp_path / "trial.c3d", seconds=3.0)
     frames, samples = written["frames"], written["samples"]

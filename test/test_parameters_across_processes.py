@@ -17,6 +17,8 @@ from biosig_ros.settings import field_default
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_qos_outputs import free_port_base
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 UNKNOWN = "not_a_parameter_of_any_node"
 # Device nodes publish under other names here: the replay feeds the processing nodes.
 DEVICE_REMAPS = ["--ros-args", "-r", "emg/raw:=trigno/emg/raw", "-r", "markers:=vicon/markers"]

@@ -7,12 +7,15 @@ import signal
 import time
 
 from biosiglive import load
+import pytest
 from sensor_msgs.msg import JointState
 
 from biosig_ros.msg import MarkerSet, SignalChunk
 
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 # node -> the topic it publishes (the monitor publishes nothing: its printed lines count).
 OUTPUT_OF = {"replay": "/markers", "emg_processing": "/emg/envelope", "ik": "/ik/joint_states",

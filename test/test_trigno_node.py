@@ -15,6 +15,8 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_chunk
 from ros_harness import NodeProcess, RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))["emg"].T.astype(np.float32).astype(float)
 NAMES = [f"EMG{i}" for i in range(1, 11)]
 NODE = "biosig_ros.nodes.trigno_emg_node"
