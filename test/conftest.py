@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from ros_harness import isolate_ros_graph  # noqa: E402
-from tiers import MARK, fast_only, fast_tier_guard, is_integration  # noqa: E402
+from tiers import fast_only, fast_tier_guard, in_fast_tier, is_integration  # noqa: E402
 
 # Parallel runs (or a lab's live graph) never see each other's topics.
 isolate_ros_graph()
@@ -18,21 +18,17 @@ isolate_ros_graph()
 
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
-                     help="the fast tier only: in-process tests, no process, no DDS")
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", f"{MARK}: starts processes or DDS participants (not in the fast tier)")
+                     help="the fast tier only: in-process tests, no process, no DDS, "
+                          "no slow soak (test/tiers.py)")
 
 
 def pytest_collection_modifyitems(config, items):
     if not fast_only(config):
         return
-    deselected = [item for item in items if is_integration(item)]
+    deselected = [item for item in items if not in_fast_tier(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not is_integration(item)]
+        items[:] = [item for item in items if in_fast_tier(item)]
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import venv
 
 import ezc3d
@@ -34,10 +35,13 @@ def fresh_venv(tmp_path_factory):
                    if not k.startswith(("PYTHON", "AMENT", "COLCON", "CMAKE", "ROS", "VIRTUAL"))
                    and k not in ("LD_LIBRARY_PATH",)}
     environment["PATH"] = f"{root / 'venv' / 'bin'}:/usr/bin:/bin"
-    venv.EnvBuilder(with_pip=True).create(root / "venv")
+    # pip of this environment installs into the new one (--python): no ensurepip run there;
+    # no byte-compiling of scipy & co. either (Python does it on first import if needed)
+    venv.EnvBuilder(with_pip=False).create(root / "venv")
     installed = subprocess.run(
-        [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-         "--find-links", str(wheelhouse), f"{wheel}[all]"], capture_output=True, encoding="utf-8", errors="replace", timeout=1200,
+        [sys.executable, "-m", "pip", "--python", str(root / "venv" / "bin" / "python"),
+         "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheelhouse),
+         f"{wheel}[all]"], capture_output=True, encoding="utf-8", errors="replace", timeout=1200,
         env=environment)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return root, environment

@@ -4,10 +4,12 @@ fast         the default: in-process only. No child process, no DDS participant 
              context); `tools/run test --fast` and `colcon test` run this tier alone.
 integration  tests marked `pytest.mark.integration` (the module's `pytestmark` or one test):
              node processes, whole graphs, DDS, command-line tools, a browser, pip.
+slow         in-process but tens of seconds (memory soaks): `pytest.mark.slow`, left out of
+             the fast run, still under the guard.
 
-Every unmarked test runs under `fast_tier_guard`, in the whole suite as in the fast run: a
-fast test that starts a process or an rclpy context fails at once, naming the mark it needs.
-So the fast tier cannot silently grow slow or start needing DDS.
+Every test not marked integration runs under `fast_tier_guard`, in the whole suite as in the
+fast run: one that starts a process or an rclpy context fails at once, naming the mark it
+needs. So the fast tier cannot start needing processes or DDS unnoticed.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 import pytest
 
 MARK = "integration"
+SLOW = "slow"
 FAST_ENVIRONMENT = "BIOSIG_ROS_TEST_TIER"  # =fast: the fast tier only (colcon test sets it)
 
 
@@ -32,6 +35,10 @@ def fast_only(config) -> bool:
 
 def is_integration(item) -> bool:
     return item.get_closest_marker(MARK) is not None
+
+
+def in_fast_tier(item) -> bool:
+    return not is_integration(item) and item.get_closest_marker(SLOW) is None
 
 
 def _refuse(test: str, what: str):
