@@ -130,6 +130,7 @@ def test_runner_refuses_an_argument_of_another_graph_with_status_2(capsys):
     assert "argument 'port' must be an integer, got 'abc'" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_a_process_that_keeps_dying_is_restarted_with_a_growing_delay(monkeypatch):
     from biosig_ros import graph as runner
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import _posixsubprocess
 import os
 import subprocess
+import types
 from contextlib import contextmanager
 
 import pytest
@@ -41,11 +42,18 @@ def in_fast_tier(item) -> bool:
     return not is_integration(item) and item.get_closest_marker(SLOW) is None
 
 
-def _refuse(test: str, what: str):
+def _refuse(test: str, what: str, owner, name: str):
     def refused(*_args, **_kwargs):
         raise FastTierViolation(
             f"{test} {what}: a fast-tier test runs in-process only. Mark it (or its module, "
             f"`pytestmark = pytest.mark.{MARK}`) if it needs processes or DDS")
+    # named as what it replaces, so that pickling it (the hostile-pickle tests pickle
+    # os.system) still stores a reference by name, as with the original
+    refused.__name__ = name
+    if isinstance(owner, types.ModuleType):
+        refused.__module__, refused.__qualname__ = owner.__name__, name
+    else:
+        refused.__module__, refused.__qualname__ = owner.__module__, f"{owner.__qualname__}.{name}"
     return refused
 
 
@@ -74,7 +82,7 @@ def fast_tier_guard(test: str):
     patch = pytest.MonkeyPatch()
     try:
         for owner, name, what in [*_process_entry_points(), *_dds_entry_points()]:
-            patch.setattr(owner, name, _refuse(test, what))
+            patch.setattr(owner, name, _refuse(test, what, owner, name))
         yield
     finally:
         patch.undo()
