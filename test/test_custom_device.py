@@ -46,7 +46,9 @@ def test_values_indices_and_lost_packets_without_ros():
     assert jumps > 0 and jumps % 10 == 0 and jumps == device.assembler.lost
     stamps = np.array([c.stamp for c in got])
     anchor = stamps - np.array([c.first_sample_index for c in got]) / 1000.0
-    assert np.ptp(anchor) < 0.005                    # one clock, across the lost packets
+    # one clock, across the lost packets: stamp - index / rate only tightens (how much: how
+    # late the first packets came, the machine's load) or rises by the allowed drift
+    assert np.all(np.diff(anchor) < 1e-3), np.diff(anchor).max()
     assert sim.commands[:2] == [b"HELLO", b"START"] and sim.commands[-1] == b"STOP"
 
 

@@ -230,7 +230,7 @@ def test_invalid_configuration_stops_the_node_with_a_clear_message(tmp_path):
              ({"publish_rate": 300.0}, "'publish_rate' (300 Hz) must divide")]
     nodes = [NodeProcess(MODULE, NAME, params) for params, _ in cases]
     for node, (_, message) in zip(nodes, cases):
-        assert node.process.wait(timeout=120) == 2, node.output()  # 7 starts on a busy machine
+        assert node.process.wait(timeout=300) == 2, node.output()  # 7 starts on a busy machine
         assert "configuration error" in node.output() and message in node.output(), node.output()
 
 
