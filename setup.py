@@ -1,10 +1,11 @@
 """pip-installable ROS-free core of biosig_ros, for biosiglive users without ROS 2.
 
     pip install .            -> biosig_ros.io (.bio/.c3d files, replay), biosig_ros.devices
-                                (Trigno protocol and simulator, Vicon adapter), biosig_ros.processing
+                                (Trigno protocol and simulator, Vicon adapter and wire-protocol
+                                simulator), biosig_ros.processing
                                 (EMG filters, MVC), biosig_ros.bridge (legacy TCP server, .bio
                                 recorder, converter), biosig_ros.tools; commands bio_convert,
-                                trigno_sim, bio_check
+                                trigno_sim, vicon_wire_sim, bio_check
     pip install ".[ik]"      -> + biorbd: inverse kinematics (bio_check's IK residuals); biorbd
                                 has no aarch64 wheel, hence an extra
     pip install ".[mcap]"    -> + MCAP files (replay of .mcap, bio_convert to .mcap)
@@ -16,7 +17,8 @@ installs the whole package (nodes included) in a ROS 2 workspace.
 from setuptools import find_packages, setup
 
 MCAP = ["mcap", "mcap-ros2-support"]
-ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*"]
+ROS_ONLY = ["biosig_ros.ros", "biosig_ros.ros.*", "biosig_ros.nodes", "biosig_ros.nodes.*",
+            "biosig_ros.panel", "biosig_ros.panel.*"]  # the panel: Qt, and useless without ROS
 
 setup(
     name="biosig-ros-core",
@@ -31,6 +33,7 @@ setup(
     extras_require={"ik": ["biorbd"], "mcap": MCAP, "all": ["biorbd", *MCAP]},
     entry_points={"console_scripts": [
         "trigno_sim=biosig_ros.devices.trigno_simulator:main",
+        "vicon_wire_sim=biosig_ros.devices.vicon_wire.cli:main",
         "bio_convert=biosig_ros.bridge.bio_convert:main",
         "bio_check=biosig_ros.tools.bio_check:main",
     ]},

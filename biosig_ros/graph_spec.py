@@ -15,6 +15,7 @@ EXECUTABLES = {
     "topic_monitor": "biosig_ros.nodes.topic_monitor",
     "trigno_emg_node": "biosig_ros.nodes.trigno_emg_node",
     "trigno_sim": "biosig_ros.devices.trigno_simulator",
+    "vicon_wire_sim": "biosig_ros.devices.vicon_wire.cli",
     "vicon_markers_node": "biosig_ros.nodes.vicon_markers_node",
     "emg_processing_node": "biosig_ros.nodes.emg_processing_node",
     "imu_processing_node": "biosig_ros.nodes.imu_processing_node",
@@ -34,6 +35,7 @@ TOOLS = {
     "bio_convert": "biosig_ros.bridge.bio_convert",
     "bio_check": "biosig_ros.tools.bio_check",
     "assist_enable": "biosig_ros.nodes.assist_enable",
+    "biosig_ros_panel": "biosig_ros.nodes.panel_app",  # the operator panel's window
 }
 
 # A node that dies is started again after this delay (launch's respawn_delay); one that exits
@@ -105,6 +107,8 @@ NODE_ARGUMENTS = (
          ("trigno_emg", "aux_port", 4), ("trigno_sim", "--port-base"), type=int),
     _arg("vicon_host", "Vicon DataStream server host[:port]; '' = the parameter file's",
          ("vicon_markers", "host")),
+    _arg("vicon_sim_port", "TCP port of the Vicon wire simulator (give vicon_host "
+         "127.0.0.1:PORT with it); '' = 8801", ("vicon_wire_sim", "--port"), type=int),
     _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
          "first subject)", ("vicon_markers", "subject")),
     _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
@@ -149,12 +153,23 @@ LIVE_VIEW = NodeSpec("live_view_node", "live_view", ("live_view.yaml",))
 DEMO = (NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),) + PROCESSING + (
     MONITOR, LIVE_VIEW, MCAP_RECORDER)
 
+# data/abd.bio's markers in file order (a .bio carries no names; config/vicon_sim.yaml has
+# the same list for the in-process stand-in).
+ABD_RECORDING_MARKERS = ("STER", "XIPH", "C7", "T10", "CLAV_SC", "CLAV_AC", "SCAP_IA", "Acrom",
+                         "SCAP_AA", "EPICl", "EPICm", "DELT", "ARMl", "LARM_elb", "STYLu",
+                         "STYLr")
+
 # The device nodes against their simulators (no hardware): same processing chain.
 SIMULATED_DEVICES = (
     NodeSpec("trigno_sim", "trigno_sim", (), ("--recording", "{share}/data/abd.bio", "--loop"),
              is_ros_node=False),
     NodeSpec("trigno_emg_node", "trigno_emg", ("trigno_emg.yaml",)),
-    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml")),
+    # Vicon's own client library (backend sdk) against a server speaking Vicon's protocol.
+    NodeSpec("vicon_wire_sim", "vicon_wire_sim", (), (
+        "{share}/data/abd.bio", "--subject", "abd", "--port", "8801", "--marker-names",
+        ",".join(ABD_RECORDING_MARKERS)), is_ros_node=False),
+    NodeSpec("vicon_markers_node", "vicon_markers", ("vicon_markers.yaml", "vicon_sim.yaml",
+                                                     "vicon_wire_sim.yaml")),
 ) + PROCESSING + (MONITOR, LIVE_VIEW, DEVICES_MCAP_RECORDER)
 
 # The lab: real Trigno TCU and Vicon server (addresses in the config files or arguments).

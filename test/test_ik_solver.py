@@ -289,10 +289,11 @@ def test_too_few_markers_skip_frames_and_start_at_first_good_frame(model, trajec
 @pytest.mark.parametrize("method", ["kalman", "least_squares"])
 def test_divergence_is_detected_and_reinitialised(model, trajectory, method):
     """At frame 200 the markers jump to a far pose (arm raised and rotated by 1-1.5 rad): the
-    tracker loses it, the residual check restarts it within divergence_frames frames."""
+    tracker loses it, the residual check restarts it within divergence_frames frames (the
+    marker-jump check, which catches this jump at once, is out of the way)."""
     jumped = synthetic_trajectory(model, seconds=4.0, seed=5, neutral=WU_NEUTRAL + np.r_[
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, 0.8, 1.5, 1.2])
-    solver = IkSolver(IkSettings(method=method), model)
+    solver = IkSolver(IkSettings(method=method, max_marker_speed=1e6), model)
     results = [solver.step(trajectory.frame(i) if i < 200 else jumped.frame(i))
                for i in range(300)]
     events = [(r.frame_number, r.event) for r in results if r.event]
@@ -374,8 +375,9 @@ def test_kalman_gives_biosiglives_joint_angles_on_the_recording(model):
             q_reference, _ = reference.compute_inverse_kinematics(
                 markers[:, to_model_order, k:k + 1], method=InverseKinematicsMethods.BiorbdKalman,
                 kalman_freq=100)
-            differences.append(np.abs(solver.step(frame).q - q_reference[:, -1]))
-    differences = np.array(differences)
+            differences.append(solver.continuity.steps(solver.step(frame).q,
+                                                       q_reference[:, -1]))
+    differences = np.array(differences)  # free rotations (the thorax's) modulo 2 pi
     assert np.degrees(differences[:, 3:]).max() < 0.01
     np.testing.assert_allclose(differences[50:], 0.0, atol=1e-8)  # mm->m rounding only
 

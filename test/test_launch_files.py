@@ -149,15 +149,20 @@ def test_the_mcap_recorder_runs_only_when_asked_for(fake_launch, graph, tmp_path
 
 
 def test_simulated_devices_port_base_moves_node_and_simulator(fake_launch):
-    launched = run(REPO / "launch" / "simulated_devices.launch.py", trigno_port_base="51040")
+    launched = run(REPO / "launch" / "simulated_devices.launch.py", trigno_port_base="51040",
+                   vicon_sim_port="51801", vicon_host="127.0.0.1:51801")
     assert _given(launched.node("trigno_emg")) == {
         "command_port": (51040, int), "emg_port": (51043, int), "aux_port": (51044, int)}
-    (simulator,) = launched.processes
-    cmd = simulator.kwargs["cmd"]
+    trigno_sim, vicon_sim = launched.processes
+    cmd = trigno_sim.kwargs["cmd"]
     assert cmd[cmd.index("--port-base") + 1] == "51040"
+    cmd = vicon_sim.kwargs["cmd"]
+    assert cmd[0].endswith("vicon_wire_sim")
+    assert cmd[len(cmd) - 1 - cmd[::-1].index("--port") + 1] == "51801"    # the last --port wins
     vicon = launched.node("vicon_markers")
-    assert [Path(p).name for p in vicon.kwargs["parameters"]] == [
-        "vicon_markers.yaml", "vicon_sim.yaml"]
+    assert [Path(p).name for p in vicon.kwargs["parameters"][:-1]] == [
+        "vicon_markers.yaml", "vicon_sim.yaml", "vicon_wire_sim.yaml"]
+    assert _given(vicon) == {"host": ("127.0.0.1:51801", str)}
 
 
 def test_lab_arguments_set_device_addresses_and_subject(fake_launch):

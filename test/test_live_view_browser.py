@@ -149,7 +149,7 @@ def drawn(page) -> dict:
         "frames: __liveView.frames, errors: __liveView.errors, "
         "skeletonLines: __liveView.skeletonLines, fps: __liveView.fps, "
         "markers: __liveView.markers, connects: __liveView.connects, "
-        "resyncs: __liveView.resyncs, connected: __liveView.connected, "
+        "resyncs: __liveView.resyncs, connected: __liveView.connected, sync: __liveView.sync, "
         "age: Date.now() / 1000 - __liveView.charts['envelope/EMG1'].t})))))")
 
 
@@ -159,9 +159,12 @@ def newest_index(demo) -> int:
 
 
 def test_drawn_values_are_the_topic_values_within_one_refresh(demo, page):
-    matched = {"envelope": 0, "joints": 0}
+    matched = {"envelope": 0, "joints": 0, "paired": 0}
     for _ in range(8):
         shown = drawn(page)
+        # markers and skeleton of one frame (unpaired only while a pose is newer than the
+        # markers the view holds, or its frame is no longer kept)
+        matched["paired"] += bool(shown["sync"] and shown["sync"]["paired"])
         # each refresh of the screen draws the newest sample received, of every chart
         index = shown["received"]["envelope"][0]
         assert all(shown["charts"][f"envelope/EMG{c + 1}"]["index"] == index for c in range(10))
@@ -193,6 +196,7 @@ def test_drawn_values_are_the_topic_values_within_one_refresh(demo, page):
             matched["joints"] += 1
         time.sleep(0.7)
     assert matched["envelope"] >= 40 and matched["joints"] >= 8, matched
+    assert matched["paired"] >= 4, matched
     assert shown["errors"] == 0
     assert shown["markers"]["visible"] + len(shown["markers"]["occluded"]) == 16
 

@@ -180,6 +180,45 @@ def test_frame_carries_new_points_markers_skeleton_and_meta_once(skeleton):
     assert "meta" not in second and second["envelope"] == [] and second["seq"] == 2
 
 
+def test_skeleton_is_shown_with_the_markers_of_its_own_frame_and_the_lag(skeleton):
+    """Markers at 100 Hz, the IK pose 37 frames behind (370 ms, as measured on a loaded
+    machine): the view shows the markers of the pose's frame, not the newest, and says how far
+    behind the newest markers that frame is; without a marker frame of the pose's stamp (a pose
+    older than the kept frames, or none) the newest markers and the skeleton's lag."""
+    from biosig_ros.viewers import live_state
+
+    state = make_state(skeleton)
+    q = np.zeros(len(skeleton.dof_names))
+    for k in range(100):
+        state.on_markers(["A"], np.array([[k / 100.0, 0.0, 1.0]]), [False], k, 50.0 + k / 100)
+    # stamps as the node computes them from both headers (sec + nanosec * 1e-9)
+    state.on_joints(skeleton.dof_names, q, 50.0 + 62 / 100)
+    message = json.loads(state.frame(False)[0])
+    assert message["markers"]["frame"] == 62 and message["markers"]["pos"] == [[0.62, 0.0, 1.0]]
+    assert message["skeleton"]["t"] == message["markers"]["t"]
+    assert message["sync"]["paired"] is True
+    assert message["sync"]["lag"] == pytest.approx(0.37)
+    init = json.loads(state.snapshot(False))
+    assert init["markers"]["frame"] == 62 and init["sync"]["paired"] is True
+    # caught up: the newest frame, no lag
+    state.on_joints(skeleton.dof_names, q, 50.0 + 99 / 100)
+    message = json.loads(state.frame(False)[0])
+    assert message["markers"]["frame"] == 99 and message["sync"] == {"paired": True, "lag": 0.0}
+    # a pose whose frame is no longer kept: the newest markers, and the skeleton's lag
+    for k in range(100, 100 + live_state._PAIRED_FRAMES):
+        state.on_markers(["A"], np.array([[k / 100.0, 0.0, 1.0]]), [False], k, 50.0 + k / 100)
+    state.on_joints(skeleton.dof_names, q, 50.0 + 99 / 100)
+    message = json.loads(state.frame(False)[0])
+    newest = 99 + live_state._PAIRED_FRAMES
+    assert message["markers"]["frame"] == newest and message["sync"]["paired"] is False
+    assert message["sync"]["lag"] == pytest.approx(live_state._PAIRED_FRAMES / 100)
+    # no skeleton: the newest markers, no sync
+    plain = make_state()
+    plain.on_markers(["A"], np.array([[0.0, 0.0, 1.0]]), [False], 3, 1.0)
+    message = json.loads(plain.frame(False)[0])
+    assert message["markers"]["frame"] == 3 and message["sync"] is None
+
+
 def test_occluded_marker_is_drawn_where_it_was_last_seen():
     state = make_state()
     state.on_markers(["A"], np.array([[1.0, 2.0, 3.0]]), [False], 1, 1.0)

@@ -131,6 +131,9 @@ def test_page_data_over_http_matches_the_topics(probe):
     for _, t, q in joints:
         assert q == sent_q[round(t, 6)].tolist()
     assert state["markers"]["occ"] == [0] * 16
+    # markers and skeleton of one frame (the feed stamps both alike), lag said
+    assert state["sync"]["paired"] is True and state["sync"]["lag"] >= 0.0, state["sync"]
+    assert state["markers"]["t"] == state["skeleton"]["t"]
     assert state["stats"]["envelope"]["messages"] > 50
 
 

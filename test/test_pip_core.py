@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 ABD = REPO / "data" / "abd.bio"
 MODEL = REPO / "data" / "Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
-COMMANDS = ("bio_convert", "trigno_sim", "bio_check")
+COMMANDS = ("bio_convert", "trigno_sim", "bio_check", "vicon_wire_sim")
 
 
 @pytest.fixture(scope="module")

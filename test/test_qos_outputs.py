@@ -69,7 +69,9 @@ def free_port_base() -> int:
 def graph_args(graph, tmp):
     args = ["--port", "0", "--record", "false", "--record-directory", str(tmp)]
     if graph == "simulated_devices":
-        args += ["--trigno-port-base", str(free_port_base()),
+        vicon_port = free_port_base()
+        args += ["--trigno-port-base", str(free_port_base()), "--vicon-sim-port", str(vicon_port),
+                 "--vicon-host", f"127.0.0.1:{vicon_port}",
                  "--set", "trigno_emg.aux_enabled=true", "--set", "vicon_markers.analog_device=EMG"]
     return args
 

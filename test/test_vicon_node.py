@@ -107,7 +107,6 @@ def test_a_subject_that_is_not_streamed_is_reported_and_retried():
 
 
 @pytest.mark.parametrize("params, text", [
-    (dict(backend="sdk"), "vicon_dssdk"),
     (dict(backend="simulator", stream_mode="Fast"), "'stream_mode'"),
     (dict(backend="simulator", sim_recording="data/missing.bio"), "data/missing.bio"),
 ])

@@ -121,10 +121,13 @@ def test_scheduled_outage_and_buffered_frames():
     assert client.IsConnected()
 
 
-def test_adapter_without_the_sdk_says_what_to_install():
+def test_adapter_without_any_sdk_says_how_to_build_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIOSIG_ROS_VICON_SDK", str(tmp_path))      # an empty build directory
     with pytest.raises(ConfigError) as error:
         create_adapter(ViconSettings(backend="sdk"))
-    assert "vicon_dssdk" in str(error.value) and "backend: simulator" in str(error.value)
+    text = str(error.value)
+    assert "vicon_dssdk" in text and "tools/bootstrap.sh" in text and "\n" not in text
+    assert str(tmp_path) in text and "backend: simulator" in text
 
 
 @pytest.mark.parametrize("values, parameter", [

@@ -116,6 +116,31 @@ ensure_browser() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+ensure_qt_libraries() {
+  # The operator panel's Qt (PyQt5-Qt5 wheel) loads the system's GL, font, D-Bus and X
+  # libraries: the off-screen platform (tests, screenshots) and the X11 one (a desktop).
+  # Installed from Debian only when one of them is missing.
+  local qt="$VENV/lib/python$("$VENV/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')/site-packages/PyQt5/Qt5"
+  [ -d "$qt" ] || return 0
+  local missing
+  missing="$(ldd "$qt/plugins/platforms/libqoffscreen.so" "$qt/plugins/platforms/libqxcb.so" \
+             "$qt/lib/libQt5XcbQpa.so.5" "$qt/lib/libQt5Widgets.so.5" 2>&1 | grep "not found" || true)"
+  if [ -z "$missing" ] && [ -n "$(fc-list 2>/dev/null || true)" ]; then
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "warning: no apt-get: install Qt's X11, GL and font libraries for the operator panel"
+    return 0
+  fi
+  log "installing Qt's system libraries (operator panel)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 \
+    libfontconfig1 libfreetype6 libdbus-1-3 libx11-6 libxext6 libxcb1 libxkbcommon0 \
+    libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+    libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 \
+    fonts-dejavu-core >/dev/null
+}
+
 compile_kernels() {
   # numba compiles the EMG kernels on first use (~5 s) and caches them beside the module it
   # imported: here, so that the first EMG node does not start seconds late. Both the source tree
@@ -133,14 +158,92 @@ compile_kernels() {
   echo "$want" > "$stamp"
 }
 
+VICON_SDK_SDIST="pyvicon-datastream==0.2.4"
+VICON_SDK_SDIST_SHA256="ee65a26b53f96f65b65f795c9843116c49347e81c80f88fca14cfe3d3a2622ed"
+VICON_SDK_SOURCE_DIR="lib_src/vicondatastream-1.11.0"
+
+ensure_boost() {
+  # Debian's Boost for Vicon's DataStream SDK client (the sdist's own build downloads Boost).
+  local missing=() package
+  for package in libboost-system-dev libboost-thread-dev libboost-chrono-dev; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || return 1
+  log "installing system packages: ${missing[*]}"
+  as_root apt-get update -qq && \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build_vicon_sdk() {
+  # Vicon's DataStream SDK client library (C API included) and Vicon's sample client, built
+  # once from Vicon's MIT-licensed source in the registry's pyvicon-datastream sdist with
+  # tools/vicon_sdk/ (CMake file and the project's fix), into $BIOSIG_ROS_VICON_SDK (default:
+  # the cache) as lib/ and bin/. The `sdk` backend of the Vicon node loads it. A failed build
+  # only warns: the simulator backends do not need it. BIOSIG_ROS_NO_VICON_SDK=1 skips it.
+  # Checkouts share the cache: each version of tools/vicon_sdk/ is built once under builds/,
+  # and lib/, bin/ get that version's files (switching branches costs a copy, not a build).
+  [ "${BIOSIG_ROS_NO_VICON_SDK:-0}" = 1 ] && return 0
+  local dir="${BIOSIG_ROS_VICON_SDK:-$HOME/.cache/biosig_ros/vicon-sdk-1.11.0}" recipe
+  recipe="$(cat "$ROOT"/tools/vicon_sdk/* <(echo "$VICON_SDK_SDIST_SHA256") |
+            sha256sum | cut -c1-16)"
+  local build="$dir/builds/$recipe" files=(lib/libViconDataStreamSDK_C.so bin/ViconDataStreamSDK_CPPTest)
+  vicon_sdk_current() {
+    [ -f "$build/.done" ] || return 1
+    local f; for f in "${files[@]}"; do cmp -s "$build/$f" "$dir/$f" || return 1; done
+  }
+  vicon_sdk_current && return 0
+  mkdir -p "$dir"
+  # flock: checkouts share the build; the second waits and then finds it done.
+  (
+    flock 7
+    vicon_sdk_warn() { log "warning: Vicon DataStream SDK not built ($1); the Vicon node's sdk backend will be unavailable, the simulator backends still work"; exit 0; }
+    if [ ! -f "$build/.done" ]; then
+      ensure_boost || vicon_sdk_warn "cannot install libboost-system-dev libboost-thread-dev libboost-chrono-dev"
+      local started=$SECONDS sdist
+      rm -rf "$build" && mkdir -p "$build/download" "$build/cmake" "$build/lib" "$build/bin"
+      log "downloading Vicon's DataStream SDK source ($VICON_SDK_SDIST, sdist)"
+      "$VENV/bin/python" -m pip download -q --no-deps "$VICON_SDK_SDIST" -d "$build/download" \
+        >"$build/build.log" 2>&1 || vicon_sdk_warn "pip download failed, see $build/build.log"
+      sdist="$(ls "$build"/download/pyvicon_datastream-*.tar.gz 2>/dev/null | head -1)"
+      [ -n "$sdist" ] || vicon_sdk_warn "the registry gave no sdist, see $build/build.log"
+      [ "$(sha256sum "$sdist" | cut -d' ' -f1)" = "$VICON_SDK_SDIST_SHA256" ] ||
+        vicon_sdk_warn "$sdist has an unexpected sha256"
+      tar -xzf "$sdist" -C "$build/download" &&
+        mv "$build/download/$(basename "$sdist" .tar.gz)/$VICON_SDK_SOURCE_DIR" "$build/src" ||
+        vicon_sdk_warn "$sdist holds no $VICON_SDK_SOURCE_DIR"
+      rm -rf "$build/download"
+      log "building Vicon's DataStream SDK client (a few minutes, once; log: $build/build.log)"
+      { cmake -S "$ROOT/tools/vicon_sdk" -B "$build/cmake" -DVICON_SDK_SOURCE="$build/src" \
+          -DCMAKE_BUILD_TYPE=Release && make -C "$build/cmake" -j2; } >>"$build/build.log" 2>&1 ||
+        vicon_sdk_warn "the build failed, see $build/build.log"
+      local f
+      for f in "${files[@]}"; do cp "$build/cmake/$(basename "$f")" "$build/$f"; done
+      touch "$build/.done"
+      log "Vicon DataStream SDK built in $((SECONDS - started)) s"
+    fi
+    # Copy, then rename into place: a process of another checkout may have the old library
+    # loaded (overwriting a mapped file in place crashes it; a rename does not).
+    mkdir -p "$dir/lib" "$dir/bin"
+    local f
+    for f in "${files[@]}"; do
+      cp "$build/$f" "$dir/$f.new" && mv -f "$dir/$f.new" "$dir/$f" ||
+        vicon_sdk_warn "cannot install $dir/$f"
+    done
+    log "Vicon DataStream SDK ($recipe): $dir/lib, $dir/bin"
+  ) 7>"$dir.lock"
+}
+
 PYTHON="$(pick_python)"
 VENV="${BIOSIG_ROS_VENV:-$HOME/.cache/biosig_ros/venv-$("$PYTHON" -c "$PYTHON_TAG_CMD")}"
 ensure_system_tools
 ensure_browser
 ensure_venv
+ensure_qt_libraries
 patch_wheel_cmake_paths
 mkdir -p "$ROOT/log"
 build_package
 ln -sfn "$VENV" "$ROOT/.venv"   # a stable name for tools/env.sh and editors
 compile_kernels
+build_vicon_sdk
 log "ready: source tools/env.sh to use the package in this shell"

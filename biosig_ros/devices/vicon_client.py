@@ -5,7 +5,8 @@ ViconClient is a DeviceLink: connect() connects the ViconAdapter, waits for a fr
 subject / markers / device outputs; stream() delivers one MarkerFrame (and SignalChunk) per
 frame in the link's thread; disconnect() disconnects. Vicon's frame numbers are the running
 index: frames dropped (by the SDK or during a pause or outage) show as gaps and are counted.
-The backend (real SDK or simulator) only changes how the adapter is built (create_adapter).
+The backend (Vicon's client library or the API stand-in) only changes how the adapter is built
+(create_adapter).
 """
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ MM_PER_M = 1000.0
 class ViconSettings:
     """Parameters of the Vicon client (and of the vicon_markers node)."""
 
-    backend: str = doc_field("sdk", "sdk (Vicon's vicon_dssdk) or simulator (plays "
-                                    "sim_recording through the same adapter)")
+    backend: str = doc_field("sdk", "sdk (Vicon's vicon_dssdk if importable, else Vicon's "
+                                    "client library built by tools/bootstrap.sh) or simulator "
+                                    "(API stand-in playing sim_recording in-process)")
+    sdk_fallback: bool = doc_field(False, "backend sdk without any SDK client available: "
+                                          "warn and run the simulator backend instead of "
+                                          "exiting (for simulated graphs)")
     host: str = doc_field("localhost:801", "Vicon DataStream server, host[:port]")
     subject: str = doc_field("", "subject to publish (\"\" = the first streamed)")
     marker_names: list[str] = doc_field([], "markers to publish, in this order ([] = all)")
@@ -43,6 +48,8 @@ class ViconSettings:
     analog_device: str = doc_field("", "device whose outputs go to vicon/analog (\"\" = off)")
     analog_outputs: list[str] = doc_field([], "outputs of analog_device, in this order "
                                               "([] = all)")
+    connect_timeout: float = doc_field(2.0, "s for the server to accept the connection",
+                                       range=(0.0, None))
     frame_timeout: float = doc_field(1.0, "s without a new frame = server lost",
                                      range=(0.0, None))
     retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
@@ -79,7 +86,7 @@ class ViconSettings:
             values = getattr(self, name)
             if len(set(values)) != len(values) or any(not v.strip() for v in values):
                 raise ConfigError(f"parameter '{name}' has empty or duplicate names: {values}")
-        for name in ("frame_timeout", "retry_interval", "sim_frame_rate", "sim_analog_rate"):
+        for name in ("connect_timeout", "frame_timeout", "retry_interval", "sim_frame_rate", "sim_analog_rate"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"parameter '{name}' must be > 0, got {getattr(self, name)}")
         self.occlusions = [_parse_occlusion(text) for text in self.sim_occlusions]
@@ -109,10 +116,17 @@ def _parse_outage(text: str) -> tuple[float, float]:
     return start, duration
 
 
-def create_adapter(settings: ViconSettings) -> ViconAdapter:
+def create_adapter(settings: ViconSettings, warn: Callable[[str], None] = print
+                   ) -> ViconAdapter:
     """The adapter of the chosen backend (raises ConfigError if it cannot be built)."""
     if settings.backend == "sdk":
-        return ViconAdapter.for_sdk()
+        try:
+            return ViconAdapter.for_sdk()
+        except ConfigError as error:
+            if not settings.sdk_fallback:
+                raise
+            warn(f"{error} -> sdk_fallback: using the simulator backend (the API stand-in "
+                 f"playing {settings.sim_recording})")
     from biosig_ros.devices.vicon_simulator import SimulatedServer, load_marker_recording
 
     recording = load_marker_recording(
@@ -151,12 +165,15 @@ class ViconClient(DeviceLink):
         self.last_frame_number: int | None = None
         self.dropped_frames = 0         # frame numbers skipped between two frames received
         self._analog: AnalogLayout | None = None
+        self._connected_at = 0.0
 
     def connect(self) -> str:
         """Connect, wait for a frame, resolve subject, markers and device outputs."""
         s = self.settings
         self._analog = None
-        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, self._analog_wanted)
+        self._connected_at = self._clock()
+        self.adapter.connect(s.host, s.stream_mode, s.buffer_size, self._analog_wanted,
+                             s.connect_timeout)
         self._wait_for_first_frame()
         self.subject = self._resolve_subject()
         self.marker_names = self._resolve_markers()
@@ -233,7 +250,9 @@ class ViconClient(DeviceLink):
         # Frames missed during an outage are dropped; during a pause (deactivated), they are not.
         previous = self.last_frame_number if self.after_loss else None
         clock: SampleClock | None = None
-        started = self._clock()
+        # Frames captured before activation were buffered while inactive: skipped. After a
+        # loss, connect() ran just before: the frames since it are the stream's, kept.
+        started = self._connected_at if self.after_loss else self._clock()
         while not self.stop_requested():
             if not adapter.next_frame():
                 if time.monotonic() - last_new > s.frame_timeout:

@@ -134,7 +134,7 @@ class IkNode(Node):
         self._first_frame: int | None = None
         self._failures = 0
         self._last_failure = ""
-        self._flagged = {"out_of_range": 0, "underdetermined": 0}
+        self._flagged = {"out_of_range": 0, "underdetermined": 0, "stepped": 0}
         self._last_flags = ""
         self._insufficient_seen = 0
         self._frame_warning = ""
@@ -247,6 +247,10 @@ class IkNode(Node):
         if result.underdetermined:
             self._flagged["underdetermined"] += 1
             flags.append("too few markers for " + ", ".join(result.underdetermined))
+        if result.stepped:
+            self._flagged["stepped"] += 1
+            flags.append("stepped beyond max_pose_step/max_translation_step: "
+                         + ", ".join(self._dof_names[i] for i in result.stepped))
         for flag in flags:
             self._flags.record(1, flag)
         self._last_flags = "; ".join(flags)
@@ -272,6 +276,7 @@ class IkNode(Node):
             frames_insufficient_markers=state.frames_insufficient,
             frames_out_of_range=self._flagged["out_of_range"],
             frames_underdetermined=self._flagged["underdetermined"],
+            frames_stepped=self._flagged["stepped"],
             reinitialisations=state.reinitialisations, solve_failures=self._failures,
             solve_time_ms_median=float(np.median(times)) if len(times) else 0.0,
             solve_time_ms_p99=float(np.percentile(times, 99)) if len(times) else 0.0,

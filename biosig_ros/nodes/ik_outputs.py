@@ -1,5 +1,6 @@
 """The IK node's outputs for one solved frame: joint states, marker residuals, quality, and the
-segment frames on /tf. Every message carries the marker frame's capture stamp."""
+segment frames on /tf. Every message carries the marker frame's capture stamp; a frame's quality
+is published first, so that a consumer holds it when the frame's joint states arrive."""
 from __future__ import annotations
 
 import array
@@ -16,6 +17,10 @@ from biosig_ros.processing.ik_model import IkModel
 from biosig_ros.processing.ik_solver import IkResult
 from biosig_ros.ros.cdr_template import CdrTemplate
 from biosig_ros.ros.qos import output_qos
+
+# ik/quality: reliable (a default-QoS subscriber connects and loses none on a healthy link) and
+# shallow: a consumer that falls behind gets the newest frames' quality, not a backlog.
+QUALITY_DEPTH = 10
 
 try:  # a ROS 2 install has it; the wheel set-up builds tools/tf2_msgs
     from tf2_msgs.msg import TFMessage
@@ -35,7 +40,8 @@ class IkOutputs:
         self._joints = node.create_publisher(JointState, "ik/joint_states", output_qos())
         self._residuals = node.create_publisher(MarkerResiduals, "ik/marker_residuals",
                                                 output_qos())
-        self._quality = node.create_publisher(IkQuality, "ik/quality", output_qos())
+        self._quality = node.create_publisher(IkQuality, "ik/quality",
+                                              output_qos(QUALITY_DEPTH))
         self._tf = None
         if publish_tf:
             if TFMessage is None:
@@ -53,6 +59,9 @@ class IkOutputs:
 
     def publish(self, msg: MarkerSet, result: IkResult) -> None:
         stamp = msg.header.stamp
+        # Quality first, so that it is on its way before the pose it qualifies (DDS orders
+        # one writer's samples only: a consumer pairs the two by stamp, docs/topics.md).
+        self._quality.publish(quality_message(msg, result, self._dof_names, self.frame_id))
         joints = JointState()
         joints.header.stamp = stamp
         joints.header.frame_id = self.frame_id
@@ -69,8 +78,6 @@ class IkOutputs:
         residuals.residuals = array.array("d", result.residuals)
         residuals.mean_residual = float(result.mean_residual)
         self._residuals.publish(residuals)
-
-        self._quality.publish(quality_message(msg, result, self._dof_names, self.frame_id))
         if self._tf is not None:
             self._publish_tf(stamp, result.q)
 
@@ -142,4 +149,8 @@ def quality_message(msg: MarkerSet, result: IkResult, dof_names: list[str],
     quality.frames_skipped = int(result.frames_skipped)
     quality.reinitialised = bool(result.event)
     quality.reinitialisation_reason = result.event_reason
+    quality.discontinuity = bool(result.discontinuity)
+    quality.discontinuity_reason = result.discontinuity_reason
+    quality.dofs_stepped = [dof_names[i] for i in result.stepped]
+    quality.largest_rotation_step = float(result.largest_rotation_step)
     return quality

@@ -3,7 +3,9 @@
 A lifecycle node (biosig_ros.ros.device_node): configure connects to the DataStream server and
 resolves subject, markers and device outputs; activate publishes; deactivate stops publishing
 (the SDK connection stays); cleanup disconnects. Backend `sdk` uses Vicon's DataStream SDK
-(vicon_dssdk); backend `simulator` plays a recording through the same adapter. Occluded markers
+client: Vicon's Python wrapper vicon_dssdk if importable, else Vicon's client library built by
+tools/bootstrap.sh (logged at start, with its version); backend `simulator` plays a recording
+through the API stand-in, in-process. Occluded markers
 are flagged and NaN; frame_number is Vicon's, so dropped frames show as gaps and are counted.
 With analog_device set, that device's outputs go to `vicon/analog` (SignalChunk). Parameters:
 biosig_ros.devices.vicon_client.ViconSettings plus autostart and frame_id.
@@ -32,13 +34,15 @@ class ViconMarkersNode(DeviceNode):
         super().__init__("vicon_markers", ViconSettings, lambda s: f"vicon@{s.host}" + (
             " (simulator)" if s.backend == "simulator" else ""))
         s = self.settings
-        self._adapter = create_adapter(s)  # ConfigError here (no SDK, bad recording) exits with 2
+        # ConfigError here (no SDK, bad recording) exits with 2
+        self._adapter = create_adapter(s, self.get_logger().warning)
         self._markers_publisher = self.publisher(MarkerSet, MARKERS_TOPIC)
         self._analog_publisher = (self.publisher(SignalChunkMsg, ANALOG_TOPIC)
                                   if s.analog_device else None)
         self._stats = StreamStats()
         self._stats_lock = threading.Lock()
         self._occluded_last = 0
+        self.get_logger().info(f"Vicon client: {self._adapter.description}")
         self.get_logger().info(
             f"Vicon {s.backend} backend, server {s.host}, subject "
             f"{s.subject or '(first streamed)'}, markers "

@@ -6,26 +6,29 @@ a non-finite pose or one outside the model's ranges by more than a range width r
 fresh bounded fit at once; a mean marker residual above the start fit's by `divergence_residual`
 for `divergence_frames` frames in a row triggers a fresh fit, and tracking restarts from it only
 if it explains the markers clearly better (otherwise the markers themselves got worse, e.g. a
-slipped marker, and the fit's residual becomes the new reference).
+slipped marker, and the fit's residual becomes the new reference). A frame that cannot follow
+the last one (frame number or stamp going back, markers jumping faster than `max_marker_speed`:
+a replay's loop restart, a restarted source) restarts tracking from a fresh fit too. Free
+rotations are wrapped and every discontinuity is named per frame (ik_continuity).
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.processing.ik_biorbd import KalmanBuffers
+from biosig_ros.processing.ik_continuity import PoseContinuity, marker_jump, source_restart
 from biosig_ros.processing.ik_model import IkModel, load_model
 from biosig_ros.processing.ik_quality import QualityCheck
+# (the settings, result and state live in ik_settings; imported from here by callers too)
+from biosig_ros.processing.ik_settings import (METHODS, UNIT_SCALES, IkResult,  # noqa: F401
+                                                IkSettings, IkState)
 from biosig_ros.processing.marker_matching import MarkerMatcher, parse_name_map
-from biosig_ros.settings import doc_field, require_choice
 from biosig_ros.signals import MarkerFrame
 
-METHODS = ("kalman", "least_squares")
-UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 # Extra filter iterations on the first frame after skipped ones: the filter's covariance
 # assumes one frame period since its last update, so one update catches up only part of the
 # motion of a longer gap (errors up to 19 degrees after 20 skipped frames; 2-3 with more).
@@ -43,93 +46,6 @@ def least_squares_solver():
     while the graph's other nodes still start), not before."""
     from scipy.optimize import least_squares
     return least_squares
-
-
-@dataclass
-class IkSettings:
-    """Parameters of the solver (also the IK node's ROS parameters)."""
-
-    model_path: str = doc_field("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
-                                "biorbd .bioMod file (its Geometry/ folder beside it)")
-    method: str = doc_field("kalman", "kalman (biorbd extended Kalman filter) or least_squares")
-    marker_units: str = doc_field("m", "units of the incoming marker positions: m, cm or mm")
-    marker_name_map: list[str] = doc_field(
-        [], "renames incoming markers: entries 'incoming=model' (a YAML mapping "
-        "marker_name_map: {incoming: model} in a parameter file works too)")
-    strip_subject_prefix: bool = doc_field(
-        True, "an incoming 'Subject:NAME' (Vicon) that is not a model marker matches NAME")
-    zero_is_occluded: bool = doc_field(True, "a marker at exactly (0, 0, 0) is occluded (Vicon)")
-    min_visible_markers: int = doc_field(
-        6, "frames with fewer visible model markers are skipped", range=(1, None))
-    kalman_frequency: float = doc_field(
-        0.0, "Hz of the Kalman model; 0 = the stream's frame_rate", range=(0.0, None))
-    kalman_noise_factor: float = doc_field(1e-10, "biorbd KalmanParam noiseFactor",
-                                           range=(0.0, None))
-    kalman_error_factor: float = doc_field(1e-5, "biorbd KalmanParam errorFactor",
-                                           range=(0.0, None))
-    divergence_residual: float = doc_field(
-        0.01, "metres of mean marker residual above the start fit's that count as diverging",
-        range=(0.0, None))
-    divergence_frames: int = doc_field(
-        5, "consecutive diverging frames before re-initialising", range=(1, None))
-
-    def __post_init__(self) -> None:
-        if not self.model_path:
-            raise ConfigError("parameter 'model_path' is empty: give a .bioMod file")
-        require_choice("method", self.method, METHODS)
-        require_choice("marker_units", self.marker_units, UNIT_SCALES)
-        if self.min_visible_markers < 1:
-            raise ConfigError("parameter 'min_visible_markers' must be at least 1")
-        if not (self.kalman_frequency >= 0 and math.isfinite(self.kalman_frequency)):
-            raise ConfigError("parameter 'kalman_frequency' must be >= 0 (0 = stream rate)")
-        for name in ("kalman_noise_factor", "kalman_error_factor", "divergence_residual"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"parameter '{name}' must be a positive number, got {value!r}")
-        if self.divergence_frames < 1:
-            raise ConfigError("parameter 'divergence_frames' must be at least 1")
-
-    @property
-    def unit_scale(self) -> float:
-        return UNIT_SCALES[self.marker_units]
-
-
-@dataclass
-class IkResult:
-    """The pose solved for one frame. residuals: metres per model marker, NaN when unseen."""
-
-    frame_number: int
-    stamp: float
-    q: np.ndarray
-    qdot: np.ndarray
-    qddot: np.ndarray | None          # None for least squares
-    residuals: np.ndarray
-    mean_residual: float
-    visible_markers: int
-    event: str = ""                   # "initialised" or "reinitialised" on those frames
-    solve_time: float = 0.0           # seconds spent in step()
-    event_reason: str = ""            # why it re-initialised
-    frames_skipped: int = 0           # frames since the last solved one (by frame numbers)
-    out_of_range: list[int] = field(default_factory=list)  # DoF indices outside the ranges
-    underdetermined: list[str] = field(default_factory=list)  # segments short of markers
-
-
-@dataclass
-class IkState:
-    initialised: bool = False
-    q: np.ndarray | None = None
-    qdot: np.ndarray | None = None
-    qddot: np.ndarray | None = None
-    baseline_residual: float = 0.0    # mean residual of the last start fit
-    diverging_frames: int = 0
-    last_good_q: np.ndarray | None = None  # pose of the last frame that passed the checks
-    baseline_updates: int = 0          # fresh fits that confirmed the tracked pose
-    last_frame_number: int | None = None
-    last_stamp: float | None = None
-    frames_solved: int = 0
-    frames_insufficient: int = 0      # skipped: fewer than min_visible_markers
-    reinitialisations: int = 0
-    last_event_reason: str = ""
 
 
 class IkSolver:
@@ -152,12 +68,19 @@ class IkSolver:
             parse_name_map(settings.marker_name_map, self.model.marker_names),
             settings.zero_is_occluded, settings.strip_subject_prefix)
         self.quality = QualityCheck(self.model)
+        self.continuity = PoseContinuity(self.model, settings.max_pose_step,
+                                         settings.max_translation_step)
         self.state = IkState()
         self._kalman = None
         self._kalman_buffers = None
         width = self.model.q_max - self.model.q_min
         self._sane_min = self.model.q_min - width
         self._sane_max = self.model.q_max + width
+        # The bounded fit lets a free rotation cross its wrap point (a bound there would push
+        # a pose near +-pi onto another Euler solution); the result is wrapped afterwards.
+        free = self.continuity.free
+        self._fit_min = np.where(free, self.model.q_min - 2 * np.pi, self.model.q_min)
+        self._fit_max = np.where(free, self.model.q_max + 2 * np.pi, self.model.q_max)
 
     @property
     def dof_names(self) -> tuple[str, ...]:
@@ -170,6 +93,7 @@ class IkSolver:
     def reset(self) -> None:
         """Forget the pose: the next frame starts from a bounded fit again."""
         self.state = IkState()
+        self.continuity.reset()
         self._kalman = None
 
     def step(self, frame: MarkerFrame) -> IkResult | None:
@@ -184,42 +108,89 @@ class IkSolver:
         state = self.state
         event = ""
         skipped = self._skipped_frames(frame)
+        rate = frame.frame_rate or 100.0
         if not state.initialised:
             q, qdot, qddot = self._initialise(targets, frame, self._bounded_fit(targets))
             event = "initialised"
-        elif self._kalman is not None and skipped > _RESTART_GAP * (frame.frame_rate or 100.0):
-            # Beyond half a second the filter's motion model says nothing: a fresh fit from
-            # the last pose (a catch-up left steps up to 13 degrees beyond the motion).
-            # The filter itself is kept (a new one spends 25-40 ms settling): only its state
-            # moves to the fit, at rest.
-            state.last_event_reason = f"{skipped} frames skipped: restarted from a fresh fit"
-            buffers = self._kalman_buffers
-            self._kalman.setInitState(buffers.q.set(self._bounded_fit(targets)),
-                                      buffers.qdot.set(0.0), buffers.qddot.set(0.0))
-            q, qdot, qddot = self._kalman_frame(targets)
-            event = "reinitialised"
-            state.reinitialisations += 1
         else:
-            q, qdot, qddot = self._track(targets, frame, skipped)
+            why = self._stream_break(frame, targets, skipped)
+            if why:
+                q, qdot, qddot = self._restart(targets, why)
+                event = "reinitialised"
+            elif self._kalman is not None and skipped > _RESTART_GAP * rate:
+                # Beyond half a second the filter's motion model says nothing (a catch-up
+                # left steps up to 13 degrees beyond the motion).
+                q, qdot, qddot = self._restart(
+                    targets, f"{skipped} frames skipped: restarted from a fresh fit")
+                event = "reinitialised"
+            else:
+                q, qdot, qddot = self._track(targets, frame, skipped)
+        q = self._wrapped(q)
         residuals, mean_residual = self._residuals(q, targets)
         if not event:
             restart = self._check(q, mean_residual, targets)
             if restart is not None:
                 q, qdot, qddot = self._initialise(targets, frame, restart)
+                q = self._wrapped(q)
                 residuals, mean_residual = self._residuals(q, targets)
                 event = "reinitialised"
                 state.reinitialisations += 1
         state.q, state.qdot, state.qddot = q, qdot, qddot
         state.last_frame_number = frame.frame_number
         state.last_stamp = frame.stamp
+        state.last_targets = targets
         state.frames_solved += 1
         quality = self.quality.check(q, matched.visible)
+        reason = state.last_event_reason if event == "reinitialised" else ""
+        continuity = self.continuity.follow(
+            q, "tracking started" if event == "initialised" else
+            f"re-initialised: {reason}" if event else "")
         return IkResult(frame.frame_number, frame.stamp, q, qdot, qddot, residuals,
                         mean_residual, visible, event, time.perf_counter() - started,
-                        state.last_event_reason if event == "reinitialised" else "", skipped,
-                        quality.out_of_range, quality.underdetermined)
+                        reason, skipped, quality.out_of_range, quality.underdetermined,
+                        continuity.discontinuity, continuity.reason, continuity.stepped,
+                        continuity.largest_rotation_step)
+
+    def _stream_break(self, frame: MarkerFrame, targets: np.ndarray, skipped: int) -> str:
+        """Why this frame cannot follow the last solved one ("" when it can)."""
+        state = self.state
+        why = source_restart(state.last_frame_number, state.last_stamp,
+                             int(frame.frame_number), frame.stamp, frame.frame_rate)
+        if why:
+            return why
+        elapsed = ((skipped + 1) / frame.frame_rate if frame.frame_rate > 0
+                   else frame.stamp - (state.last_stamp or frame.stamp))
+        return marker_jump(state.last_targets, targets, elapsed,
+                           self.settings.max_marker_speed, self.model.marker_names)
+
+    def _wrapped(self, q: np.ndarray) -> np.ndarray:
+        """q with free rotations wrapped (ik_continuity); the filter's state follows, so that
+        it never drifts by turns (setInitState sets the state only: the covariance is kept,
+        and the next frames are the same modulo 2 pi)."""
+        q, moved = self.continuity.wrap(q)
+        if moved and self._kalman is not None:
+            buffers = self._kalman_buffers
+            self._kalman.setInitState(buffers.q.set(q), buffers.qdot.obj, buffers.qddot.obj)
+        return q
 
     # --- start and re-start -------------------------------------------------------------
+
+    def _restart(self, targets: np.ndarray, reason: str):
+        """Restart tracking at rest from a fresh bounded fit started at the last pose. The
+        Kalman filter itself is kept (a new one spends 25-40 ms settling): only its state moves
+        to the fit."""
+        state = self.state
+        state.last_event_reason = reason
+        state.reinitialisations += 1
+        q = self._bounded_fit(targets)
+        _, state.baseline_residual = self._residuals(q, targets)
+        state.diverging_frames = 0
+        if self._kalman is None:
+            return q, np.zeros(self.model.nb_q), None
+        buffers = self._kalman_buffers
+        self._kalman.setInitState(buffers.q.set(q), buffers.qdot.set(0.0),
+                                  buffers.qddot.set(0.0))
+        return self._kalman_frame(targets)
 
     def _initialise(self, targets: np.ndarray, frame: MarkerFrame, q: np.ndarray):
         """(Re)start tracking from pose q, a bounded fit of this frame."""
@@ -291,7 +262,7 @@ class IkSolver:
         least_squares = least_squares_solver()
         if bounded:
             return least_squares(residual, start, jac=jacobian, method="trf", xtol=1e-8,
-                                 bounds=(model.q_min, model.q_max))
+                                 bounds=(self._fit_min, self._fit_max))
         return least_squares(residual, start, jac=jacobian, method="lm", xtol=1e-6)
 
     # --- tracking -----------------------------------------------------------------------

@@ -38,7 +38,7 @@ class PolledIntake:
         self._period = 1.0 / rate if rate > 0 else 0.0
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._subscriptions: list[tuple[Subscription, Callable]] = []
+        self._subscriptions: list[tuple[Subscription, Callable, bool]] = []
         self._stop = threading.Event()
         self._thread = None
         if rate > 0:
@@ -46,14 +46,15 @@ class PolledIntake:
             self._thread.start()
 
     def subscribe(self, msg_type, topic: str, callback: Callable, qos,
-                  raw: bool = False) -> Subscription:
+                  raw: bool = False, with_info: bool = False) -> Subscription:
         """Subscribe to `topic` as the owner would name it (relative names, remappings);
-        raw: the callback gets the serialized bytes."""
+        raw: the callback gets the serialized bytes; with_info: it also gets the message info
+        (a dict: publisher_gid, timestamps)."""
         resolved = self._owner.resolve_topic_name(topic)
         subscription = self.node.create_subscription(msg_type, resolved, lambda _: None, qos,
                                                      event_callbacks=_NO_EVENTS, raw=raw)
         with self._lock:
-            self._subscriptions.append((subscription, callback))
+            self._subscriptions.append((subscription, callback, with_info))
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -65,7 +66,7 @@ class PolledIntake:
         """Hand every queued message to its callback; returns how many there were."""
         count = 0
         with self._lock:
-            for subscription, callback in self._subscriptions:
+            for subscription, callback, with_info in self._subscriptions:
                 while True:
                     with subscription.handle:
                         taken = subscription.handle.take_message(subscription.msg_type,
@@ -74,7 +75,7 @@ class PolledIntake:
                         break
                     count += 1
                     try:
-                        callback(taken[0])
+                        callback(*taken) if with_info else callback(taken[0])
                     except Exception as error:  # noqa: BLE001 - one bad message, not the node
                         self._on_error(subscription.topic_name, error)
         return count

@@ -9,9 +9,14 @@ browser may still receive after it, are to be skipped.
 
 Messages (one JSON object each):
   init:  {"type": "init", "seq", "meta", "history": {stream: points}, "markers", "skeleton"}
-  frame: {"type": "frame", "seq", "time", stream: new points..., "markers", "skeleton",
+  frame: {"type": "frame", "seq", "time", stream: new points..., "markers", "skeleton", "sync",
           "recv": {stream: wall time the newest message arrived}, "stats" (about once a
           second), "meta" (when a stream's channels, unit or rate changed)}
+The markers shown are those of the skeleton's frame (same stamp) while that frame is among the
+last `_PAIRED_FRAMES` received: markers and skeleton then agree, and "sync" says how far they
+are behind the newest markers ({"paired": true, "lag": s}); otherwise (no pose yet, a pose
+older than that, or no marker frame of its stamp) the newest markers, and "sync" gives how far
+the skeleton's pose is behind them ({"paired": false, "lag": s}; null without a skeleton).
 Points are [index, t, values] (raw EMG: [index, t, mins, maxs]); t is the sample's capture time
 (POSIX seconds). Non-finite numbers travel as null (JSON has no NaN).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 
 import numpy as np
 
@@ -29,6 +35,10 @@ from biosig_ros.viewers.streams import MINMAX, PoseSeries, SignalSeries, StreamH
 SIGNAL_STREAMS = ("envelope", "raw")
 STREAMS = ("envelope", "raw", "markers", "joints")
 _STATS_PERIOD_S = 1.0
+# Marker frames kept to pair with the skeleton: 5 s at 100 Hz (an IK node that far behind is
+# shown unpaired, with its lag).
+_PAIRED_FRAMES = 500
+_SAME_STAMP_S = 1e-6  # both stamps come from the same header: equal but for float rounding
 
 
 def dumps_numbers(value) -> str:
@@ -65,6 +75,7 @@ class LiveState:
         self._marker_names: list[str] = []
         self._marker_version = 0
         self._markers: dict | None = None
+        self._recent_markers: deque[dict] = deque(maxlen=_PAIRED_FRAMES)
         self._last_seen: dict[str, list[float]] = {}
         self._q: np.ndarray | None = None
         self._q_stamp = 0.0
@@ -100,6 +111,7 @@ class LiveState:
                 self._marker_version += 1
             self._markers = {"frame": int(frame_number), "t": stamp, "pos": shown,
                              "occ": [int(o) for o in occluded]}
+            self._recent_markers.append(self._markers)
 
     def on_joints(self, names: list[str], positions, stamp: float) -> np.ndarray | None:
         """A JointState: names and positions (rad / m). Returns the model's q (None without a
@@ -145,6 +157,20 @@ class LiveState:
             self._skeleton_cache = {"t": stamp, "origins": origins.tolist()}
         return self._skeleton_cache
 
+    def _paired(self, skeleton: dict | None) -> tuple[dict | None, dict | None]:
+        """(markers to show, sync) for this skeleton; call with the lock held."""
+        newest = self._markers
+        if skeleton is None or newest is None:
+            return newest, None
+        stamp = skeleton["t"]
+        if stamp <= newest["t"] + _SAME_STAMP_S:
+            for frame in reversed(self._recent_markers):  # the pose is usually recent
+                if abs(frame["t"] - stamp) <= _SAME_STAMP_S:
+                    return frame, {"paired": True, "lag": newest["t"] - frame["t"]}
+                if frame["t"] < stamp:
+                    break
+        return newest, {"paired": False, "lag": newest["t"] - stamp}
+
     def _stats(self) -> dict:
         return {name: {"topic": self.topics.get(name, ""), **health.summary()}
                 for name, health in self.health.items() if self.topics.get(name)}
@@ -156,7 +182,7 @@ class LiveState:
         with self._lock:
             self._seq += 1
             new = {name: series.take_new() for name, series in self.series.items()}
-            markers = self._markers
+            markers, sync = self._paired(skeleton)
             recv = {name: h.last_receive for name, h in self.health.items() if h.last_receive}
             meta_key = self._meta_key()
             meta = self._meta() if meta_key != self._sent_meta_key else None
@@ -171,6 +197,7 @@ class LiveState:
                  f',"joints":{dumps_numbers(new["joints"])}',
                  f',"markers":{dumps_numbers(markers)}',
                  f',"skeleton":{dumps_numbers(skeleton)}',
+                 f',"sync":{json.dumps(sync)}',
                  f',"recv":{json.dumps(recv)}']
         if stats is not None:
             parts.append(f',"stats":{json.dumps(stats)}')
@@ -192,9 +219,10 @@ class LiveState:
         with self._lock:
             history = {name: series.history() for name, series in self.series.items()
                        if with_raw or name != "raw"}
+            markers, sync = self._paired(skeleton)
             payload = {"type": "init", "seq": self._seq, "time": self._clock(),
-                       "meta": self._meta(), "markers": self._markers, "skeleton": skeleton,
-                       "stats": self._stats()}
+                       "meta": self._meta(), "markers": markers, "skeleton": skeleton,
+                       "sync": sync, "stats": self._stats()}
         encoded = json.dumps(payload, default=str)
         history_json = ",".join(f'"{name}":{dumps_numbers(points)}'
                                 for name, points in history.items())

@@ -78,11 +78,12 @@ class Skeleton:
 
 def dof_display(names: list[str], rotational: list[bool] | None) -> list[dict]:
     """How the page shows each DoF: rotations in degrees, translations in millimetres (by the
-    model when known, else by name: biorbd names translations Trans*)."""
+    model when known, else by name: biorbd ends a translation's name with TransX/Y/Z, and
+    a name like scapula_rotation_transform_RotX is a rotation)."""
     shown = []
     for i, name in enumerate(names):
         rotation = rotational[i] if rotational is not None and i < len(rotational) else (
-            "trans" not in name.lower())
+            not name.split("_")[-1].lower().startswith("trans"))
         shown.append({"name": name, "unit": "deg" if rotation else "mm",
                       "scale": 180.0 / math.pi if rotation else 1000.0})
     return shown

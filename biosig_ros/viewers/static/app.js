@@ -8,7 +8,7 @@
   const LAG_LIMIT_S = 2.0;
   const api = window.__liveView = {
     connected: false, inits: 0, framesReceived: 0, frames: 0, fps: 0, seq: 0, errors: 0,
-    charts: {}, bars: {}, skeletonLines: 0, markers: { visible: 0, occluded: [] },
+    charts: {}, bars: {}, skeletonLines: 0, markers: { visible: 0, occluded: [] }, sync: null,
     delays: {}, delaySamples: [], lastDraw: 0, drawMs: 0, resyncs: 0, connects: 0,
     // newest index of each stream in the last two frames received: what "drawn within one
     // refresh" is checked against
@@ -88,6 +88,7 @@
     }
     if (msg.markers) state.markers = msg.markers;
     if (msg.skeleton) state.skeleton = msg.skeleton;
+    if ("sync" in msg) state.sync = msg.sync;
     if (msg.stats) state.stats = msg.stats;
     if (msg.recv) state.recv = msg.recv;
     state.dirty = true;
@@ -337,9 +338,20 @@
     api.markers = { visible: drawn.filter((m) => !m.hidden).length, occluded };
     $("occluded").textContent = occluded.length
       ? `occluded (dashed, where last seen): ${occluded.join(", ")}` : "no marker occluded";
+    api.sync = state.sync || null;
     $("view-info").textContent = `${topic("markers")} · frame ${state.markers ? state.markers.frame : "–"}` +
+      syncText(state.sync) +
       (skeleton ? ` · ${skeleton.model}: ${skeleton.pairs.length} segment pairs` : " · no model") +
       " · drag: rotate, wheel: zoom, double-click: reset";
+  }
+  // Markers and skeleton of one frame (paired), and how far that frame is behind the newest
+  // markers; or the skeleton's own lag when no marker frame of its stamp is kept.
+  function syncText(sync) {
+    if (!sync) return "";
+    const ms = Math.round(sync.lag * 1000);
+    return sync.paired
+      ? ` · skeleton and markers of the same frame${ms > 0 ? `, ${ms} ms behind the newest markers` : ""}`
+      : ` · skeleton ${Math.abs(ms)} ms ${ms >= 0 ? "behind" : "ahead of"} the markers (not paired)`;
   }
   function axes(ctx, w, h) {
     const base = [46, h - 40];

@@ -1,0 +1,79 @@
+"""ViconAdapter's bounded connect with a client whose Connect blocks until released (no
+sockets, no SDK): one attempt at a time, its client taken once it gets through."""
+import threading
+import types
+
+import pytest
+
+from biosig_ros.devices.device_link import DeviceError
+from biosig_ros.devices.vicon_adapter import ViconAdapter
+
+
+class DataStreamException(Exception):
+    pass
+
+
+class BlockingClient:
+    """Connect waits for `release`; then succeeds (or raises `fail`)."""
+
+    created: list = []
+    release = threading.Event()
+    fail = None
+
+    class StreamMode:
+        EServerPush, EClientPull, EClientPullPreFetch = range(3)
+
+    def __init__(self):
+        BlockingClient.created.append(self)
+        self.connected = False
+        self.calls = []
+
+    def Connect(self, host):
+        BlockingClient.release.wait(30)
+        if BlockingClient.fail:
+            raise DataStreamException(BlockingClient.fail)
+        self.connected = True
+
+    def IsConnected(self):
+        return self.connected
+
+    def Disconnect(self):
+        self.connected = False
+
+    def __getattr__(self, name):          # SetBufferSize, Enable*, GetFrame, SetStreamMode
+        return lambda *args: self.calls.append(name) or True
+
+
+@pytest.fixture
+def adapter():
+    BlockingClient.created, BlockingClient.fail = [], None
+    BlockingClient.release = threading.Event()
+    module = types.SimpleNamespace(Client=BlockingClient,
+                                   DataStreamException=DataStreamException)
+    yield ViconAdapter(module, BlockingClient)
+    BlockingClient.release.set()
+
+
+def test_a_silent_host_times_out_and_retries_wait_for_the_same_attempt(adapter):
+    for _ in range(3):
+        with pytest.raises(DeviceError, match=r"no Vicon DataStream server answered at "
+                                              r"10\.0\.0\.7:801 within 0\.05 s"):
+            adapter.connect("10.0.0.7", "ServerPush", 50, False, timeout=0.05)
+    assert len(BlockingClient.created) == 1          # no new thread per retry
+    BlockingClient.release.set()                     # the host answers at last
+    adapter.connect("10.0.0.7", "ServerPush", 50, False, timeout=5.0)
+    assert len(BlockingClient.created) == 1 and adapter.is_connected()
+    client = BlockingClient.created[0]
+    assert client.calls[0] == "SetBufferSize" and client.calls[-1] == "SetStreamMode"
+
+
+def test_a_refused_connection_names_host_and_port_and_the_next_try_is_new(adapter):
+    BlockingClient.release.set()
+    BlockingClient.fail = "ClientConnectionFailed"
+    with pytest.raises(DeviceError) as error:
+        adapter.connect("192.168.1.5:802", "ClientPull", 1, False, timeout=5.0)
+    assert str(error.value) == ("cannot connect to a Vicon DataStream server at "
+                                "192.168.1.5:802 (ClientConnectionFailed)")
+    BlockingClient.fail = None
+    adapter.connect("192.168.1.5:802", "ClientPull", 1, False, timeout=5.0)
+    assert len(BlockingClient.created) == 2 and adapter.is_connected()
