@@ -14,6 +14,8 @@
 colcon ignores this file: package.xml declares ament_cmake, which builds the messages and
 installs the whole package (nodes included) in a ROS 2 workspace.
 """
+from glob import glob
+
 from setuptools import find_packages, setup
 
 MCAP = ["mcap", "mcap-ros2-support"]
@@ -28,7 +30,11 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["biosig_ros", "biosig_ros.*"], exclude=ROS_ONLY),
-    package_data={"biosig_ros.viewers": ["static/*"]},  # the live view's page and scripts
+    # The live view's page and scripts; the standard message types the core writes to MCAP.
+    package_data={"biosig_ros.viewers": ["static/*"],
+                  "biosig_ros.bridge": ["interfaces/*/*.msg"]},
+    # biosig_ros's messages where the MCAP schemas look them up (<prefix>/share/<pkg>/msg).
+    data_files=[("share/biosig_ros/msg", sorted(glob("msg/*.msg")))],
     install_requires=["numpy", "scipy", "numba", "PyYAML", "ezc3d"],
     extras_require={"ik": ["biorbd"], "mcap": MCAP, "all": ["biorbd", *MCAP]},
     entry_points={"console_scripts": [

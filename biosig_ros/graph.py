@@ -28,7 +28,7 @@ import yaml
 
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, EXECUTABLES, GRAPHS, RESPAWN_DELAY_S,
                                    NodeSpec, graph_arguments, node_overrides, started)
-from biosig_ros.discovery import restrict_discovery_to_localhost
+from biosig_ros.discovery import choose_transport
 from biosig_ros.paths import config_dir, resolve_data_path, share_dir
 
 STOP_TIMEOUT_S = 10.0
@@ -58,6 +58,9 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     command += ["--ros-args", "-r", f"__node:={spec.name}"]
     if namespace:
         command += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    for option, value in ros_arguments(values).items():  # e.g. --log-level debug
+        command += [option, str(value)]
+    values = {key: value for key, value in values.items() if not key.startswith("--")}
     files = [str(config_dir() / name) for name in spec.params]
     if params_files and spec.name in params_files:
         files[:1] = [params_files[spec.name]]
@@ -70,6 +73,11 @@ def command_for(spec: NodeSpec, overrides: dict[str, list[str]], namespace: str 
     for assignment in overrides.get(spec.name, []):
         command += ["-p", assignment]
     return command
+
+
+def ros_arguments(values: dict) -> dict:
+    """The ROS arguments among a ROS node's argument values (keys starting with "--")."""
+    return {key: value for key, value in values.items() if key.startswith("--")}
 
 
 def _forward_output(name: str, stream) -> None:
@@ -178,38 +186,74 @@ def parse_overrides(assignments: list[str]) -> dict[str, list[str]]:
     for assignment in assignments:
         node, _, rest = assignment.partition(".")
         if not rest or "=" not in rest:
-            raise SystemExit(f"--set expects NODE.PARAM=VALUE, got {assignment!r}")
+            raise ValueError(f"--set expects NODE.PARAM=VALUE, got {assignment!r}")
         param, _, value = rest.partition("=")
         overrides.setdefault(node, []).append(f"{param}:={value}")
     return overrides
 
 
-def _all_arguments():
+def _arguments_of(graph: str | None):
+    """The launch arguments of one graph, or of every graph (graph None), by name."""
     seen = {}
-    for graph in GRAPHS:
-        for argument in graph_arguments(graph):
+    for name in ([graph] if graph else GRAPHS):
+        for argument in graph_arguments(name):
             seen.setdefault(argument.name, argument)
     return seen
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(graph: str | None = None) -> argparse.ArgumentParser:
+    """The runner's options; the launch arguments are those of `graph` (all graphs' if None),
+    so that `graph demo --help` lists the demo's only."""
     parser = argparse.ArgumentParser(prog="python -m biosig_ros.graph",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("graph", choices=sorted(GRAPHS))
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="override a node parameter, e.g. --set replay.loop=false")
+                        help="override a parameter of one of the graph's nodes, e.g. --set "
+                             "replay.loop=false" + (f" (nodes: {', '.join(_node_names(graph))})"
+                                                    if graph else ""))
     parser.add_argument("--arg", action="append", default=[], metavar="NAME:=VALUE",
                         help="a launch argument, as `ros2 launch ... NAME:=VALUE`")
     parser.add_argument("--network", action="store_true",
                         help="let demo/simulated graphs be discovered from other machines")
-    arguments = parser.add_argument_group("launch arguments (see docs/graphs.md)")
-    for name, argument in _all_arguments().items():
+    parser.add_argument("--dds-shared-memory", action="store_true",
+                        help="leave Fast DDS' transports to the environment (shared memory: a "
+                             "node killed with SIGKILL can stall the graph, docs/graphs.md)")
+    title = (f"launch arguments of the {graph} graph (see docs/graphs.md)" if graph else
+             "launch arguments of every graph (`GRAPH --help` lists one graph's)")
+    arguments = parser.add_argument_group(title)
+    for name, argument in _arguments_of(graph).items():
         arguments.add_argument(f"--{name.replace('_', '-')}", dest=f"arg_{name}", default=None,
                                metavar=argument.type.__name__.upper(),
                                help=argument.description)
     return parser
+
+
+def _node_names(graph: str) -> list[str]:
+    return [spec.name for spec in GRAPHS[graph] if spec.is_ros_node]
+
+
+def chosen_graph(argv: list[str]) -> str | None:
+    """The graph named on the command line (the first word that is one), before parsing."""
+    return next((word for word in argv if word in GRAPHS), None)
+
+
+def check_override_nodes(graph: str, specs, overrides: dict[str, list[str]]) -> None:
+    """ValueError naming a --set node that this run does not start (ignored silently before)."""
+    running = {spec.name for spec in specs if spec.is_ros_node}
+    for node in overrides:
+        if node in running:
+            continue
+        spec = next((s for s in GRAPHS[graph] if s.name == node), None)
+        if spec is not None and not spec.is_ros_node:
+            raise ValueError(f"--set {node}.*: '{node}' is not a ROS node (it has no "
+                             "parameters; its options are launch arguments, see --help)")
+        if spec is not None and spec.started_by:
+            raise ValueError(f"--set {node}.*: node '{node}' is started only with "
+                             f"--{spec.started_by.replace('_', '-')} true")
+        raise ValueError(f"--set {node}.*: the {graph} graph has no node '{node}' (its nodes: "
+                         f"{', '.join(sorted(running))})")
 
 
 def argument_values(args: argparse.Namespace) -> dict[str, str]:
@@ -288,6 +332,7 @@ def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list
     node_overrides(graph, {name: "" for name in values})  # ValueError for a foreign name
     namespace = values.pop("namespace", "")
     specs = tuple(spec for spec in GRAPHS[graph] if started(spec, values))
+    check_override_nodes(graph, specs, overrides)
     recording, model = values.pop("recording", "") or None, values.pop("model", "") or None
     if recording is not None or model is not None:
         specs = user_files(specs, overrides, recording, model)
@@ -312,9 +357,14 @@ def graph_commands(graph: str, values: dict[str, str], overrides: dict[str, list
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.graph in LOCAL_GRAPHS and not args.network:
-        restrict_discovery_to_localhost(os.environ)
+    words = sys.argv[1:] if argv is None else argv
+    # --help shows the chosen graph's arguments; parsing accepts every graph's, so that one of
+    # another graph gets the line naming the graph's own (graph_commands) rather than argparse's.
+    helping = any(word in ("-h", "--help") for word in words)
+    args = build_parser(chosen_graph(words) if helping else None).parse_args(words)
+    for note in choose_transport(os.environ, args.graph in LOCAL_GRAPHS and not args.network,
+                                 args.dds_shared_memory):
+        print(f"[graph] {note}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="biosig_ros-graph-"))
     try:
         commands = graph_commands(args.graph, argument_values(args),

@@ -28,6 +28,7 @@ EXECUTABLES = {
     "assist_node": "biosig_ros.nodes.assist_node",
     "sim_exo_node": "biosig_ros.nodes.sim_exo_node",
     "live_view_node": "biosig_ros.nodes.live_view_node",
+    "torque_node": "biosig_ros.nodes.torque_node",
 }
 
 # Command-line tools installed beside the executables (not part of any graph).
@@ -62,9 +63,10 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Target:
-    """Where an argument's value goes: parameter `key` of node `node`, or, when key starts
-    with "--", that command-line option of a process that is not a ROS node. offset: added
-    to an integer value (one port base for several ports)."""
+    """Where an argument's value goes: parameter `key` of node `node` (EVERY_NODE: of every
+    ROS node of the graph), or, when key starts with "--", that command-line option of a
+    process that is not a ROS node, or that ROS argument (`--ros-args --log-level LEVEL`) of a
+    ROS node. offset: added to an integer value (one port base for several ports)."""
 
     node: str
     key: str
@@ -83,14 +85,20 @@ class LaunchArgument:
     default: str = ""
     # (node, file in config/): when given, that node's parameter file becomes this one.
     params_file_when_given: tuple[str, str] | None = None
+    choices: tuple[str, ...] = ()  # the values a string argument accepts (empty: any)
 
 
-def _arg(name, description, *targets, type=str, params_file_when_given=None):
+EVERY_NODE = "*"  # Target.node: every ROS node of the graph
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+def _arg(name, description, *targets, type=str, params_file_when_given=None, choices=()):
     return LaunchArgument(name, description, tuple(Target(*t) for t in targets), type,
-                          params_file_when_given=params_file_when_given)
+                          params_file_when_given=params_file_when_given, choices=choices)
 
 
-# Arguments that exist in a graph when the graph has the node named first in each target.
+# Arguments that exist in a graph when the graph has the node named first in each target
+# (EVERY_NODE: in every graph).
 NODE_ARGUMENTS = (
     _arg("recording", "recording file (.bio, .c3d, .mcap) to replay, with config/replay.yaml "
          "(names and rates from the file) instead of the demo's; '' = data/abd.bio",
@@ -99,6 +107,10 @@ NODE_ARGUMENTS = (
          ("replay", "loop"), type=bool),
     _arg("speed", "replay speed factor (2.0 = twice as fast); '' = the parameter file's",
          ("replay", "speed"), type=float),
+    _arg("use_sim_time", "true: the replay publishes /clock (simulated time, `speed` seconds "
+         "per second) and every node runs on it (use_sim_time): rates and timeouts per "
+         "simulated second; '' = false", ("replay", "publish_clock"),
+         (EVERY_NODE, "use_sim_time"), type=bool),
     _arg("trigno_host", "address of the PC running the Trigno Control Utility; '' = the "
          "parameter file's", ("trigno_emg", "host")),
     _arg("trigno_port_base", "first of the five Trigno TCP ports (command, legacy EMG/aux, "
@@ -111,6 +123,9 @@ NODE_ARGUMENTS = (
          "127.0.0.1:PORT with it); '' = 8801", ("vicon_wire_sim", "--port"), type=int),
     _arg("vicon_subject", "Vicon subject to stream; '' = the parameter file's (its '' = the "
          "first subject)", ("vicon_markers", "subject")),
+    _arg("amplifier_port", "UDP port of the example amplifier and its simulator (another "
+         "when 52000 is taken); '' = the parameter file's", ("udp_amplifier", "port"),
+         ("udp_amplifier_sim", "--port"), type=int),
     _arg("model", "biorbd model file (.bioMod) for inverse kinematics (and the replay's "
          "marker report); '' = the parameter file's", ("ik", "model_path"),
          ("replay", "model_path")),
@@ -126,6 +141,13 @@ NODE_ARGUMENTS = (
     _arg("record_mcap", "also record the graph's topics to MCAP (the rosbag2 format that "
          "Foxglove and PlotJuggler open) with an mcap_recorder node (true/false); '' = false",
          ("mcap_recorder", "record_on_start"), type=bool),
+    _arg("live_view_port", "TCP port of the live view's web page (0 = a free port); '' = the "
+         "parameter file's (8080)", ("live_view", "port"), type=int),
+    _arg("frame_prefix", "prefix of the IK segment frames on /tf ({namespace} = the graph's "
+         "namespace); '' = the parameter file's ('{namespace}/': s1/thorax in namespace s1)",
+         ("ik", "tf_prefix")),
+    _arg("log_level", "log level of every node (debug, info, warn, error, fatal); '' = info",
+         (EVERY_NODE, "--log-level"), choices=LOG_LEVELS),
 )
 
 NAMESPACE_ARGUMENT = LaunchArgument(
@@ -187,13 +209,15 @@ CUSTOM_DEVICE = (
 )
 
 # EMG-driven assistance of a simulated elbow exoskeleton on the shipped recording: replay ->
-# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo. The assist node starts
+# EMG processing (a low-delay envelope) -> IK -> assist -> simulated exo, and EMG + IK -> joint
+# torques (muscle model and inverse dynamics). The assist node starts
 # disabled: enable it with its ~/enable service (std_srvs/SetBool).
 EXO_DEMO = (
     NodeSpec("replay_node", "replay", ("replay_abd.yaml",)),
     NodeSpec("emg_processing_node", "emg_processing",
              ("emg_processing.yaml", "emg_processing_exo.yaml")),
     NodeSpec("ik_node", "ik", ("ik_wu.yaml",)),
+    NodeSpec("torque_node", "torque", ("torque.yaml",)),
     NodeSpec("assist_node", "assist", ("assist.yaml",)),
     NodeSpec("sim_exo_node", "sim_exo", ("sim_exo.yaml",)),
     NodeSpec("topic_monitor", "monitor", ("monitor.yaml", "monitor_exo.yaml")),
@@ -218,7 +242,7 @@ def graph_arguments(graph: str) -> tuple[LaunchArgument, ...]:
     arguments = [NAMESPACE_ARGUMENT]
     arguments += [params_file_argument(spec) for spec in nodes if spec.is_ros_node]
     arguments += [argument for argument in NODE_ARGUMENTS
-                  if argument.targets[0].node in names]
+                  if argument.targets[0].node in names | {EVERY_NODE}]
     return tuple(arguments)
 
 
@@ -238,6 +262,9 @@ def convert_argument(argument: LaunchArgument, text: str):
         if lowered not in ("true", "false"):
             raise ValueError(f"argument '{argument.name}' must be true or false, got {text!r}")
         return lowered == "true"
+    if argument.choices and text not in argument.choices:
+        raise ValueError(f"argument '{argument.name}' must be one of "
+                         f"{', '.join(argument.choices)}, got {text!r}")
     try:
         return argument.type(text)
     except ValueError:
@@ -269,6 +296,9 @@ def node_overrides(graph: str, values: dict[str, str]) -> dict[str, dict]:
             continue
         value = convert_argument(argument, text)
         for target in argument.targets:
-            overrides.setdefault(target.node, {})[target.key] = (
-                value + target.offset if target.offset else value)
+            nodes = ([spec.name for spec in GRAPHS[graph] if spec.is_ros_node]
+                     if target.node == EVERY_NODE else [target.node])
+            for node in nodes:
+                overrides.setdefault(node, {})[target.key] = (
+                    value + target.offset if target.offset else value)
     return overrides

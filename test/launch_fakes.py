@@ -56,6 +56,7 @@ class Launched:
 
     def __init__(self):
         self.nodes, self.processes, self.handlers, self.declared = [], [], [], []
+        self.logs = []
 
     def node(self, name):
         (found,) = [n for n in self.nodes if n.kwargs["name"] == name]
@@ -72,7 +73,7 @@ def make_modules() -> dict[str, types.ModuleType]:
     actions.DeclareLaunchArgument = DeclareLaunchArgument
     actions.OpaqueFunction = OpaqueFunction
     for name in ("ExecuteProcess", "RegisterEventHandler", "Shutdown", "GroupAction",
-                 "IncludeLaunchDescription"):
+                 "IncludeLaunchDescription", "LogInfo"):
         setattr(actions, name, type(name, (Recorded,), {}))
     modules["launch.substitutions"].LaunchConfiguration = LaunchConfiguration
     modules["launch.event_handlers"].OnProcessExit = type("OnProcessExit", (Recorded,), {})
@@ -125,6 +126,8 @@ def _visit(entities, context, launched):
             launched.nodes.append(entity)
         elif kind == "ExecuteProcess":
             launched.processes.append(entity)
+        elif kind == "LogInfo":
+            launched.logs.append(entity.kwargs["msg"])
         elif kind == "RegisterEventHandler":
             launched.handlers.append(entity.args[0])
         else:

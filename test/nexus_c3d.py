@@ -4,6 +4,11 @@ Markers `Subj01:NAME` from the Wu model's own forward kinematics (millimetres, Z
 markers the model does not know, one unlabelled trajectory `*12`, one model marker absent
 (SCAP_AA), NaN gaps; analogs: 16 Trigno EMG channels labelled `Muscle.EMGn` / `Sensor n.EMGn`,
 force-plate channels `Fx1`... and a `Voltage.Sync` channel.
+
+Options make it a real lab's capture (#22): a second labelled object (`second_subject`: its
+markers `Obj:B1`... match no model marker), flat analog channels (`flat`: EMG labels made all
+zero, and `im_emg` extra `IM EMGn` channels, all zero), and model markers labelled otherwise
+(`rename`: {model name: label}, e.g. {"Acrom": "ACRO_tip", "STER": "ster"}).
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ ABSENT = "SCAP_AA"
 GAPS = {"DELT": (20, 35), "EPICm": (100, 104)}  # frames (inclusive) where a marker is NaN
 
 
-def write_nexus_c3d(path, seconds: float = 2.0, seed: int = 0) -> dict:
+def write_nexus_c3d(path, seconds: float = 2.0, seed: int = 0, second_subject: str = "",
+                    flat: tuple[str, ...] = (), im_emg: int = 0,
+                    rename: dict[str, str] | None = None) -> dict:
     """Write the file; returns what the tests check against (names, counts, data)."""
     import ezc3d
 
@@ -39,13 +46,21 @@ def write_nexus_c3d(path, seconds: float = 2.0, seed: int = 0) -> dict:
     positions = np.concatenate([markers, extra], axis=1)              # frames x markers x 3
     for name, (first, last) in GAPS.items():
         positions[first:last + 1, names.index(name)] = np.nan
-    labels = [f"{SUBJECT}:{n}" for n in names + EXTRA_MARKERS] + ["*12"]
+    rename = rename or {}
+    labels = [f"{SUBJECT}:{rename.get(n, n)}" for n in names + EXTRA_MARKERS] + ["*12"]
+    if second_subject:
+        box = rng.uniform(-500, 1500, (frames, 4, 3))
+        positions = np.concatenate([positions, box], axis=1)
+        labels += [f"{second_subject}:B{i + 1}" for i in range(4)]
 
     analog_rate = 2000
     samples = frames * analog_rate // 100
     emg = rng.normal(0, 1e-4, (len(EMG_LABELS), samples))
+    for label in flat:
+        emg[EMG_LABELS.index(label)] = 0.0
     other = rng.normal(0, 1.0, (len(OTHER_ANALOGS), samples))
-    analogs = np.concatenate([emg, other])
+    im_labels = [f"IM EMG{i + 1}" for i in range(im_emg)]
+    analogs = np.concatenate([emg, other, np.zeros((im_emg, samples))])
 
     c3d = ezc3d.c3d()
     c3d["parameters"]["POINT"]["RATE"]["value"] = [100]
@@ -55,10 +70,12 @@ def write_nexus_c3d(path, seconds: float = 2.0, seed: int = 0) -> dict:
     points[:3] = np.transpose(positions, (2, 1, 0))
     c3d["data"]["points"] = points
     c3d["parameters"]["ANALOG"]["RATE"]["value"] = [analog_rate]
-    c3d["parameters"]["ANALOG"]["LABELS"]["value"] = EMG_LABELS + OTHER_ANALOGS
+    c3d["parameters"]["ANALOG"]["LABELS"]["value"] = EMG_LABELS + OTHER_ANALOGS + im_labels
     c3d["parameters"]["ANALOG"]["UNITS"]["value"] = ["V"] * len(EMG_LABELS) + ["N"] * 3 + \
-        ["Nmm"] * 3 + ["V"]
+        ["Nmm"] * 3 + ["V"] + ["V"] * im_emg
     c3d["data"]["analogs"] = analogs[np.newaxis]
     c3d.write(str(path))
     return {"frames": frames, "samples": samples, "marker_names": names + EXTRA_MARKERS,
-            "model_names": list(trajectory.marker_names), "emg": emg, "positions_mm": positions}
+            "model_names": list(trajectory.marker_names), "emg": emg, "positions_mm": positions,
+            "flat": list(flat) + im_labels,
+            "live_emg": [label for label in EMG_LABELS if label not in flat]}

@@ -245,7 +245,8 @@ def test_convert_abd_example_to_c3d(tmp_path):
     np.testing.assert_allclose(c3d["data"]["analogs"][0], source["emg"], rtol=1e-6, atol=1e-9)
     assert c3d["header"]["points"]["frame_rate"] == 100.0
     assert c3d["header"]["analogs"]["frame_rate"] == 2000.0
-    assert notes == []
+    assert notes == ["markers: the recording has no names: named M0..M15 (give --model or "
+                     "--marker-names so that the .c3d matches the model)"]
 
 
 def test_convert_a_bridge_recording_aligns_and_labels(tmp_path):

@@ -200,3 +200,36 @@ def test_device_parameters_read_only_or_in_effect_at_once(sim):
     with RosProbe() as probe, NodeProcess(VICON, "vicon_markers", params) as node:
         refused = set_parameter(probe, "vicon_markers", "subject", "bob")
         assert not refused.successful and "read" in refused.reason
+
+
+def test_the_lifecycle_state_shows_on_diagnostics_through_shutdown():
+    """Each state is on /diagnostics (message and the 'lifecycle' value); after a shutdown
+    the node keeps reporting, as finalized and not streaming, never as OK streaming."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
+    params.update(autostart=True)
+    with RosProbe() as probe, NodeProcess(VICON, "vicon_markers", params) as node:
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+
+        def statuses(since=0):
+            return [s for _, m in list(diagnostics)[since:] for s in m.status
+                    if s.name == "vicon_markers"]
+
+        def lifecycle(status):
+            return {kv.key: kv.value for kv in status.values}.get("lifecycle")
+
+        assert probe.wait_until(lambda: any(lifecycle(s) == "active" and "streaming" in s.message
+                                            for s in statuses()), 60), node.output()
+        assert change(probe, "vicon_markers", Transition.TRANSITION_ACTIVE_SHUTDOWN)
+        assert state(probe, "vicon_markers") == "finalized"
+        after = len(diagnostics)
+        assert probe.wait_until(lambda: len(statuses(after)) >= 3, 30), node.output()
+        reported = statuses(after)
+        assert node.alive()
+    for status in reported:
+        assert lifecycle(status) == "finalized", status
+        assert status.message.startswith("finalized"), status.message
+        level = status.level
+        assert (int.from_bytes(level, "little") if isinstance(level, bytes) else level) \
+            == int.from_bytes(DiagnosticStatus.WARN, "little")

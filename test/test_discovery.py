@@ -48,3 +48,44 @@ def test_the_profile_stays_on_the_loopback_interface_without_shared_memory():
     for kind in ("metatrafficUnicastLocatorList", "initialPeersList"):
         assert [a.text for a in builtin.iterfind(f"dds:{kind}//dds:address", NS)] == [
             "127.0.0.1"]
+
+
+# --- the shared-memory stall (issue 21, item 5) ---------------------------------------------
+
+from biosig_ros.discovery import choose_transport, shared_memory_risk  # noqa: E402
+
+
+def test_the_runner_replaces_an_exported_localhost_range_by_the_profile_and_says_so():
+    environment = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    for local in (True, False):
+        chosen = dict(environment)
+        notes = choose_transport(chosen, local=local)
+        assert chosen == {"FASTDDS_DEFAULT_PROFILES_FILE": str(localhost_profile()),
+                          "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT"}
+        assert len(notes) == 1 and "replaced by the package's loopback-UDP profile" in notes[0]
+        assert shared_memory_risk(chosen) == ""
+
+
+def test_a_network_graph_gets_udp_as_fast_dds_builtin_transport():
+    for given in ({}, {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}):
+        chosen = dict(given)
+        assert choose_transport(chosen, local=False) == []
+        assert chosen == {**given, "FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}
+    mine = {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}  # the user's choice is kept, and named
+    (note,) = choose_transport(mine, local=False)
+    assert mine == {"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}
+    assert "shared memory is on" in note and "FASTDDS_BUILTIN_TRANSPORTS=UDPv4" in note
+
+
+def test_opting_out_keeps_the_environment_and_names_the_risk_and_the_fix():
+    environment = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    (note,) = choose_transport(environment, local=True, keep_shared_memory=True)
+    assert environment == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    assert note.startswith("Fast DDS shared memory is on") and str(localhost_profile()) in note
+
+
+def test_no_risk_is_named_for_another_rmw_or_a_users_profile():
+    assert shared_memory_risk({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp",
+                               "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}) == ""
+    assert shared_memory_risk({"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}) == ""
+    assert shared_memory_risk({}) != ""   # Fast DDS' defaults: shared memory on

@@ -1,5 +1,5 @@
 """The exo_demo graph: replay of data/abd.bio -> EMG processing (low-delay envelope) -> IK ->
-assist -> simulated exo, started with `python -m biosig_ros.graph exo_demo`."""
+assist -> simulated exo, and EMG + IK -> torque, started with `python -m biosig_ros.graph exo_demo`."""
 import os
 import signal
 import subprocess
@@ -33,6 +33,9 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
         states = probe.subscribe(AssistState, "/assist/state")
         commands = probe.subscribe(Float64MultiArray, "/exo/commands")
         exo = probe.subscribe(JointState, "/exo/joint_states")
+        poses = probe.subscribe(JointState, "/ik/joint_states")
+        muscle = probe.subscribe(JointState, "/torque/muscle")
+        inverse = probe.subscribe(JointState, "/torque/inverse_dynamics")
         graph = start_graph("exo_demo")
         try:
             # Disabled: zero commands while every input flows.
@@ -86,6 +89,17 @@ def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
     values = np.array([c.data[0] for t, c in list(commands)])
     assert np.isfinite(values).all() and np.abs(values).max() <= limit
     assert travel > 0.01  # the simulated elbow moved under the command
+    # The torque chain ran too: both torques per DoF, stamped with poses' capture times.
+    assert len(muscle) > 50 and len(inverse) > 50, output[-3000:]
+    pose_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in list(poses)}
+    latest = list(muscle)[-20:] + list(inverse)[-20:]
+    for _, m in latest:
+        assert list(m.name) == list(poses[-1][1].name) and len(m.effort) == len(m.name)
+        assert np.isfinite(m.effort).all()
+    # Best-effort probe: it may miss a pose now and then, so most stamps, not every one.
+    matched = sum((m.header.stamp.sec, m.header.stamp.nanosec) in pose_stamps
+                  for _, m in latest)
+    assert matched >= 0.8 * len(latest), (matched, len(latest))
 
 
 def step_response(settings: dict, seeds: int = 16, rate: int = 2000) -> tuple[float, float]:

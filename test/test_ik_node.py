@@ -157,7 +157,8 @@ def test_frame_number_gaps_and_skips_are_counted(probe, trajectory):
     (dict(model_path="package.xml"), "model_path: cannot load biorbd model"),
     (dict(method="kalmann"), "parameter 'method' must be one of kalman, least_squares"),
     (dict(marker_name_map=["RSHO=SHOULDER"]), "'marker_name_map': entry 'RSHO=SHOULDER'"),
-    (dict(pin_cpu=4096), "parameter 'pin_cpu': core 4096 is not available to this process"),
+    (dict(pin_threads=True, pin_cpu=4096),
+     "parameter 'pin_cpu': core 4096 is not available to this process"),
 ])
 def test_bad_configuration_exits_2_with_one_clear_line(overrides, text):
     node = NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik", **overrides))

@@ -220,3 +220,41 @@ def test_every_installed_script_runs_a_known_module():
     assert scripts == set(EXECUTABLES) | set(TOOLS)
     for name, module in {**EXECUTABLES, **TOOLS}.items():
         assert f"from {module} import main" in (REPO / "scripts" / name).read_text(encoding="utf-8")
+
+
+def test_per_instance_arguments_sim_time_log_level_view_port_frame_prefix(fake_launch):
+    """use_sim_time reaches every node (and makes the replay publish /clock), log_level goes
+    on every node's command line, live_view_port and frame_prefix to their nodes."""
+    launched = run(REPO / "launch" / "demo.launch.py", use_sim_time="true", log_level="debug",
+                   live_view_port="8181", frame_prefix="subject_a/")
+    for node in launched.nodes:
+        name = node.kwargs["name"]
+        assert _given(node)["use_sim_time"] == (True, bool), name
+        assert node.kwargs["arguments"] == ["--ros-args", "--log-level", "debug"], name
+    assert _given(launched.node("replay"))["publish_clock"] == (True, bool)
+    assert _given(launched.node("live_view"))["port"] == (8181, int)
+    assert _given(launched.node("ik"))["tf_prefix"] == ("subject_a/", str)
+    default = run(REPO / "launch" / "demo.launch.py")
+    assert all(n.kwargs["arguments"] is None and "use_sim_time" not in _given(n)
+               for n in default.nodes)
+    with pytest.raises(ValueError, match="argument 'log_level' must be one of debug, info"):
+        run(REPO / "launch" / "demo.launch.py", log_level="loud")
+
+
+def test_use_sim_time_exists_only_where_a_replay_gives_the_clock(fake_launch):
+    for launch_file in LAUNCH_FILES:
+        names = {a.name for a in run(launch_file).declared}
+        has_replay = any(s.name == "replay" for s in GRAPHS[graph_of(launch_file)])
+        assert ("use_sim_time" in names) == has_replay, launch_file.name
+        assert "log_level" in names
+
+
+def test_the_launch_names_the_shared_memory_trap_at_start(fake_launch, monkeypatch):
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("RMW_IMPLEMENTATION", raising=False)
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    (note,) = run(REPO / "launch" / "demo.launch.py").logs
+    assert "shared memory" in note and "FASTDDS_DEFAULT_PROFILES_FILE=" in note
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/etc/mine.xml")
+    assert run(REPO / "launch" / "demo.launch.py").logs == []

@@ -1,11 +1,15 @@
 """Two complete demo graphs in namespaces s1 and s2 at once, across processes: each
 namespace's envelopes, markers and joint states come from its own replay (told apart by
-channel names, subject and frame_id; the replays also run at different speeds), the two bridges serve and record separately, and no
-topic of one appears in the other."""
+channel names, subject and frame_id; the replays also run at different speeds), the two
+bridges serve and record separately, and no topic of one appears in the other. On the shared
+/tf and /diagnostics, by default (no setting), the child frames are s1/<segment> and
+s2/<segment> and the status names s1/<node> and s2/<node>: fully separable."""
 import numpy as np
 from biosiglive import Client, Message, load
 import pytest
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
+from tf2_msgs.msg import TFMessage
 
 from biosig_ros.msg import MarkerSet, SignalChunk
 
@@ -15,7 +19,7 @@ from ros_harness import RosProbe
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 SPEEDS = {"s1": 0.5, "s2": 1.5}
-# /tf is global by ROS convention: the graphs tell their frames apart by tf_prefix.
+# /tf is global by ROS convention: the graphs' frames are told apart by their namespace.
 SHARED = {"/diagnostics", "/rosout", "/parameter_events", "/tf"}
 
 
@@ -26,7 +30,7 @@ def start(namespace, record_directory):
         "--record-directory", str(record_directory),
         "--set", f"replay.channel_names=[{channels}]", "--set", f"replay.subject={namespace}x",
         "--set", f"replay.frame_id={namespace}_world", "--set", f"ik.frame_id={namespace}_world",
-        "--set", f"ik.tf_prefix={namespace}_")
+        "--live-view-port", "0")
 
 
 def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
@@ -36,6 +40,8 @@ def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
             "markers": probe.subscribe(MarkerSet, f"/{ns}/markers"),
             "joints": probe.subscribe(JointState, f"/{ns}/ik/joint_states")} for ns in SPEEDS}
         unnamespaced = probe.subscribe(SignalChunk, "/emg/envelope")
+        transforms = probe.subscribe(TFMessage, "/tf")
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
         with start("s1", tmp_path / "s1") as s1, start("s2", tmp_path / "s2") as s2:
             ports = {"s1": s1.bridge_port(), "s2": s2.bridge_port()}
             assert ports["s1"] != ports["s2"]
@@ -53,6 +59,11 @@ def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
             served = {ns: Client("127.0.0.1", port, client_type="TCP").get_data(
                 Message(command=["proc_device_data", "marker_set_data"], nb_frame_to_get=1))
                 for ns, port in ports.items()}
+            graph_names = {f"{ns}/{node}" for ns in SPEEDS
+                           for node in ("replay", "emg_processing", "ik", "bridge", "live_view")}
+            assert probe.wait_until(lambda: graph_names <= {
+                s.name for _, m in list(diagnostics) for s in m.status}, timeout=60), sorted({
+                    s.name for _, m in list(diagnostics) for s in m.status})
         statuses = (s1.process.returncode, s2.process.returncode)
 
     assert statuses == (0, 0), (s1.output()[-2000:], s2.output()[-2000:])
@@ -63,6 +74,22 @@ def test_two_demo_graphs_in_two_namespaces_do_not_mix(tmp_path):
         assert {m.header.frame_id for _, m in received[ns]["joints"]} == {f"{ns}_world"}
         assert "error" not in served[ns] and np.asarray(served[ns]["marker_set_data"]).size
     assert not unnamespaced
+    children = {(t.header.frame_id, t.child_frame_id) for _, m in list(transforms)
+                for t in m.transforms}
+    by_namespace = {ns: {child.split("/", 1)[1] for parent, child in children
+                         if child.startswith(f"{ns}/") and parent == f"{ns}_world"}
+                    for ns in SPEEDS}
+    assert by_namespace["s1"] and by_namespace["s1"] == by_namespace["s2"], by_namespace
+    assert "thorax" in by_namespace["s1"]
+    assert all(child.split("/", 1)[0] in SPEEDS for _, child in children), sorted(children)
+    names = {s.name for _, m in list(diagnostics) for s in m.status}
+    ours = {name for name in names if name.split("/", 1)[0] in SPEEDS}
+    assert {n.split("/", 1)[1] for n in ours if n.startswith("s1/")} == {
+        n.split("/", 1)[1] for n in ours if n.startswith("s2/")}
+    # A status without a namespace could only come from another test's graph (other domain
+    # runs are isolated): none of ours.
+    assert not {name for name in names - ours if name.split("/")[-1] in {
+        "replay", "emg_processing", "ik", "bridge", "live_view"}}, sorted(names)
     for ns in SPEEDS:
         ours = {t for t in published[ns] if t not in SHARED and not t.startswith("/_")}
         assert all(t.startswith(f"/{ns}/") for t in ours), sorted(ours)

@@ -177,7 +177,9 @@ def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
     sim = TrignoSimulator(EmgSource(np.ones((270, 1)), [1], loop=False),
                           SimulatorSettings.from_port_base(0)).start()
     got = Collector()
-    client = _client_for(sim, got, sensor_slots=[1], publish_rate=0.0, data_timeout=0.5)
+    # The simulator still answers on its command port: a stall, up to stall_timeout.
+    client = _client_for(sim, got, sensor_slots=[1], publish_rate=0.0, data_timeout=0.5,
+                         stall_timeout=1.0)
     client.start()
     try:
         assert _wait(lambda: client.status.failures >= 1)
@@ -185,7 +187,8 @@ def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
         client.stop()
         sim.stop()
     assert got.samples() == 270
-    assert "no EMG data for 0.5 s" in client.status.last_error
+    assert "no EMG data for" in client.status.last_error
+    assert "longer than stall_timeout" in client.status.last_error
 
 
 def _on_one_clock(chunks, received, rate=2000.0):
@@ -224,13 +227,42 @@ def test_a_stall_and_its_burst_keep_indices_and_stamps_on_the_device_clock(abd_s
     assert all(c.sample_count % 20 == 0 for c in chunks[:-1])      # the last: flushed at stop
 
 
+def test_a_3s_stall_keeps_the_connection_and_every_sample_of_its_burst(abd_sim):
+    """#22: a 3 s stall with data_timeout 1 s while the TCU answers on its command port: the
+    data connection is kept (no reconnection, which threw the burst away), the held frames
+    arrive in a burst on it, every sample with consecutive indices and its exact value,
+    nothing counted lost; the status says "stalled" meanwhile, then streams again."""
+    got = Collector()
+    client = _client_for(abd_sim, got, sensor_slots=[1, 2], publish_rate=100.0,
+                         data_timeout=1.0)
+    client.start()
+    try:
+        assert _wait(lambda: got.samples() >= 1000)
+        abd_sim.stall(3.0)
+        assert wait_until(lambda: got.samples() >= 1000 + 6000 + 1000, timeout=30)
+    finally:
+        client.stop()
+    chunks, received = got.chunks, got.received
+    assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    data = np.concatenate([c.data for c in chunks])
+    assert np.array_equal(data, ABD[:2, :len(data)].T.astype(np.float32).astype(float))
+    assert client.emg.lost == 0 and client.status.sessions == 1
+    messages = [status.message for status in got.statuses]
+    assert any(m.startswith("stalled: no EMG data") for m in messages), messages
+    assert messages[-1].startswith("streaming") or not client.running
+    departure, ahead = _on_one_clock(chunks, received)
+    assert departure < 0.005 and ahead <= 1e-6
+
+
 def test_a_stall_longer_than_data_timeout_reconnects_into_the_burst_on_the_same_clock(abd_sim):
-    """A 2.5 s stall with data_timeout 1 s: the device is lost, the client reconnects and the
+    """Without waiting for a stall (stall_timeout 0), a 2.5 s stall with data_timeout 1 s:
+    the device is lost, the client reconnects and the
     held frames arrive in a burst on the new connection. Its first sample gets the index its
     acquisition time gives on the old clock (not its arrival time), stamps stay on that clock
     and never exceed arrival; any index jump is counted as lost."""
     got = Collector()
-    client = _client_for(abd_sim, got, sensor_slots=[1], publish_rate=100.0, data_timeout=1.0)
+    client = _client_for(abd_sim, got, sensor_slots=[1], publish_rate=100.0, data_timeout=1.0,
+                         stall_timeout=0.0)
     client.start()
     try:
         assert _wait(lambda: got.samples() >= 1000)

@@ -2,7 +2,7 @@
 or, with `-o OUT.mcap`, a bridge recording -> MCAP with the package's topics (bio_to_mcap).
 
     bio_convert RECORDING.bio [-o OUT.c3d | -o OUT.mcap] [--marker-rate HZ] [--analog-rate HZ]
-                [--repair]
+                [--model MODEL.bioMod | --marker-names A,B,...] [--repair]
 
 Reads the file safely (no code from it runs; a torn last record from a crash is skipped) and
 writes markers as C3D points (occluded markers as NaN) and EMG as C3D analogs, aligned in time
@@ -10,6 +10,10 @@ when the recording has per-sample times. Understands the bridge's recordings, bi
 StreamData recordings (raw_device_data, marker_set_data) and plain dicts like the example
 data/abd.bio ({"emg": channels x samples, "markers": 3 x markers x frames}). --repair also cuts
 a torn tail off the .bio itself, so that biosiglive.load can read it again.
+
+Marker names: the recording's own (the bridge records them); a file without names (abd.bio,
+StreamData) takes --marker-names, or the names of --model in the model's order when the counts
+agree (as the replay does), so that the .c3d matches the model; else M0, M1, ... with a note.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosig_ros.errors import ConfigError
+from biosig_ros.errors import ConfigError, missing_extra
 from biosig_ros.io.bio_file import BioWriter, bio_path, merge_records, read_bio_records
 
 EXIT_ERROR = 2
@@ -36,6 +40,7 @@ class Stream:
     names: list[str]
     unit: str
     start: float | None   # POSIX time of the first sample, when recorded
+    unnamed: bool = False  # names made up here (the recording had none)
 
 
 def _per_source(value) -> list[np.ndarray]:
@@ -63,6 +68,26 @@ def _rate_from_times(times: np.ndarray) -> float | None:
     return float(round(1.0 / np.median(steps), 3)) if steps.size else None
 
 
+def name_markers(streams: list[Stream], names: list[str], source: str) -> list[str]:
+    """Name the marker streams recorded without names; returns notes on what was done."""
+    notes = []
+    for stream in streams:
+        if stream.key != "marker_set_data" or not stream.unnamed:
+            continue
+        count = stream.data.shape[1]
+        if names and len(names) == count:
+            stream.names, stream.unnamed = list(names), False
+            notes.append(f"markers: the recording has no names: named from {source} in its "
+                         "order (check the match with bio_check)")
+        elif names:
+            notes.append(f"markers: {source} gives {len(names)} names for {count} markers in "
+                         f"the recording: named M0..M{count - 1}")
+        else:
+            notes.append(f"markers: the recording has no names: named M0..M{count - 1} (give "
+                         "--model or --marker-names so that the .c3d matches the model)")
+    return notes
+
+
 def streams_of(data: dict, marker_rate: float | None, analog_rate: float | None) -> list[Stream]:
     """The marker and signal streams of a loaded recording."""
     streams: list[Stream] = []
@@ -83,15 +108,16 @@ def streams_of(data: dict, marker_rate: float | None, analog_rate: float | None)
                     or (marker_rate if is_marker else analog_rate))
             count = array.shape[1] if is_marker else array.shape[0]
             names = list(info.get("names") or [])
-            if len(names) != count:
+            unnamed = len(names) != count
+            if unnamed:
                 names = [f"{'M' if is_marker else key.split('_')[0]}{j}_{i}" for i in range(count)]
             unit = info.get("unit") or ("mm" if is_marker else "V")
             streams.append(Stream(key, array, rate, names, unit,
-                                  float(t[0]) if t is not None and t.size else None))
+                                  float(t[0]) if t is not None and t.size else None, unnamed))
     if "markers" in data and isinstance(data["markers"], np.ndarray):
         m = data["markers"]
         streams.append(Stream("marker_set_data", m, marker_rate,
-                              [f"M{i}" for i in range(m.shape[1])], "mm", None))
+                              [f"M{i}" for i in range(m.shape[1])], "mm", None, True))
     if "emg" in data and isinstance(data["emg"], np.ndarray):
         e = np.atleast_2d(data["emg"])
         streams.append(Stream("raw_device_data", e, analog_rate,
@@ -171,21 +197,34 @@ def build_c3d(streams: list[Stream], marker_rate: float | None, analog_rate: flo
 
 
 def convert(source: str | Path, target: str | Path | None = None, marker_rate: float | None = 100.0,
-            analog_rate: float | None = 2000.0) -> tuple[Path, list[str]]:
+            analog_rate: float | None = 2000.0, model: str | Path | None = None,
+            marker_names: list[str] | None = None) -> tuple[Path, list[str]]:
     """Convert a .bio file to .c3d (or .mcap); returns the output path and notes on what was
-    left out."""
+    left out. Markers recorded without names take marker_names, or model's (.bioMod)."""
     source = bio_path(source)
     content = read_bio_records(source)
     notes = [f"{source}: torn last record skipped ({content.valid_bytes} readable bytes)"] \
         if content.torn_tail else []
     target = Path(target) if target else source.with_suffix(".c3d")
     if target.suffix.lower() == ".mcap":
-        from biosig_ros.bridge.bio_to_mcap import bio_to_mcap
+        try:
+            from biosig_ros.bridge.bio_to_mcap import bio_to_mcap
+        except ImportError as error:
+            raise missing_extra(error, "writing .mcap", "mcap") from None
 
         count = bio_to_mcap(content.records, target)
         return target, notes + [f"{count} messages"]
     data = merge_records(content.records)
-    c3d, more = build_c3d(streams_of(data, marker_rate, analog_rate), marker_rate, analog_rate)
+    streams = streams_of(data, marker_rate, analog_rate)
+    if marker_names:
+        notes += name_markers(streams, list(marker_names), "--marker-names")
+    elif model:
+        from biosig_ros.io.labels import biomod_marker_names
+
+        notes += name_markers(streams, biomod_marker_names(model), f"the model {model}")
+    else:
+        notes += name_markers(streams, [], "")
+    c3d, more = build_c3d(streams, marker_rate, analog_rate)
     if target.suffix.lower() != ".c3d":
         raise ConfigError(f"{target}: the output must end in .c3d or .mcap")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +241,11 @@ def run(argv: list[str] | None = None) -> int:
                         help="Hz, when the recording does not say (default 100)")
     parser.add_argument("--analog-rate", type=float, default=2000.0,
                         help="Hz, when the recording does not say (default 2000)")
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument("--model", help="a .bioMod: markers recorded without names take the "
+                                       "model's, in its order, when the counts agree")
+    names.add_argument("--marker-names", help="comma-separated names of the markers, in the "
+                                              "recording's order (for a file without names)")
     parser.add_argument("--repair", action="store_true",
                         help="cut a torn last record off the .bio in place first")
     args = parser.parse_args(argv)
@@ -211,7 +255,9 @@ def run(argv: list[str] | None = None) -> int:
             writer.close()
             if writer.repaired_bytes:
                 print(f"{writer.path}: cut {writer.repaired_bytes} bytes of a torn last record")
-        target, notes = convert(args.recording, args.output, args.marker_rate, args.analog_rate)
+        target, notes = convert(
+            args.recording, args.output, args.marker_rate, args.analog_rate, args.model,
+            [n.strip() for n in args.marker_names.split(",")] if args.marker_names else None)
     except ConfigError as error:
         print(f"bio_convert: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -4,7 +4,10 @@ An MCAP schema of encoding `ros2msg` (what rosbag2, Foxglove and PlotJuggler rea
 type's `.msg` text followed by the text of every type it uses, each after a line of 80 `=`
 and `MSG: pkg/Type`. The `.msg` files are looked up in the share directories of the
 environment (`<prefix>/share/<pkg>/msg/<Type>.msg` for every AMENT_PREFIX_PATH entry and this
-Python's prefix, where the ROS wheels install them) and, for biosig_ros, in the package.
+Python's prefix, where the ROS wheels install them, and where the pip-installed core puts
+biosig_ros's own), for biosig_ros in the package, and last in `bridge/interfaces/`: the few
+standard types the ROS-free core writes (Header, Time, JointState), for an environment
+without ROS.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ PRIMITIVES = {"bool", "byte", "char", "float32", "float64", "int8", "uint8", "in
               "int32", "uint32", "int64", "uint64", "string", "wstring"}
 _SEPARATOR = "=" * 80
 _TYPE = re.compile(r"^([A-Za-z_][\w/]*)")
+BUNDLED = Path(__file__).resolve().parent / "interfaces"
 
 
 def split_type(name: str) -> tuple[str, str]:
@@ -44,6 +48,7 @@ def find_msg_file(package: str, name: str) -> Path:
     candidates = [root / package / "msg" / f"{name}.msg" for root in _share_roots()]
     if package == "biosig_ros":
         candidates.append(share_dir() / "msg" / f"{name}.msg")
+    candidates.append(BUNDLED / package / f"{name}.msg")
     for candidate in candidates:
         if candidate.is_file():
             return candidate

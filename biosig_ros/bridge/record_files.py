@@ -24,6 +24,8 @@ from biosig_ros.errors import ConfigError
 from biosig_ros.settings import doc_field
 
 MIB = 2 ** 20
+NAME_MAX_BYTES = 255    # one path component on Linux, macOS and Windows file systems
+PATH_MAX_BYTES = 4000   # the whole path (Linux PATH_MAX is 4096, room for the part suffix)
 
 
 class PathRefused(ConfigError):
@@ -55,6 +57,11 @@ class RecordFileSettings:
         if path.is_absolute() or ".." in path.parts or self.record_path.startswith("~"):
             raise ConfigError(f"parameter 'record_path' ({self.record_path}) must be a name "
                               "inside record_directory: no absolute path, no '..'")
+        if self.record_path:
+            try:
+                check_name(self.record_path)
+            except PathRefused as error:
+                raise ConfigError(f"parameter 'record_path': {error}") from None
         for name in ("max_file_bytes", "max_file_seconds", "min_free_bytes"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"parameter '{name}' must be >= 0, got {getattr(self, name)}")
@@ -85,6 +92,7 @@ def confine(name: str, directory: Path, suffix: str) -> Path:
     has none); PathRefused for an absolute path, `..`, or a name leaving the directory."""
     if not name.strip():
         raise PathRefused("empty recording name")
+    check_name(name)
     relative = Path(name)
     if relative.is_absolute() or name.startswith("~"):
         raise PathRefused(f"'{name}' is an absolute path: recordings are written inside the "
@@ -92,15 +100,47 @@ def confine(name: str, directory: Path, suffix: str) -> Path:
     if ".." in relative.parts:
         raise PathRefused(f"'{name}' contains '..': recordings stay inside the record "
                           f"directory {directory}")
+    if relative.name in ("", ".") or name.rstrip().endswith(("/", "/.")):
+        raise PathRefused(f"'{_shown(name)}' names a directory, not a file")
     if relative.suffix == "":
         relative = relative.with_suffix(suffix)
     elif relative.suffix != suffix:
         raise PathRefused(f"'{name}': this recorder writes {suffix} files")
     path = directory / relative
-    root = directory.resolve()
-    if not (path.parent.resolve() / path.name).is_relative_to(root):
+    if len(os.fsencode(path)) > PATH_MAX_BYTES:
+        raise PathRefused(f"'{_shown(name)}': the path in {directory} would be longer than "
+                          f"{PATH_MAX_BYTES} bytes")
+    try:
+        inside = (path.parent.resolve() / path.name).is_relative_to(directory.resolve())
+    except (OSError, RuntimeError) as error:  # a symbolic-link loop, an unreadable directory
+        raise PathRefused(f"'{_shown(name)}': {getattr(error, 'strerror', None) or error}") \
+            from None
+    if not inside:
         raise PathRefused(f"'{name}' resolves outside the record directory {directory}")
     return path
+
+
+def _shown(name: str) -> str:
+    """A name as a log line can show it: control characters escaped, at most 60 characters."""
+    shown = name.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= 60 else f"{shown[:40]}...({len(name)} characters)"
+
+
+def check_name(name: str) -> None:
+    """PathRefused, naming the reason, for a name no file system takes: control characters
+    (NUL included), a component longer than NAME_MAX_BYTES (with room for a part suffix)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise PathRefused(f"'{_shown(name)}' contains control characters (NUL, newline...): "
+                          "give a plain file name")
+    try:
+        encoded = [os.fsencode(part) for part in PurePath(name).parts]
+    except UnicodeError:
+        raise PathRefused(f"'{_shown(name)}' cannot be encoded as a file name") from None
+    longest = max(encoded, key=len, default=b"")
+    # '_part001' and a suffix may be added to the last component.
+    if len(longest) > NAME_MAX_BYTES - 16:
+        raise PathRefused(f"'{_shown(name)}': a name part of {len(longest)} bytes is too long "
+                          f"(at most {NAME_MAX_BYTES - 16} bytes per file or directory name)")
 
 
 class RecordTarget:

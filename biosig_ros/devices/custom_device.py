@@ -6,13 +6,14 @@ read_block(); the package does the rest.
 
         def connect(self):
             self.sock = socket.create_connection((self.settings.host, 5000), timeout=1.0)
+            self.framer = SampleFramer(len(self.settings.channel_names), "<f4")
             return "my amplifier at " + self.settings.host
 
         def read_block(self):
             data = self.sock.recv(4096)              # block at most ~data_timeout
             if not data:
                 raise DeviceError("the amplifier closed the connection")
-            return np.frombuffer(data, "<f4").reshape(-1, len(self.settings.channel_names))
+            return self.framer.feed(data)            # whole samples (devices/framing.py)
 
         def disconnect(self):
             self.sock.close()

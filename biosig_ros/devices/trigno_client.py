@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from biosig_ros.devices import trigno_protocol as tp
-from biosig_ros.devices.device_link import DeviceError, DeviceLink, LinkStatus, close_socket
+from biosig_ros.devices.device_link import (STREAMING, DeviceError, DeviceLink, LinkStatus,
+                                            close_socket)
 from biosig_ros.devices.stream_assembler import RATE_TOLERANCE_HZ, StreamAssembler
 from biosig_ros.errors import ConfigError
 from biosig_ros.settings import doc_field
@@ -67,8 +68,13 @@ class TrignoSettings:
                                               "gyro_*, mag_* (Avanti); [] = the whole layout")
     connect_timeout: float = doc_field(2.0, "s per connection attempt and per command reply",
                                        range=(0.0, None))
-    data_timeout: float = doc_field(1.0, "s without EMG data while streaming = device lost",
-                                    range=(0.0, None))
+    data_timeout: float = doc_field(
+        1.0, "s without EMG data while streaming = device lost, unless the TCU still answers "
+        "on its command port (a stall: see stall_timeout)", range=(0.0, None))
+    stall_timeout: float = doc_field(
+        10.0, "s without EMG data while the TCU answers on its command port: the data "
+        "connection is kept meanwhile, so the frames it held arrive in its burst; longer = "
+        "device lost (0: no waiting, lost after data_timeout)", range=(0.0, None))
     retry_interval: float = doc_field(1.0, "s between reconnection attempts (and autostart "
                                            "configure attempts)", range=(0.0, None))
 
@@ -109,6 +115,9 @@ class TrignoSettings:
         for name in ("connect_timeout", "data_timeout", "retry_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"parameter '{name}' must be > 0 s, got {getattr(self, name)}")
+        if self.stall_timeout < 0:
+            raise ConfigError(f"parameter 'stall_timeout' must be >= 0 s, got "
+                              f"{self.stall_timeout}")
 
     @property
     def emg_channel_names(self) -> list[str]:
@@ -359,6 +368,7 @@ class TrignoClient(DeviceLink):
         if aux_sock is not None:
             selector.register(aux_sock, selectors.EVENT_READ, "aux")
         last_emg = time.monotonic()
+        stalled, next_probe = False, 0.0
         try:
             while not self.stop_requested():
                 for key, _ in selector.select(timeout=0.05):
@@ -375,7 +385,32 @@ class TrignoClient(DeviceLink):
                         self.emg.push(emg_decoder.feed(data), arrival)
                     else:
                         self.aux.push(aux_decoder.feed(data), arrival)
-                if time.monotonic() - last_emg > s.data_timeout:
-                    raise DeviceError(f"no EMG data for {s.data_timeout:g} s")
+                silent = time.monotonic() - last_emg
+                if silent <= s.data_timeout:
+                    if stalled:
+                        stalled = False
+                        self.set_status(STREAMING, self._describe_stream())
+                    continue
+                if time.monotonic() >= next_probe:
+                    # Still there? Then it is a stall: the held frames will come on this very
+                    # connection, which a reconnection would throw away.
+                    if silent > s.stall_timeout or not self._tcu_answers(command):
+                        raise DeviceError(f"no EMG data for {silent:.1f} s" + (
+                            " (the TCU answers, but longer than stall_timeout)"
+                            if silent > s.stall_timeout and s.stall_timeout else ""))
+                    next_probe = time.monotonic() + s.data_timeout
+                    if not stalled:
+                        stalled = True
+                        self.set_status(STREAMING, f"stalled: no EMG data for {silent:.1f} s; "
+                                        "the TCU answers: waiting for the frames it holds")
         finally:
             selector.close()
+
+    def _tcu_answers(self, command: CommandChannel) -> bool:
+        """Whether the TCU answers a query on the command connection within connect_timeout."""
+        try:
+            command.sock.settimeout(self.settings.connect_timeout)
+            command.query("FRAME INTERVAL?")
+            return True
+        except (OSError, DeviceError):
+            return False

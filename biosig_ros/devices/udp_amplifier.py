@@ -5,7 +5,8 @@ The protocol (one UDP port on the amplifier): the host sends `HELLO`, the amplif
 is a little-endian uint32 running counter of its first sample and a uint16 sample count,
 then samples x channels float32 volts. UDP loses packets: the counter shows which.
 
-    udp_amplifier_sim --port 52000 --drop-every 50      # the simulator (every 50th packet lost)
+    udp_amplifier_sim --port 52000 --drop-every 50      # the simulator (every 50th packet lost;
+                                                        # the graph: --amplifier-port N)
 
 UdpAmplifier is the whole driver: connect() (check rate and channel count), start_streaming(),
 read_block(), stop_streaming(), disconnect(); CustomDevice does the rest.
@@ -25,6 +26,7 @@ import numpy as np
 
 from biosig_ros.devices.custom_device import Block, CustomDevice, CustomDeviceSettings
 from biosig_ros.devices.device_link import DeviceError
+from biosig_ros.devices.framing import SampleFramer
 from biosig_ros.settings import doc_field
 
 HEADER = struct.Struct("<IH")
@@ -61,6 +63,7 @@ class UdpAmplifier(CustomDevice):
         if rate != s.sample_rate or channels != len(s.channel_names):
             raise DeviceError(f"the amplifier sends {channels} channels at {rate:g} Hz, the "
                               f"parameters say {len(s.channel_names)} at {s.sample_rate:g} Hz")
+        self.framer = SampleFramer(channels, "<f4")
         return f"UDP amplifier {s.host}:{s.port}, {channels} channels at {rate:g} Hz"
 
     def start_streaming(self) -> None:
@@ -73,9 +76,11 @@ class UdpAmplifier(CustomDevice):
             return None
         if len(packet) < HEADER.size or packet[:3] == b"AMP":
             return None
-        first, count = HEADER.unpack_from(packet)
-        data = np.frombuffer(packet, "<f4", offset=HEADER.size)
-        return Block(data.reshape(count, -1), first)
+        first, _count = HEADER.unpack_from(packet)
+        # Whole samples only: a cut datagram loses its tail (the next counter shows the gap)
+        # instead of failing a reshape.
+        samples = self.framer.datagram(packet[HEADER.size:])
+        return None if samples is None else Block(samples, first)
 
     def stop_streaming(self) -> None:
         self.sock.send(b"STOP")

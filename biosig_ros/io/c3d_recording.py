@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from biosig_ros.errors import ConfigError
-from biosig_ros.io.labels import pick_channels, split_subject
+from biosig_ros.io.labels import biomod_marker_names, pick_channels, split_subject
 from biosig_ros.io.recording import (
     LENGTH_SCALE, VOLTAGE_SCALE, MarkerTrack, Recording, RecordingSettings, SignalTrack,
     occlusions_as_nan)
+from biosig_ros.paths import resolve_data_path
 
 
 def load_c3d_recording(path: Path, settings: RecordingSettings) -> Recording:
@@ -32,6 +33,13 @@ def load_c3d_recording(path: Path, settings: RecordingSettings) -> Recording:
     if signal is None and markers is None:
         raise ConfigError(f"{path}: nothing to replay (no markers and no EMG channel)")
     return Recording(path, signal, markers, notes)
+
+
+def _model_names(settings: RecordingSettings) -> list[str] | None:
+    """The model's marker names (to pick a subject among several), None without a model."""
+    if not settings.model_path:
+        return None
+    return biomod_marker_names(resolve_data_path(settings.model_path))
 
 
 def _labels(group: dict) -> list[str]:
@@ -74,8 +82,10 @@ def _markers(path, parameters, data, settings, notes) -> MarkerTrack | None:
     points = np.asarray(data["points"], dtype=float)
     if not labels or not points.size:
         return None
-    split = split_subject(labels, settings.subject)
-    if split.subject and split.subject != settings.subject:
+    split = split_subject(labels, settings.subject, _model_names(settings))
+    if split.why:
+        notes.append(split.why)
+    elif split.subject and split.subject != settings.subject:
         notes.append(f"subject {split.subject!r} taken from the labels' prefix "
                      f"'{split.subject}:'")
     if split.left_out:

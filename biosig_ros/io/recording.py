@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biosig_ros.errors import ConfigError
+from biosig_ros.errors import ConfigError, missing_extra
 from biosig_ros.io.bio_file import load_bio
 from biosig_ros.io.labels import biomod_marker_names
 from biosig_ros.paths import resolve_data_path
@@ -102,9 +102,13 @@ class RecordingSettings:
         "subject prefix (empty = all)")
     frame_rate: float = doc_field(100.0, ".bio: Hz of the markers")
     marker_unit: str = doc_field("mm", ".bio: unit of the marker positions: mm, cm or m")
+    keep_flat_channels: bool = doc_field(
+        False, ".c3d/.mcap: keep channels picked by emg_channel_pattern that are flat (constant, "
+        "e.g. all zero: a sensor not worn) over the whole file; false skips them and says which")
     subject: str = doc_field(
         "", "MarkerSet.subject. Labels 'Subject:MARKER' give it (and lose the prefix); among "
-        "several subjects this picks one. Empty for a .bio: the file's name")
+        "several subjects this picks one (empty: the one whose markers match model_path's "
+        "most). Empty for a .bio: the file's name")
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -148,13 +152,47 @@ def read_recording(settings: RecordingSettings) -> Recording:
     if suffix == ".c3d":
         from biosig_ros.io.c3d_recording import load_c3d_recording
 
-        return load_c3d_recording(path, settings)
+        return skip_flat_channels(load_c3d_recording(path, settings), settings)
     if suffix == ".mcap":
         from biosig_ros.io.mcap_recording import load_mcap_recording
 
-        return load_mcap_recording(path, settings)
+        try:  # mcap and mcap_ros2 are imported there, when first needed
+            recording = load_mcap_recording(path, settings)
+        except ImportError as error:
+            raise missing_extra(error, "reading .mcap", "mcap") from None
+        return skip_flat_channels(recording, settings)
     raise ConfigError(f"{path}: unsupported recording format {suffix!r} "
                       "(expected .bio, .c3d or .mcap)")
+
+
+def skip_flat_channels(recording: Recording, settings: RecordingSettings) -> Recording:
+    """Channels picked by the label pattern that are constant over the whole file (all zero:
+    an unplugged or unworn sensor) left out, with a note naming them; channels listed in
+    channel_names, and all with keep_flat_channels, are kept."""
+    signal = recording.signal
+    if signal is None or settings.channel_names or settings.keep_flat_channels:
+        return recording
+    data = signal.data
+    with np.errstate(invalid="ignore"):
+        flat = ~(np.nanmax(data, axis=0, initial=-np.inf) > np.nanmin(data, axis=0,
+                                                                       initial=np.inf))
+    if not flat.any():
+        return recording
+    names = [n for n, f in zip(signal.channel_names, flat) if f]
+    recording.notes.append(f"EMG channels: {len(names)} flat (constant over the whole file), "
+                           f"skipped: {', '.join(names)} (parameter 'keep_flat_channels' keeps "
+                           "them)")
+    if flat.all():
+        recording.notes.append("EMG channels: every picked channel is flat: no EMG played")
+        recording.signal = None
+    else:
+        recording.signal = SignalTrack(np.ascontiguousarray(data[:, ~flat]), signal.sample_rate,
+                                       [n for n, f in zip(signal.channel_names, flat) if not f],
+                                       signal.unit)
+    if recording.signal is None and recording.markers is None:
+        raise ConfigError(f"{recording.path}: nothing to replay (no markers, and every EMG "
+                          "channel is flat)")
+    return recording
 
 
 def _load_bio_recording(path: Path, settings: RecordingSettings) -> Recording:

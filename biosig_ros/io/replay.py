@@ -2,7 +2,8 @@
 
 ReplaySchedule yields events in recording-time order with running indices that keep counting
 across loops; ReplayPacer releases each event at its due time on an absolute schedule (no
-drift: lateness of one event is not added to the next), stamping it in wall-clock time.
+drift: lateness of one event is not added to the next), stamping it in wall-clock time, or in
+a ReplayClock's simulated time (the replay's /clock).
 """
 from __future__ import annotations
 
@@ -76,17 +77,42 @@ class ReplaySchedule:
         return heapq.merge(*streams, key=lambda event: event.due)
 
 
-class ReplayPacer:
-    """Releases schedule events in real time (scaled by speed) to a callback, in a thread."""
+class ReplayClock:
+    """Simulated time of a replay at `speed`: it starts at the wall-clock time of its creation
+    and advances `speed` seconds per second (on the monotonic clock, so that a wall-clock step
+    does not move it). A replay that publishes it as /clock stamps its messages on it."""
 
-    def __init__(self, schedule: ReplaySchedule, emit: Callable[[ReplayEvent], None],
-                 speed: float = 1.0, wall_clock: Callable[[], float] = time.time):
+    def __init__(self, speed: float, wall_clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic):
         if speed <= 0:
             raise ConfigError(f"speed must be > 0, got {speed}")
+        self.speed = speed
+        self._monotonic = monotonic
+        self._origin, self._anchor = wall_clock(), monotonic()
+
+    def now(self) -> float:
+        return self._origin + (self._monotonic() - self._anchor) * self.speed
+
+
+class ReplayPacer:
+    """Releases schedule events in real time (scaled by speed) to a callback, in a thread.
+
+    Stamps: wall-clock time at release (recording seconds / speed apart), or with a
+    ReplayClock, its time at release (recording seconds apart: rates per simulated second
+    are the recording's at any speed)."""
+
+    def __init__(self, schedule: ReplaySchedule, emit: Callable[[ReplayEvent], None],
+                 speed: float = 1.0, wall_clock: Callable[[], float] = time.time,
+                 replay_clock: ReplayClock | None = None):
+        if speed <= 0:
+            raise ConfigError(f"speed must be > 0, got {speed}")
+        if replay_clock is not None and replay_clock.speed != speed:
+            raise ConfigError("the replay clock must run at the replay's speed")
         self._schedule = schedule
         self._emit = emit
         self._speed = speed
-        self._wall_clock = wall_clock
+        self._wall_clock = wall_clock if replay_clock is None else replay_clock.now
+        self._stamp_rate = 1.0 if replay_clock is None else speed  # stamp seconds per second
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.finished = threading.Event()
@@ -116,6 +142,6 @@ class ReplayPacer:
             if self._stop.is_set():
                 return
             self.max_lateness = max(self.max_lateness, time.monotonic() - due)
-            event.item.stamp = start_wall + event.offset / self._speed
+            event.item.stamp = start_wall + event.offset / self._speed * self._stamp_rate
             self._emit(event)
         self.finished.set()

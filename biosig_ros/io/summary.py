@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from biosig_ros.io.labels import NameSuggestions, suggest_names
 from biosig_ros.io.recording import Recording
 
 
@@ -15,14 +16,30 @@ class MarkerMatch:
     matched: list[str]
     missing: list[str]
     unknown: list[str]
+    suggested: NameSuggestions
 
 
 def match_markers(recording_names: Sequence[str], model_names: Sequence[str]) -> MarkerMatch:
     present = set(recording_names)
     known = set(model_names)
-    return MarkerMatch([n for n in model_names if n in present],
-                       [n for n in model_names if n not in present],
-                       [n for n in recording_names if n not in known])
+    missing = [n for n in model_names if n not in present]
+    unknown = [n for n in recording_names if n not in known]
+    return MarkerMatch([n for n in model_names if n in present], missing, unknown,
+                       suggest_names(missing, unknown))
+
+
+def suggestion_lines(suggested: NameSuggestions) -> list[str]:
+    """The suggested name map as the one line to set, and the ambiguous names."""
+    lines = []
+    if suggested.mapping:
+        pairs = ", ".join(f"{a} -> {b}" for a, b in suggested.mapping.items())
+        entries = ", ".join(suggested.name_map_entries())
+        lines.append(f"suggested name map: {pairs}: set IK's marker_name_map to [{entries}] "
+                     f"(tools/run demo ... --set \"ik.marker_name_map=[{entries}]\")")
+    for model_name, candidates in suggested.ambiguous.items():
+        lines.append(f"model marker {model_name} may be {' or '.join(candidates)} (ambiguous: "
+                     "not suggested)")
+    return lines
 
 
 def summary_lines(recording: Recording, model_names: Sequence[str] | None = None,
@@ -50,4 +67,5 @@ def summary_lines(recording: Recording, model_names: Sequence[str] | None = None
                         if match.missing else "")
                      + (f"; not in the model (ignored): {', '.join(match.unknown)}"
                         if match.unknown else ""))
+        lines += suggestion_lines(match.suggested)
     return lines

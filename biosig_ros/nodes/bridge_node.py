@@ -5,15 +5,20 @@ kinematics_topics (sensor_msgs/JointState) and, for their frame numbers,
 kinematics_index_topics (MarkerResiduals); serves them with the biosiglive 2.0.3 protocol on
 bind_address:port from its own thread; records them while recording (record_on_start, or the
 services ~/start_recording (biosig_ros/srv/StartRecording) and ~/stop_recording
-(std_srvs/srv/Trigger)). Socket and file writes never run on the executor's threads.
+(std_srvs/srv/Trigger)). Each topic is subscribed when it has publishers, with the MCAP
+recorder's QoS policy, as raw bytes: the executor only queues them; an intake thread
+deserializes them in order. Socket and file writes never run on the executor's threads.
 Diagnostics: ERROR when the recording stopped by itself (disk guard, failed part) or writes
 fail, WARN while an input stream had index gaps within the last window.
 """
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 
 from rclpy.node import Node
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import JointState
 
 from biosig_ros.bridge.bio_recorder import RecorderError, RecorderSettings
@@ -26,7 +31,7 @@ from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import input_qos
+from biosig_ros.ros.qos import recording_qos
 from biosig_ros.nodes.recording_services import (
     recording_problem, recording_service, recording_values)
 
@@ -35,6 +40,10 @@ from biosig_ros.nodes.recording_services import (
 # time at 400 messages/s; a thread waiting for the GIL gets it after at most the switch
 # interval (5 ms by default), which would be the reply latency floor under load.
 GIL_SWITCH_INTERVAL_S = 0.0005
+# How often topics without publishers yet are looked for (the MCAP recorder: 1 s).
+DISCOVERY_PERIOD_S = 0.5
+# Messages waiting for the intake thread: about 20 s of the demo's five topics at 100 Hz.
+INTAKE_BACKLOG_MESSAGES = 10000
 
 
 def stamp_ns(msg) -> int:
@@ -49,26 +58,39 @@ class BridgeNode(Node):
         self.server_settings = declare_settings(self, ServerSettings)
         self.recorder_settings = declare_settings(self, RecorderSettings,
                                                   on_change=self._recorder_settings_changed)
-        self.losses = diagnostics.LossWindow()
+        self.losses = diagnostics.loss_window(self)
         self.core = BridgeCore(self.settings, self.recorder_settings,
                                on_error=lambda message: self.get_logger().error(message))
         self.core.on_gap = self.losses.record
         self.server: LegacyServer | None = None
 
-        qos = input_qos()
+        # Each topic is subscribed once it has publishers, with the QoS the MCAP recorder uses
+        # (reliable when they all offer it, same depth): the .bio loses nothing the MCAP keeps.
         self._topic_subscriptions = []
+        self._pending: list[tuple[str, type, object]] = []   # (resolved topic, type, callback)
+        # Bounded: under sustained overload the oldest backlog is not allowed to grow memory
+        # for hours; what is refused is counted and shown on /diagnostics.
+        self._intake: queue.Queue = queue.Queue(maxsize=INTAKE_BACKLOG_MESSAGES)
+        self._intake_dropped = 0
+        self._intake_thread = threading.Thread(target=self._run_intake, name="bridge-intake",
+                                               daemon=True)
+        self._intake_thread.start()
         for key, message_type, handler in (
                 ("raw_device_data", SignalChunkMsg, self._signal_handler),
                 ("proc_device_data", SignalChunkMsg, self._signal_handler),
                 ("marker_set_data", MarkerSet, self._markers_handler),
                 ("kinematics_data", JointState, self._joints_handler)):
             for index, topic in enumerate(self.core.sources[key]):
-                subscription = self._subscribe(message_type, topic, handler(key, index), qos)
                 # Recordings and logs name the topic as resolved in this node's namespace.
-                self.core.sources[key][index] = subscription.topic_name
+                self.core.sources[key][index] = self._resolve(topic)
+                self._pending.append((self.core.sources[key][index], message_type,
+                                      handler(key, index)))
                 index_topic = self.settings.index_topic(index) if key == "kinematics_data" else ""
                 if index_topic:
-                    self._subscribe(MarkerResiduals, index_topic, self._numbers_handler(index), qos)
+                    self._pending.append((self._resolve(index_topic), MarkerResiduals,
+                                          self._numbers_handler(index)))
+        self._subscribe_published()
+        self.create_timer(DISCOVERY_PERIOD_S, self._subscribe_published)
 
         recording_service(self, self.core.recorder,
                           lambda: f"{self.core.recorder.samples_recorded} samples in "
@@ -93,13 +115,55 @@ class BridgeNode(Node):
                 self.get_logger().error(self.core.recorder.stopped_by)
         self.create_timer(1.0, self._report)
 
-    def _subscribe(self, message_type, topic: str, callback, qos):
+    def _queued(self, message_type, callback):
+        """A raw subscription's callback: the executor only queues the bytes (as the MCAP
+        recorder does), so that it takes every message from DDS as fast; the intake thread
+        deserializes them and runs callback, in arrival order."""
+        put = self._intake.put_nowait
+
+        def on_bytes(data: bytes) -> None:
+            try:
+                put((message_type, callback, data))
+            except queue.Full:
+                self._intake_dropped += 1
+        return on_bytes
+
+    def _run_intake(self) -> None:
+        failed: set[str] = set()
+        while True:
+            item = self._intake.get()
+            if item is None:
+                return
+            message_type, callback, data = item
+            try:
+                callback(deserialize_message(data, message_type))
+            except Exception as error:  # noqa: BLE001 - one bad message must not stop the rest
+                kind = f"{message_type.__name__}: {type(error).__name__}"
+                if kind not in failed:
+                    failed.add(kind)
+                    self.get_logger().error(f"a {message_type.__name__} message could not be "
+                                            f"used: {type(error).__name__}: {error}")
+
+    def _resolve(self, topic: str) -> str:
         try:
-            subscription = self.create_subscription(message_type, topic, callback, qos)
+            return self.resolve_topic_name(topic)
         except Exception as error:  # noqa: BLE001 - rclpy's invalid-name exceptions
             raise ConfigError(f"topic '{topic}' in a *_topics parameter: {error}") from None
-        self._topic_subscriptions.append(subscription)
-        return subscription
+
+    def _subscribe_published(self) -> None:
+        """Subscribe every pending topic that has publishers, as the MCAP recorder does."""
+        waiting = []
+        for topic, message_type, callback in self._pending:
+            publishers = self.get_publishers_info_by_topic(topic)
+            if not publishers:
+                waiting.append((topic, message_type, callback))
+                continue
+            qos = recording_qos(publishers)
+            self._topic_subscriptions.append(self.create_subscription(
+                message_type, topic, self._queued(message_type, callback), qos, raw=True))
+            self.get_logger().info(f"subscribed {topic} ({qos.reliability.name.lower()}, depth "
+                                   f"{qos.depth})")
+        self._pending = waiting
 
     def _recorder_settings_changed(self, settings: RecorderSettings, changed) -> None:
         self.core.recorder.files = self.core.recorder.settings = settings
@@ -137,12 +201,18 @@ class BridgeNode(Node):
         values["gaps"] = sum(s.gaps for s in self.core.stats.values())
         values["missing"] = sum(s.missing_samples for s in self.core.stats.values())
         values["kinematics_index"] = "; ".join(p.source() for p in self.core.pairings)
+        values["intake_backlog"] = self._intake.qsize()
+        values["intake_dropped"] = self._intake_dropped
         waiting = self.core.buffers.waiting_for()
         problem, lost = recording_problem(recorder), self.losses.message()
         if problem:
             level, message = diagnostics.ERROR, problem
         elif lost:
             level, message = diagnostics.WARN, lost
+        elif self._intake_dropped:
+            level, message = diagnostics.WARN, (
+                f"{self._intake_dropped} messages dropped: the intake backlog was full "
+                f"({INTAKE_BACKLOG_MESSAGES} messages; the machine cannot keep up)")
         elif waiting:
             level, message = diagnostics.WARN, "no data yet for " + ", ".join(waiting)
         else:
@@ -150,6 +220,11 @@ class BridgeNode(Node):
         self.diagnostics.set(level, message, **values)
 
     def close(self) -> None:
+        try:  # what was taken before the end is still recorded
+            self._intake.put(None, timeout=10)
+        except queue.Full:
+            self.get_logger().error("the intake backlog did not drain in 10 s at shutdown")
+        self._intake_thread.join(timeout=10)
         if self.server is not None:
             self.server.stop()
         if self.core.recorder.recording:

@@ -32,7 +32,8 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.emg_processor import EmgProcessingSettings, EmgProcessor, warm_up
 from biosig_ros.processing.mvc import MvcCalibration
 from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
-from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, loss_window
+from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
@@ -64,8 +65,9 @@ class EmgProcessingNode(Node):
         mvc, names, source = self._initial_mvc()
         if s.mode == "biosiglive":
             self._log_biosiglive_call()
-        self._processor = EmgProcessor(s, mvc, names, source, notify=self._notify)
-        self._losses = LossWindow(s.loss_window_s)
+        self._processor = EmgProcessor(s, mvc, names, source, notify=self._notify,
+                                       clock=node_seconds(self))
+        self._losses = loss_window(self, s.loss_window_s)
         self._times: deque[float] = deque(maxlen=2000)
         self._published = 0
         self._calibration: Future | None = None

@@ -2,7 +2,7 @@
 ik/marker_residuals (MarkerResiduals), ik/quality (IkQuality) and segment frames on /tf, with
 biorbd inverse kinematics.
 
-Two Python threads, both kept on one core (pin_python_threads): the executor thread
+Two Python threads, optionally kept on one core (pin_threads): the executor thread
 (node_runner's SingleThreadedExecutor) takes markers, only queueing each frame, and serves
 diagnostics and parameters; a solver thread solves the queued frames in order and publishes.
 When the solver cannot keep up (a frame waited more than max_lag), it skips to the newest frame
@@ -28,7 +28,8 @@ from biosig_ros.nodes.ik_outputs import IkOutputs
 from biosig_ros.processing.ik_solver import (IkResult, IkSettings, IkSolver,
                                               least_squares_solver)
 from biosig_ros.ros.conversions import msg_to_frame
-from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, loss_window
+from biosig_ros.ros.node_context import expand_frame_prefix, node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos
@@ -45,7 +46,9 @@ class IkNodeSettings(IkSettings):
     frame_id: str = doc_field("world", "parent frame of the segment frames on /tf and frame_id "
                               "of the outputs (the frame the markers are expressed in)")
     publish_tf: bool = doc_field(True, "publish every model segment's pose on /tf")
-    tf_prefix: str = doc_field("", "prefix of the segment names as tf child frames")
+    tf_prefix: str = doc_field(
+        "{namespace}/", "prefix of the segment names as tf child frames; {namespace} stands for "
+        "the node's namespace: s1/thorax in namespace s1, thorax at the root ('' = none)")
     residual_warning: float = doc_field(
         0.05, "metres of mean marker residual above which diagnostics warn",
         range=(0.0, None), runtime=True)
@@ -53,7 +56,9 @@ class IkNodeSettings(IkSettings):
         10.0, "seconds during which a skipped, out-of-range or under-determined frame keeps "
         "diagnostics at WARN", range=(0.0, None))
     pin_threads: bool = doc_field(
-        True, "keep this node's Python threads on one CPU core (see pin_cpu)")
+        False, "keep this node's Python threads on one CPU core (see pin_cpu): fewer frames "
+        "skipped on a busy machine, but check that core is not one reserved for a real-time "
+        "loop")
     pin_cpu: int = doc_field(-1, "the core for pin_threads; -1 = the last core the process may "
                              "use", range=(-1, None))
     max_lag: float = doc_field(
@@ -116,17 +121,17 @@ class IkNode(Node):
                 "this biorbd build's vectors could not be aliased: its numpy conversions, which "
                 "leak about 1.5 MB per 10k calls, are used (see docs/notes.md)")
         self._outputs = IkOutputs(self, model, self.settings.frame_id, self.settings.publish_tf,
-                                  self.settings.tf_prefix)
+                                  expand_frame_prefix(self.settings.tf_prefix, self))
         self._diagnostics = Diagnostics(self, hardware_id=str(model.path))
         self._diagnostics.set(STALE, "waiting for markers", method=self.settings.method,
                               model=str(model.path))
 
-        self._intake = StreamStats()
-        self._output = StreamStats()
+        self._intake = StreamStats(clock=node_seconds(self))   # per second of the node's clock
+        self._output = StreamStats(clock=node_seconds(self))
         window = self.settings.diagnostics_window
-        self._losses = LossWindow(window)    # frames not solved: skipped, missing, too few markers
-        self._flags = LossWindow(window)     # solved frames flagged: range, markers, restarts
-        self._failed = LossWindow(window)
+        self._losses = loss_window(self, window)    # frames not solved: skipped, missing, too few markers
+        self._flags = loss_window(self, window)     # solved frames flagged: range, markers, restarts
+        self._failed = loss_window(self, window)
         self._condition = threading.Condition()
         self._queue: deque[tuple[float, MarkerSet]] = deque()  # (arrival, frame) in order
         self._stopping = False
@@ -146,7 +151,8 @@ class IkNode(Node):
         self.create_subscription(MarkerSet, "markers", self._on_markers, input_qos())
         self.create_timer(1.0, self._update_diagnostics)
         outputs = "ik/joint_states, ik/marker_residuals, ik/quality" + (
-            f", /tf (segments under '{self.settings.frame_id}')"
+            f", /tf (segments {expand_frame_prefix(self.settings.tf_prefix, self)}* under "
+            f"'{self.settings.frame_id}')"
             if self.settings.publish_tf else "")
         self.get_logger().info(
             f"ready: model {model.path} ({model.nb_q} DoF, {model.nb_markers} markers, "

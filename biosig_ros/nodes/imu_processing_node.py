@@ -18,7 +18,8 @@ from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.processing.imu_processing import ImuProcessingSettings
 from biosig_ros.processing.imu_processor import ImuProcessor
 from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
-from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, loss_window
+from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
@@ -31,8 +32,8 @@ class ImuProcessingNode(Node):
         super().__init__("imu_processing")
         try:
             self.settings = s = declare_settings(self, ImuProcessingSettings)
-            self._processor = ImuProcessor(s, notify=self._notify)
-            self._losses = LossWindow(s.loss_window_s)
+            self._processor = ImuProcessor(s, notify=self._notify, clock=node_seconds(self))
+            self._losses = loss_window(self, s.loss_window_s)
             self._times: deque[float] = deque(maxlen=2000)
             self._published = 0
             self._publisher = self.create_publisher(SignalChunkMsg, "imu/processed",

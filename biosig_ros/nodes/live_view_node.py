@@ -21,7 +21,8 @@ from visualization_msgs.msg import MarkerArray
 from biosig_ros.msg import MarkerSet, SignalChunk
 from biosig_ros.ros.cdr_reader import MarkerFrameView, MarkerSetReader
 from biosig_ros.ros.conversions import time_to_seconds
-from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.diagnostics import OK, WARN, Diagnostics, loss_window
+from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.polled_intake import PolledIntake
@@ -63,7 +64,8 @@ class LiveViewNode(Node):
         # the executor.
         self._intake = PolledIntake(self, settings.intake_rate, self._bad)
         self.view = LiveView(settings, self.skeleton, shown, before_refresh=(
-            self._intake.poll_guarded if not settings.intake_rate else None))
+            self._intake.poll_guarded if not settings.intake_rate else None),
+            clock=node_seconds(self))
         self._bad_messages = 0
         self._last_bad = ""
 
@@ -95,7 +97,7 @@ class LiveViewNode(Node):
         self._raw_subscription = None
         self._raw_unwatched_since = 0.0
         self._diagnostics = Diagnostics(self)
-        self._losses = LossWindow()
+        self._losses = loss_window(self)
         self._counted: dict[str, int] = {}  # losses already recorded, per source
         self.create_timer(1.0, self._update_diagnostics)
         self.create_timer(_RAW_CHECK_S, self._follow_raw_viewers)

@@ -23,6 +23,11 @@ def recording_service(node: Node, recorder, what: str):
             response.success, response.message = False, str(error)
             logger.warning(f"start_recording refused: {error}")
             return response
+        except Exception as error:  # noqa: BLE001 - a request must never end the node
+            response.success = False
+            response.message = f"cannot record to that name: {type(error).__name__}: {error}"
+            logger.error(f"start_recording refused: {response.message}")
+            return response
         logger.info(f"recording to {path}")
         response.success, response.message, response.path = True, f"recording to {path}", str(path)
         return response

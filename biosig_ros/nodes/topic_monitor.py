@@ -6,7 +6,6 @@ MarkerResiduals. Prints every `period` seconds, e.g.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -19,6 +18,7 @@ from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos
 from biosig_ros.settings import doc_field
+from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.stream_stats import StreamStats
 
 MESSAGE_TYPES = {
@@ -64,9 +64,10 @@ class TopicMonitor(Node):
         self.delays: dict[str, float] = {}
         self._message_counts: dict[str, int] = {}
         self._display: dict[str, str] = {}
+        self._seconds = node_seconds(self)  # rates and delays on the node's clock (sim time)
         for entry in self.settings.topics:
             topic, _, type_name = entry.rpartition(":")
-            self.stats[topic] = StreamStats()
+            self.stats[topic] = StreamStats(clock=self._seconds)
             self._message_counts[topic] = 0
             subscription = self.create_subscription(
                 MESSAGE_TYPES[type_name], topic, lambda msg, t=topic: self._on_message(t, msg),
@@ -89,7 +90,7 @@ class TopicMonitor(Node):
             stats.update(self._message_counts[topic], 1)
         else:
             stats.update(*indexed)
-        self.delays[topic] = time.time() - time_to_seconds(msg.header.stamp)
+        self.delays[topic] = self._seconds() - time_to_seconds(msg.header.stamp)
 
     def _print(self) -> None:
         lines = []

@@ -12,6 +12,7 @@ another count is not applied (the envelope stays in V, `mvc_problem` says why).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -152,11 +153,14 @@ class EmgProcessor:
 
     def __init__(self, settings: EmgProcessingSettings, mvc=None, mvc_names=(),
                  mvc_source: str = "none (volts)",
-                 notify: Callable[[str, str], None] = lambda level, text: None):
+                 notify: Callable[[str, str], None] = lambda level, text: None,
+                 clock: Callable[[], float] = time.monotonic):
+        """clock: seconds of the input's rate and silence (the node's clock: sim time under
+        use_sim_time)."""
         self.settings = settings
         self.notify = notify
         self.continuity = StreamContinuity(ContinuitySettings(
-            max(1, int(round(settings.restart_after_s * settings.sample_rate)))))
+            max(1, int(round(settings.restart_after_s * settings.sample_rate)))), clock)
         self.recorder = MvcRecorder(settings.recorder_settings())
         self.layout: list[str] | None = None
         self.layout_changes = 0

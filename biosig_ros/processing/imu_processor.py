@@ -3,6 +3,7 @@ columns hold each IMU's x, y, z of the chosen sensor, learned from the channel n
 core (BiosigliveImu or StreamingImu) and the output chunk."""
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -22,9 +23,11 @@ class ImuProcessor:
     """Aux chunks in, processed IMU chunks out; notify(level, text) reports layout events."""
 
     def __init__(self, settings: ImuProcessingSettings,
-                 notify: Callable[[str, str], None] = lambda level, text: None):
+                 notify: Callable[[str, str], None] = lambda level, text: None,
+                 clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.notify = notify
+        self._clock = clock  # rate and silence of the input (the node's clock)
         self.continuity: StreamContinuity | None = None
         self.layout: tuple | None = None
         self.layout_changes = 0
@@ -39,7 +42,7 @@ class ImuProcessor:
         first, count = chunk.first_sample_index, chunk.sample_count
         if self.continuity is None:
             after = max(1, int(round(self.settings.restart_after_s * chunk.sample_rate)))
-            self.continuity = StreamContinuity(ContinuitySettings(after))
+            self.continuity = StreamContinuity(ContinuitySettings(after), self._clock)
         verdict = self.continuity.step(first, count)
         if verdict.action == LATE:
             return StepResult(None, late=True)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from biosig_ros.devices.device_link import (CONNECTED, CONNECTING, STREAMING, DeviceError,
@@ -58,6 +59,8 @@ class DeviceNode(LifecycleNode):
         self.settings = declare_settings(self, settings_type, on_change=self._on_settings)
         self.frame_id = self.node_settings.frame_id
         self.link: DeviceLink | None = None     # made at the first configure, kept after
+        # A device streams in real time whatever /clock says: its rates, losses and timeouts
+        # are measured on this machine's clock, even under use_sim_time.
         self.losses = LossWindow()
         self._diagnostics = Diagnostics(self, hardware_id=hardware_id(self.settings))
         self._lock = threading.Lock()
@@ -69,7 +72,10 @@ class DeviceNode(LifecycleNode):
         self._failure = ""                      # why the last configure failed
         self._autostart = None
         self._losses_counted: dict[str, int] = {}
-        self.create_timer(REPORT_PERIOD_S, self._report)
+        # Link reports and autostart retries follow the device, in real time (a timer on the
+        # node's clock would wait for /clock under use_sim_time).
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(REPORT_PERIOD_S, self._report, clock=self._steady)
         self.create_timer(1.0, self._update_diagnostics)
 
     # -- for subclasses --------------------------------------------------------------------
@@ -109,7 +115,7 @@ class DeviceNode(LifecycleNode):
         """End of the subclass constructor: the first autostart step, then one per retry."""
         if self.node_settings.autostart:
             self._autostart = self.create_timer(self.settings.retry_interval,
-                                                self._autostart_step)
+                                                self._autostart_step, clock=self._steady)
             self._autostart_step()
         else:
             self._diagnostics.set(OK, "unconfigured (autostart off: waiting for configure)")
@@ -148,6 +154,8 @@ class DeviceNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         super().on_activate(state)               # enables the lifecycle publishers
         self._state = "active"
+        self._reported = None                    # the next link status is reported afresh
+        self._diagnostics.set(OK, "active: starting the stream")
         self.link.start()
         return SUCCESS
 
@@ -168,11 +176,17 @@ class DeviceNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._close_link()
         self._state = "finalized"
+        # Still on /diagnostics (the publisher outlives the state machine): never "streaming".
+        self._diagnostics.set(WARN, "finalized: shut down, not streaming (restart the node)")
+        self._update_diagnostics()
         return SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._close_link()
         self._state = "unconfigured"
+        self._diagnostics.set(ERROR, "unconfigured after an error in a transition "
+                                     "(configure it again)")
+        self._update_diagnostics()
         return SUCCESS
 
     def close(self) -> None:

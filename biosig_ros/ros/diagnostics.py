@@ -8,6 +8,8 @@ from collections import deque
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+from biosig_ros.ros.node_context import node_seconds, status_name
+
 OK = DiagnosticStatus.OK
 WARN = DiagnosticStatus.WARN
 ERROR = DiagnosticStatus.ERROR
@@ -18,7 +20,9 @@ class Diagnostics:
     """One diagnostic status per node, republished every `period` seconds and on level change.
 
     The node calls set(level, message, key=value, ...) whenever it knows more; values are
-    formatted with str() (floats with 4 significant digits).
+    formatted with str() (floats with 4 significant digits). The status is named after the
+    node with its namespace ('s1/ik'), and published on the node's clock (its timer and stamp
+    follow /clock under use_sim_time).
     """
 
     def __init__(self, node: Node, hardware_id: str = "", period: float = 1.0):
@@ -26,7 +30,7 @@ class Diagnostics:
         self._publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._lock = threading.Lock()
         self._status = DiagnosticStatus(
-            level=STALE, name=f"{node.get_name()}", message="starting", hardware_id=hardware_id)
+            level=STALE, name=status_name(node), message="starting", hardware_id=hardware_id)
         self._values: dict[str, str] = {}
         self._timer = node.create_timer(period, self.publish)
 
@@ -95,6 +99,12 @@ class LossWindow:
             return ""
         return (f"{lost} lost in the last {self.window:g} s ({what}) since "
                 f"{time.strftime('%H:%M:%S', time.localtime(since))}")
+
+
+def loss_window(node: Node, window: float = 10.0) -> LossWindow:
+    """A LossWindow on the node's clock (sim time under use_sim_time)."""
+    seconds = node_seconds(node)
+    return LossWindow(window, clock=seconds, wall_clock=seconds)
 
 
 def _format(value) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from biosig_ros.discovery import shared_memory_risk
 from biosig_ros.graph_spec import (CONFIG_ERROR_STATUS, GRAPHS, RESPAWN_DELAY_S,
                                    graph_arguments, node_overrides, started,
                                    swapped_params_files)
@@ -37,7 +38,7 @@ def launch_description_for(graph_name: str):
 
 def _graph_actions(context, graph_name: str, share: str):
     from ament_index_python.packages import get_package_prefix
-    from launch.actions import ExecuteProcess, RegisterEventHandler
+    from launch.actions import ExecuteProcess, LogInfo, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
@@ -51,7 +52,9 @@ def _graph_actions(context, graph_name: str, share: str):
     per_node = node_overrides(graph_name, values)
     swapped = swapped_params_files(graph_name, values)
     executables = os.path.join(get_package_prefix(PACKAGE), "lib", PACKAGE)
-    actions = []
+    # Launch files leave the DDS environment to the user; they name the one known trap.
+    risk = shared_memory_risk(os.environ)
+    actions = [LogInfo(msg=f"biosig_ros: {risk}")] if risk else []
     for spec in GRAPHS[graph_name]:
         if not started(spec, values):
             continue
@@ -63,12 +66,17 @@ def _graph_actions(context, graph_name: str, share: str):
             given_file = params_files.get(spec.name)
             if given_file and given_file != _shipped(share, spec):
                 files[:1] = [given_file]
+            # ROS arguments (--log-level) go on the command line, the rest are parameters.
+            ros_arguments = [word for key, value in given.items() if key.startswith("--")
+                             for word in (key, str(value))]
+            given = {key: value for key, value in given.items() if not key.startswith("--")}
             # Typed explicitly: launch would read a string such as "1" as YAML (an integer).
             parameters = files + ([{key: ParameterValue(value, value_type=type(value))
                                     for key, value in given.items()}] if given else [])
             action = Node(
                 package=PACKAGE, executable=spec.executable, name=spec.name,
                 namespace=namespace or None, output="screen", parameters=parameters,
+                arguments=["--ros-args", *ros_arguments] if ros_arguments else None,
                 respawn=True, respawn_delay=RESPAWN_DELAY_S)
         else:
             options = [word for key, value in given.items() for word in (key, str(value))]

@@ -31,6 +31,7 @@ NODE_SETTINGS = {
     "assist_node": ("biosig_ros.nodes.assist_node:AssistSettings",),
     "sim_exo_node": ("biosig_ros.nodes.sim_exo_node:SimExoNodeSettings",),
     "imu_processing_node": ("biosig_ros.nodes.imu_processing_node:ImuProcessingSettings",),
+    "torque_node": ("biosig_ros.nodes.torque_node:TorqueNodeSettings",),
     "live_view_node": ("biosig_ros.viewers.live_view:LiveViewSettings",),
     "mcap_recorder": ("biosig_ros.nodes.mcap_recorder_node:RecorderNodeSettings",
                       "biosig_ros.bridge.mcap_writer:McapSettings"),

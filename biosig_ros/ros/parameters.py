@@ -22,6 +22,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.ros.given_parameters import given_values
 from biosig_ros.settings import build_settings, coerce_value, field_default
 
 _SCALAR_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER,
@@ -78,11 +79,65 @@ def _normalise_override(node: Node, name: str, ros_type: Parameter.Type | None) 
     value = overrides[name].value
     if ros_type == Parameter.Type.DOUBLE and isinstance(value, int) and not isinstance(value, bool):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(value))
-    elif ros_type in _ARRAY_TYPES.values() and value is not None and len(value) == 0:
-        del overrides[name]  # the default is used; an empty list is every list's default here
+    elif ros_type in _ARRAY_TYPES.values() and (value is None or len(value) == 0):
+        # rcl gives YAML's untyped `[]` as NOT_SET: the default is used, and an empty list is
+        # every list's default here.
+        del overrides[name]
     elif ros_type == Parameter.Type.DOUBLE_ARRAY and value is not None and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE_ARRAY, [float(v) for v in value])
+
+
+def _type_problem(value, ros_type: Parameter.Type) -> bool:
+    """Whether a given value cannot be a parameter of ros_type (an integer is a float)."""
+    def scalar_ok(item, kind) -> bool:
+        if kind is float:
+            return isinstance(item, (int, float)) and not isinstance(item, bool)
+        if kind is int:
+            return isinstance(item, int) and not isinstance(item, bool)
+        return isinstance(item, kind)
+
+    for kind, scalar in _SCALAR_TYPES.items():
+        if ros_type == scalar:
+            return not scalar_ok(value, kind)
+        if ros_type == _ARRAY_TYPES[kind]:
+            return not isinstance(value, list) or not all(scalar_ok(v, kind) for v in value)
+    return False
+
+
+_KINDS = {Parameter.Type.BOOL: "true or false", Parameter.Type.INTEGER: "an integer",
+          Parameter.Type.DOUBLE: "a number", Parameter.Type.STRING: "a string",
+          Parameter.Type.BOOL_ARRAY: "a list of true/false", Parameter.Type.INTEGER_ARRAY:
+          "a list of integers", Parameter.Type.DOUBLE_ARRAY: "a list of numbers",
+          Parameter.Type.STRING_ARRAY: "a list of strings"}
+
+
+def check_given_types(node: Node, name: str, ros_type: Parameter.Type | None) -> None:
+    """ConfigError when any value given at start for parameter `name` (a parameter file, a
+    `-p`) has the wrong type, including those rcl dropped silently (see given_parameters)."""
+    if ros_type is None:
+        return
+    given = getattr(node, "_biosig_given_values", None)
+    if given is None:
+        given = given_values(node.get_fully_qualified_name())
+        node._biosig_given_values = given
+    for item in given.get(name, ()):
+        if _type_problem(item.value, ros_type):
+            raise ConfigError(f"parameter '{name}' must be {_KINDS[ros_type]}, got "
+                              f"{item.value!r} (from {item.source})")
+
+
+def _declare_empty_list(node: Node, name: str, ros_type: Parameter.Type,
+                        descriptor: ParameterDescriptor) -> None:
+    """Declare a list parameter whose value is the empty list of its type.
+
+    rclpy types an empty Python list as a byte array, and declaring by type leaves the value
+    NOT_SET, which breaks "get every parameter" (ros2 param dump, rqt_reconfigure). So it is
+    declared by type and its value set to a typed empty list directly (the node's own
+    parameter table: a set through the API is refused for read-only parameters)."""
+    descriptor.type = ros_type.value
+    node.declare_parameter(name, ros_type, descriptor)
+    node._parameters[name] = Parameter(name, ros_type, [])
 
 
 def declare_settings(node: Node, settings_type: type, prefix: str = "",
@@ -104,10 +159,14 @@ def declare_settings(node: Node, settings_type: type, prefix: str = "",
         ros_type = parameter_type(hints[field.name])
         writable = is_runtime(field) and on_change is not None
         descriptor = describe_field(name, field, ros_type, writable)
+        check_given_types(node, name, ros_type)
         _normalise_override(node, name, ros_type)
+        overridden = name in (getattr(node, "_parameter_overrides", None) or {})
         try:
             if ros_type is None:
                 node.declare_parameter(name, default, descriptor)
+            elif default == [] and not overridden:
+                _declare_empty_list(node, name, ros_type, descriptor)
             elif default is None or default == []:
                 descriptor.type = ParameterType.PARAMETER_NOT_SET
                 node.declare_parameter(name, ros_type, descriptor)

@@ -1,9 +1,10 @@
 """`bio_check`: is this recording ready for this model? Check it before a live session.
 
     bio_check RECORDING MODEL [--seconds 2] [--params REPLAY.yaml] [--emg-pattern RE]
-              [--subject NAME] [--marker-unit mm|cm|m]
+              [--subject NAME] [--marker-unit mm|cm|m] [--keep-flat-channels]
 
-Prints what the replay would pick (EMG channels by label pattern, subject, marker names), rates
+Prints what the replay would pick (EMG channels by label pattern, flat ones skipped, subject,
+marker names and the name map it suggests: the same lines as the replay's at start), rates
 and units, the occluded fraction per marker, and the IK residual per model marker over the first
 seconds (biosig_ros.processing.ik_solver), then advice: model markers missing (with the closest
 names the recording has), markers whose residual stands out, pairs that look swapped (IK is run
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import itertools
 import sys
 import warnings
@@ -30,9 +30,19 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.signals import MarkerFrame
 
 EXIT_ERROR = 2
+# The replay's parameters that bio_check takes as options: its messages name the option.
+OPTIONS = {"subject": "--subject", "emg_channel_pattern": "--emg-pattern",
+           "marker_unit": "--marker-unit", "keep_flat_channels": "--keep-flat-channels"}
 OUTLIER_MM = 20.0       # a marker's mean residual above this and ...
 OUTLIER_FACTOR = 3.0    # ... this many times the median marker's stands out
 SWAP_GAIN = 0.5         # a swap explains the pair when their residual falls below this share
+
+
+def as_options(text: str) -> str:
+    """A replay message with the parameters bio_check takes as options named as options."""
+    for parameter, option in OPTIONS.items():
+        text = text.replace(f"parameter '{parameter}'", f"option {option}")
+    return text
 
 
 def recording_settings(args) -> RecordingSettings:
@@ -45,8 +55,9 @@ def recording_settings(args) -> RecordingSettings:
             values.update((section or {}).get("ros__parameters", {}))
         values.update(file=args.recording, model_path=args.model)
     for option, name in (("emg_pattern", "emg_channel_pattern"), ("subject", "subject"),
-                         ("marker_unit", "marker_unit")):
-        if getattr(args, option) is not None:
+                         ("marker_unit", "marker_unit"),
+                         ("keep_flat_channels", "keep_flat_channels")):
+        if getattr(args, option, None) is not None:
             values[name] = getattr(args, option)
     known = {f.name for f in dataclasses.fields(RecordingSettings)}
     return RecordingSettings(**{k: v for k, v in values.items() if k in known})
@@ -119,6 +130,8 @@ def check(settings: RecordingSettings, seconds: float, out=print) -> list[str]:
     """Print the report; returns the advice lines."""
     from biosig_ros.processing import ik_model
 
+    printed = out
+    out = lambda line: printed(as_options(line))  # noqa: E731 - one translation for all lines
     recording = load_recording(settings)
     # Without biorbd (the core installed without its "ik" extra) all but the residuals.
     model = ik_model.load_model(settings.model_path) if ik_model.biorbd is not None else None
@@ -136,7 +149,13 @@ def check(settings: RecordingSettings, seconds: float, out=print) -> list[str]:
         advice.append("no markers in the recording: IK has nothing to track")
     else:
         advice += check_markers(recording.markers, model, model_names, seconds, out)
-    out("advice:" if advice else "advice: none, the recording fits the model")
+    if advice:
+        out("advice:")
+    elif model is None:
+        out("advice: none from the checks that ran; IK residuals, swapped markers and units "
+            "were not checked (biorbd is not installed: pip install 'biosig-ros-core[ik]')")
+    else:
+        out("advice: none, the recording fits the model")
     for line in advice:
         out(f"  - {line}")
     return advice
@@ -146,11 +165,14 @@ def check_markers(markers, model, model_names: list[str], seconds: float, out) -
     """Per-marker table (occlusion, IK residual); returns the advice on markers."""
     advice = []
     match = match_markers(markers.marker_names, model_names)
+    renamed = {model_name: incoming for incoming, model_name in match.suggested.mapping.items()}
     for name in match.missing:
-        close = difflib.get_close_matches(name, match.unknown, n=2, cutoff=0.5)
+        close = ([renamed[name]] if name in renamed
+                 else match.suggested.ambiguous.get(name, []))
         advice.append(f"model marker {name} is not in the recording"
                       + (f" (the recording has {' or '.join(close)}: rename it with IK's "
-                         f"marker_name_map)" if close else ""))
+                         f"marker_name_map" + (f" {close[0]}={name})" if len(close) == 1 else ")")
+                         if close else ""))
     frames = markers.positions[:max(1, int(round(seconds * markers.frame_rate)))]
     unit, residuals, suspects = "", {}, []
     if model is None:
@@ -205,11 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emg-pattern", help="regular expression picking EMG channels")
     parser.add_argument("--subject", help="subject to check among several in the labels")
     parser.add_argument("--marker-unit", help=".bio marker unit: mm, cm or m")
+    parser.add_argument("--keep-flat-channels", action="store_true", default=None,
+                        help="keep EMG channels that are flat over the whole file (skipped "
+                             "by default, as the replay does)")
     args = parser.parse_args(argv)
     try:
         check(recording_settings(args), args.seconds)
     except ConfigError as error:
-        print(f"bio_check: {error}", file=sys.stderr)
+        print(f"bio_check: {as_options(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     return 0
 

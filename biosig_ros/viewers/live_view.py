@@ -83,13 +83,17 @@ class LiveView:
 
     def __init__(self, settings: LiveViewSettings, skeleton: Skeleton | None = None,
                  topics: dict[str, str] | None = None,
-                 before_refresh: Callable[[], None] | None = None):
+                 before_refresh: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.time):
+        """clock: the time the page's delays and rates are measured on (the node's clock:
+        simulated under use_sim_time, to match the stamps)."""
         self.settings = settings
         self._before_refresh = before_refresh  # e.g. the node taking its queued messages
         topics = topics or {"envelope": settings.envelope_topic, "raw": settings.raw_topic,
                             "markers": settings.markers_topic, "joints": settings.joints_topic}
         self.state = LiveState(topics, settings.window_s, settings.chart_rate,
-                               settings.raw_chart_rate, settings.refresh_rate, skeleton)
+                               settings.raw_chart_rate, settings.refresh_rate, skeleton,
+                               clock)
         self.server = self._bind(settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_loop, name="live-refresh",

@@ -165,7 +165,7 @@ class StreamHealth:
 
     def __init__(self, clock=time.time):
         self._clock = clock
-        self.stats = StreamStats()
+        self.stats = StreamStats(clock=clock)
         self.delay: float | None = None
         self.last_receive: float | None = None
         self._messages = 0
