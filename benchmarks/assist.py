@@ -1,7 +1,7 @@
 """assist_node: the latency it adds over a bare relay, and the whole exo_demo chain from a marker
 frame's capture stamp to the command. Prints figures; passes or fails nothing.
 
-    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20]
+    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20] [--skip-crash]
 
 1. Added latency: a probe (this process) publishes a 3-channel envelope (one sample per chunk)
    and joint states of the Wu model, each at 100 Hz, 5 ms apart, and times every command on
@@ -14,7 +14,15 @@ frame's capture stamp to the command. Prints figures; passes or fails nothing.
    replay's loop makes the pose jump). For every command triggered by a joint state, the delay
    from that frame's capture stamp (the replayed marker frame's, carried by IK) to the
    command's arrival here. Commands are paired with the AssistState published right after
-   each of them.
+   each of them. Where the time goes: the arrival here of the same frame's markers, joint
+   state and IK quality (matched by stamp) split it into hops. For commands triggered by an
+   envelope: the age of the envelope's newest sample when the command arrives (what
+   max_input_age must allow).
+3. Crash: exo_demo again, assist enabled and commanding; its process killed with SIGKILL; the
+   graph's supervisor starts it again (as launch's respawn would). What the controller
+   receives: the last command before the kill, how long the topic stays silent, the first
+   command of the new process and its step from the held value, the ramp to 0 and its
+   largest step, and the state the new process reports.
 """
 from __future__ import annotations
 
@@ -74,10 +82,15 @@ class Feeder:
     def __init__(self, probe):
         from sensor_msgs.msg import JointState
 
-        from biosig_ros.msg import SignalChunk
+        from biosig_ros.msg import IkQuality, SignalChunk
         from biosig_ros.processing.ik_model import load_model
-        self.envelope = probe.publisher(SignalChunk, "/emg/envelope")
-        self.pose = probe.publisher(JointState, "/ik/joint_states")
+        from biosig_ros.ros.qos import output_qos
+
+        # Reliable, like the package's nodes: assist_node subscribes reliable only.
+        self.envelope = probe.publisher(SignalChunk, "/emg/envelope", output_qos())
+        self.pose = probe.publisher(JointState, "/ik/joint_states", output_qos())
+        self.quality = probe.publisher(IkQuality, "/ik/quality", output_qos())
+        self._quality_type = IkQuality
         self.names = list(load_model(REPO / WU).dof_names)
         self.sent: list[tuple[float, str]] = []
         self.index = 0
@@ -105,6 +118,8 @@ class Feeder:
             delay = next_time - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            if kind == "joint_states":  # its quality first, as IK publishes it
+                self.quality.publish(self._quality_type(header=msg.header, frame_number=k))
             self.sent.append((time.perf_counter(), kind))
             publisher.publish(msg)
             k += 1
@@ -206,9 +221,15 @@ def chain_latency(seconds: float) -> None:
 
     print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
           "received (commands triggered by a joint state)")
+    from sensor_msgs.msg import JointState
+
+    from biosig_ros.msg import IkQuality, MarkerSet
     with RosProbe("assist_chain_probe") as probe:
         commands = probe.subscribe(Float64MultiArray, "/exo/commands")
         states = probe.subscribe(AssistState, "/assist/state")
+        hops = {"markers": probe.subscribe(MarkerSet, "/markers"),
+                "joint state": probe.subscribe(JointState, "/ik/joint_states"),
+                "quality": probe.subscribe(IkQuality, "/ik/quality")}
         graph = start_graph("exo_demo")
         enables = 0
         try:
@@ -217,6 +238,8 @@ def chain_latency(seconds: float) -> None:
                 return
             commands.clear()
             states.clear()
+            for received in hops.values():
+                received.clear()
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 if states and states[-1][1].state != "enabled":
@@ -228,13 +251,25 @@ def chain_latency(seconds: float) -> None:
             graph.communicate(timeout=60)
     commands, states = list(commands), list(states)
     offset = best_offset(commands, states)
-    delays, enabled, state_delays = [], 0, []
+    arrived = {name: {time_to_seconds(m.header.stamp): t for t, m in list(received)}
+               for name, received in hops.items()}
+    delays, enabled, state_delays, envelope_ages = [], 0, [], []
+    split: dict[str, list[float]] = {name: [] for name in hops}
     for j, (arrival, state) in enumerate(states):
         i = j - offset
-        if state.trigger == "joint_states" and 0 <= i < len(commands):
-            delays.append(commands[i][0] - time_to_seconds(state.header.stamp))
-            state_delays.append(arrival - time_to_seconds(state.header.stamp))
-            enabled += state.state == "enabled"
+        if not 0 <= i < len(commands):
+            continue
+        stamp = time_to_seconds(state.header.stamp)
+        if state.trigger == "envelope":
+            envelope_ages.append(commands[i][0] - stamp)
+        if state.trigger != "joint_states":
+            continue
+        delays.append(commands[i][0] - stamp)
+        state_delays.append(arrival - stamp)
+        enabled += state.state == "enabled"
+        for name in hops:
+            if stamp in arrived[name]:
+                split[name].append(arrived[name][stamp] - stamp)
     if not delays:
         print("  no command triggered by a joint state was received")
         return
@@ -245,6 +280,82 @@ def chain_latency(seconds: float) -> None:
     s = np.array(state_delays) * 1e3
     print(f"  (to the AssistState published after each command: p50 {np.percentile(s, 50):.2f} "
           f"ms, p99 {np.percentile(s, 99):.2f} ms)")
+    print("  where the time goes, capture stamp -> arrival here of the same frame's:")
+    for name, values in list(split.items()) + [("command", delays)]:
+        if values:
+            h = np.array(values) * 1e3
+            print(f"    {name:12s} p50 {np.percentile(h, 50):7.2f} ms, p90 "
+                  f"{np.percentile(h, 90):7.2f} ms, p99 {np.percentile(h, 99):7.2f} ms "
+                  f"({len(h)} frames)")
+    if envelope_ages:
+        e = np.array(envelope_ages) * 1e3
+        print(f"  commands triggered by an envelope ({len(e)}): first sample's stamp -> command "
+              f"p50 {np.percentile(e, 50):.2f} ms, p99 {np.percentile(e, 99):.2f} ms, max "
+              f"{e.max():.2f} ms")
+
+
+def crash(rate_limit: float = 20.0, period: float = 0.01) -> None:
+    from ros_harness import RosProbe
+    from std_msgs.msg import Float64MultiArray
+    from std_srvs.srv import SetBool
+    from test_graph import child_pids, start_graph
+
+    from biosig_ros.msg import AssistState
+
+    from biosig_ros.ros.qos import output_qos
+
+    print("\nCrash: exo_demo, assist killed with SIGKILL while commanding, restarted by the "
+          "graph's supervisor")
+    with RosProbe("assist_crash_probe") as probe:
+        # Reliable, like a forward command controller: nothing it is sent goes unseen.
+        commands = probe.subscribe(Float64MultiArray, "/exo/commands", output_qos(1000))
+        states = probe.subscribe(AssistState, "/assist/state")
+        graph = start_graph("exo_demo")
+        try:
+            if not probe.wait_until(lambda: states and states[-1][1].reason == "", timeout=120):
+                print("  exo_demo did not become ready")
+                return
+
+            def commanding():
+                if states[-1][1].state != "enabled":
+                    probe.call(SetBool, "/assist/enable", SetBool.Request(data=True))
+                return states[-1][1].state == "enabled" and abs(commands[-1][1].data[0]) > 0.5
+            if not probe.wait_until(commanding, timeout=120, interval=0.1):
+                print("  assist never commanded more than 0.5 N.m")
+                return
+            assist = [pid for pid in child_pids(graph.pid)
+                      if b"assist_node" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            killed = time.time()  # the probe stamps arrivals with time.time()
+            os.kill(assist[0], signal.SIGKILL)
+            probe.wait_until(lambda: commands[-1][0] > killed + 0.1 and not any(
+                commands[-1][1].data), timeout=60)
+            time.sleep(1.0)
+        finally:
+            graph.send_signal(signal.SIGINT)
+            output = graph.communicate(timeout=60)[0]
+    for line in output.splitlines():
+        if "left the command" in line or "[graph]" in line and "assist" in line:
+            print(f"  | {line.strip()[:160]}")
+    received = list(commands)
+    before = [(t, c.data[0]) for t, c in received if t < killed]
+    after = [(t, c.data[0]) for t, c in received if t > killed]
+    if not before or not after:
+        print("  no command before or after the kill")
+        return
+    held_time, held = before[-1]
+    values = [held] + [v for _, v in after]
+    steps = np.abs(np.diff(values))
+    zero = next((t for t, v in after if v == 0.0), None)
+    later = [m for t, m in list(states) if t > killed]
+    print(f"  command at the kill: {held:+.3f} N.m (the controller holds it); topic silent for "
+          f"{(after[0][0] - held_time) * 1e3:.0f} ms (supervisor's restart delay 2 s + start-up)")
+    ramp = (f"at 0 {(zero - after[0][0]) * 1e3:.0f} ms after the first command" if zero
+            else "never reached 0")
+    print(f"  first command of the new process: {after[0][1]:+.3f} N.m, step "
+          f"{abs(after[0][1] - held):.3f} N.m (rate limit x period: "
+          f"{rate_limit * period:.3f}); largest step of the ramp {steps.max():.3f} N.m; {ramp}")
+    print(f"  states of the new process: {sorted({m.state for m in later})} (never enabled "
+          "without an enable call: none was made)")
 
 
 def best_offset(commands: list, states: list) -> int:
@@ -268,6 +379,7 @@ def main() -> None:
     parser.add_argument("--chain-seconds", type=float, default=20.0)
     parser.add_argument("--skip-added", action="store_true")
     parser.add_argument("--skip-chain", action="store_true")
+    parser.add_argument("--skip-crash", action="store_true")
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
@@ -276,6 +388,8 @@ def main() -> None:
         added_latency(args.seconds, args.rounds)
     if not args.skip_chain:
         chain_latency(args.chain_seconds)
+    if not args.skip_crash:
+        crash()
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

@@ -13,7 +13,8 @@ from biosig_ros.robot.assist_settings import AssistSettings, mvc_table
 from biosig_ros.robot.exo_sim import GRAVITY, ExoSimSettings, OneJointExo
 from biosig_ros.robot.limiter import TorqueLimiter
 from biosig_ros.robot.pose_support import PoseSupport
-from biosig_ros.robot.safety import DISABLED, ENABLED, FAULT, SafetyState, Watchdog
+from biosig_ros.robot.command_memory import CommandMemory, default_memory_path
+from biosig_ros.robot.safety import DISABLED, ENABLED, FAULT, STOPPED, SafetyState, Watchdog
 
 WU = "data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
 ELBOW = "ulna_elbow_flexion_RotZ"
@@ -135,6 +136,43 @@ def test_safety_starts_disabled_and_latches_faults_until_a_fresh_enable():
     assert ok and "cleared fault: NaN" in message and safety.state == ENABLED
     safety.fault("x")
     assert safety.disable()[0] and safety.state == DISABLED and safety.faults == 2
+
+
+def test_stop_latches_from_any_state_and_only_reset_clears_it():
+    safety = SafetyState()
+    assert safety.enable("") == (True, "enabled")
+    safety.fault("gap")
+    ok, message = safety.stop()
+    assert ok and safety.state == STOPPED and "only ~/reset" in message
+    assert not safety.fault("NaN") and safety.state == STOPPED
+    ok, message = safety.enable("")
+    assert not ok and "~/reset" in message and safety.state == STOPPED
+    assert safety.disable()[0] and safety.state == STOPPED
+    ok, message = safety.reset()
+    assert ok and safety.state == DISABLED and "cleared: stopped by ~/stop" in message
+    assert safety.enable("") == (True, "enabled")
+    assert safety.reset()[0] and safety.state == DISABLED  # reset never enables
+
+
+def test_command_memory_outlives_its_writer_and_refuses_a_torn_record(tmp_path):
+    path = tmp_path / "assist.command"
+    memory = CommandMemory(path, 2)
+    assert memory.recall() is None  # a new file: nothing to resume
+    memory.store([1.5, -0.25], 12.0)
+    memory.store([1.25, -0.2], 12.01)
+    memory.close()
+    again = CommandMemory(path, 2)
+    assert again.recall() == ([1.25, -0.2], 12.01)
+    again.store([0.5, 0.0], 13.0)
+    again.close()
+    raw = bytearray(path.read_bytes())
+    raw[-8:] = (7).to_bytes(8, "little")  # killed between the first and last word
+    path.write_bytes(bytes(raw))
+    assert CommandMemory(path, 2).recall() is None
+    assert CommandMemory(path, 3).recall() is None  # another layout: start afresh
+    a = default_memory_path("3", "/exo/assist", "exo/commands")
+    assert a.name == "d3_exo_assist_exo_commands.command"
+    assert a != default_memory_path("4", "/exo/assist", "exo/commands")
 
 
 def test_watchdog_names_the_stale_input():
@@ -311,3 +349,10 @@ def test_ik_quality_problems():
     assert quality_problem(quality(dofs_out_of_range=["thorax_RotX"]), [ELBOW]) == ""
     assert "thorax" in quality_problem(quality(underdetermined_segments=["thorax"]))
     assert quality_problem(quality(underdetermined_segments=["thorax"]), (), False) == ""
+    stepped = quality(discontinuity=True, discontinuity_reason="thorax_RotX stepped 0.5 rad",
+                      dofs_stepped=["thorax_RotX"])
+    assert quality_problem(stepped) == (
+        "IK pose discontinuous at frame 7: thorax_RotX stepped 0.5 rad")
+    assert quality_problem(stepped, [ELBOW]) == ""  # not a watched DoF
+    assert "loop restart" in quality_problem(
+        quality(discontinuity=True, discontinuity_reason="loop restart"), [ELBOW])

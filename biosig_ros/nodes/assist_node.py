@@ -3,46 +3,52 @@ a topic-fed ros2_control forward_command_controller does not have.
 
     emg/envelope (SignalChunk)   ->  assist  ->  exo/commands (std_msgs/Float64MultiArray, N.m)
     ik/joint_states (JointState) ->          ->  assist/state (AssistState), /diagnostics
-                                             <-  service ~/enable (std_srvs/SetBool)
+    ik/quality (IkQuality)       ->          <-  services ~/enable (SetBool), ~/stop, ~/reset
+                                                 (std_srvs/Trigger)
 
-Per joint: target = gain x deadband(agonist - antagonist activation) + support_fraction x
-gravity torque of the current pose; the command follows the target within the torque limits
-and the rate limit. It starts disabled (command 0). Any stale input, gap in the envelope's
-sample index, non-finite value, pose jump (IK re-initialisation) or out-of-range pose latches a
-fault: the command ramps to 0 at the rate limit and /diagnostics says ERROR with the reason;
-only a fresh ~/enable call (with healthy inputs) re-arms it. The forward command controller
-keeps the last command forever and drops a message of the wrong length silently, so the
-command is published at least at `rate` Hz, always with one value per joint.
+Every decision (which input is fresh and usable, faults, enable / disable / stop, when a
+command goes out, dt, the ramps, the watchdog, the shutdown ramp) is made by
+robot.assist_controller.AssistController with the node's clock; this node only turns topics,
+services and timers into its calls and publishes what it returns. It also keeps the last
+command in a memory file (robot.command_memory), so that a process restarted after a crash
+ramps down from what the controller still holds.
 """
 from __future__ import annotations
 
 import array
+import os
 import time
+from pathlib import Path
 from collections import deque
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.msg import AssistState, SignalChunk
 from biosig_ros.processing.ik_model import load_model
 from biosig_ros.processing.mvc import MvcCalibration
 from biosig_ros.paths import resolve_data_path
-from biosig_ros.robot.assist_law import AssistLaw, InputFault
+from biosig_ros.robot.assist_controller import ERROR, WARN, AssistController, Command
+from biosig_ros.robot.assist_law import AssistLaw
 from biosig_ros.robot.assist_settings import AssistSettings, mvc_table
-from biosig_ros.robot.limiter import TorqueLimiter
+from biosig_ros.robot.command_memory import CommandMemory, default_memory_path
 from biosig_ros.robot.pose_support import PoseSupport
-from biosig_ros.robot.safety import ENABLED, FAULT, SafetyState, Watchdog
-from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
-from biosig_ros.ros.ik_quality import quality_problem, quality_type
+from biosig_ros.ros import diagnostics
+from biosig_ros.ros.diagnostics import Diagnostics
+from biosig_ros.ros.ik_quality import quality_type
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.qos import input_qos, output_qos
+from biosig_ros.ros.qos import control_input_qos, output_qos
 
-ENVELOPE, POSE = "envelope", "joint states"
+LEVELS = {"ok": diagnostics.OK, WARN: diagnostics.WARN, ERROR: diagnostics.ERROR}
+
+
+def seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class AssistNode(Node):
@@ -50,22 +56,12 @@ class AssistNode(Node):
         super().__init__("assist")
         self.settings = s = declare_settings(self, AssistSettings)
         n = len(s.joints)
-        self._law = AssistLaw(s.joint_laws(), self._mvc(), s.max_activation)
-        self._pose = self._pose_support() if s.uses_pose else None
-        self._limiter = TorqueLimiter(s.torque_limits, s.rate_limits, max_dt=2.0 / s.rate)
-        self._safety = SafetyState()
-        timeouts = {ENVELOPE: s.envelope_timeout}
-        if self._pose is not None:
-            timeouts[POSE] = s.pose_timeout
-        self._watchdog = Watchdog(timeouts)
-        self._problems = {name: f"no {name} received yet" for name in timeouts}
-        self._zero = [0.0] * n
-        self._emg = self._gravity = self._target = self._zero  # N.m per joint
-        self._expected_index: int | None = None
-        self._envelope_index = -1
-        self._gaps = self._published = 0
-        self._period = 1.0 / s.rate
-        self._last_publish = time.monotonic()
+        pose = self._pose_support() if s.uses_pose else None
+        quality = quality_type() if s.quality_topic and pose is not None else None
+        self._memory, resumed = self._command_memory()
+        self._controller = AssistController(
+            s, AssistLaw(s.joint_laws(), self._mvc(), s.max_activation), pose, self._now,
+            quality=quality is not None, initial_command=resumed, on_fault=self._on_fault)
         self._times: deque[float] = deque(maxlen=1000)
 
         self._command = Float64MultiArray()
@@ -76,21 +72,36 @@ class AssistNode(Node):
                                  if s.state_topic else None)
         self._diagnostics = Diagnostics(self, hardware_id="assist")
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self.create_subscription(SignalChunk, s.envelope_topic, self._on_envelope, input_qos())
-        if self._pose is not None:
-            self.create_subscription(JointState, s.joint_states_topic, self._on_joint_states,
-                                     input_qos())
-        quality = quality_type() if s.quality_topic else None
+        self.create_service(Trigger, "~/stop", self._on_stop)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        # Quality first: when a frame's quality and pose are both waiting, the executor takes
+        # the subscriptions in the order they were created.
         if quality is not None:
-            self.create_subscription(quality, s.quality_topic, self._on_quality, input_qos())
-        self.create_timer(self._period, self._on_timer)
+            self.create_subscription(quality, s.quality_topic, self._on_quality,
+                                     control_input_qos(s.max_input_age))
+        self.create_subscription(SignalChunk, s.envelope_topic, self._on_envelope,
+                                 control_input_qos(s.max_input_age))
+        if pose is not None:
+            self.create_subscription(JointState, s.joint_states_topic, self._on_joint_states,
+                                     control_input_qos(s.max_input_age))
+        self.create_timer(self._controller.period, self._on_timer)
         self.create_timer(1.0, self._update_diagnostics)
         self._update_diagnostics()
+        budget = self._controller.worst_shutdown_budget()
+        if budget > 8.0:
+            self.get_logger().warning(
+                f"a shutdown ramps the command to 0 for up to {budget:.1f} s (torque_limits / "
+                "rate_limits): launchers kill a node that takes over 10 s to stop")
         self.get_logger().info(
             f"ready: joints {', '.join(s.joints)}; {s.envelope_topic}"
-            f"{' + ' + s.joint_states_topic if self._pose is not None else ''}"
+            f"{' + ' + s.joint_states_topic if pose is not None else ''}"
             f"{' + ' + s.quality_topic if quality is not None else ''} -> {s.command_topic} "
             f"(N.m, >= {s.rate:g} Hz); DISABLED until ~/enable")
+
+    def _now(self) -> float:
+        """The node's clock (system time, or the simulation's with use_sim_time): the time
+        base of the header stamps the controller compares with it."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # --- start-up -------------------------------------------------------------------------
 
@@ -121,174 +132,147 @@ class AssistNode(Node):
                                       "biosig_ros.processing.ik_biorbd")
         return pose
 
+    def _command_memory(self) -> tuple[CommandMemory | None, list[float] | None]:
+        """The memory file, and the command a crashed predecessor left (None when nothing to
+        resume: none, zero, untrusted, or older than command_memory_max_age)."""
+        s = self.settings
+        if not s.command_memory:
+            return None, None
+        path = (default_memory_path(os.environ.get("ROS_DOMAIN_ID", "0"),
+                                    self.get_fully_qualified_name(), s.command_topic)
+                if s.command_memory == "auto" else Path(s.command_memory).expanduser())
+        try:
+            memory = CommandMemory(path, len(s.joints))
+        except OSError as error:
+            raise ConfigError(f"command_memory: cannot use {path}: {error}") from error
+        left = memory.recall()
+        if left is None or not any(left[0]):
+            return memory, None
+        values, written = left
+        age = self._now() - written
+        text = ", ".join(f"{v:.3f}" for v in values)
+        if not 0 <= age <= s.command_memory_max_age:
+            self.get_logger().warning(
+                f"a previous assist process left the command [{text}] N.m {age:.0f} s ago "
+                f"without ramping it down (crash?): not resumed (command_memory_max_age "
+                f"{s.command_memory_max_age:g} s); the controller may still hold it")
+            return memory, None
+        self.get_logger().warning(
+            f"a previous assist process left the command [{text}] N.m {age:.1f} s ago without "
+            "ramping it down (crash?): ramping it to 0 from there, DISABLED")
+        return memory, values
+
     # --- inputs (executor thread) ---------------------------------------------------------
 
     def _on_envelope(self, msg: SignalChunk) -> None:
         start = time.perf_counter()
-        now = time.monotonic()
-        self._watchdog.feed(ENVELOPE, now)
-        first, count = int(msg.first_sample_index), int(msg.sample_count)
-        expected, self._expected_index = self._expected_index, first + count
-        try:
-            if expected is not None and first != expected:
-                self._gaps += 1
-                raise InputFault(f"gap in the envelope: sample index {first}, expected "
-                                 f"{expected}" + (" (stream went back)" if first < expected
-                                                  else f" ({first - expected} missing)"))
-            if count < 1 or len(msg.data) != count * len(msg.channel_names):
-                raise InputFault(f"malformed envelope chunk: {len(msg.data)} values for "
-                                 f"{count} samples x {len(msg.channel_names)} channels")
-            self._law.bind(msg.channel_names, msg.unit)
-            self._emg = self._law.torque(np.frombuffer(msg.data, dtype=np.float64))
-            self._problems[ENVELOPE] = ""
-        except InputFault as fault:
-            self._emg = self._zero
-            self._fault(ENVELOPE, str(fault))
-        self._envelope_index = first + count - 1
-        if self.settings.publish_on_input:
-            self._publish("envelope", now, msg.header.stamp)
+        self._send(self._controller.on_envelope(
+            seconds(msg.header.stamp), int(msg.first_sample_index), int(msg.sample_count),
+            msg.sample_rate, msg.channel_names, msg.unit,
+            np.frombuffer(msg.data, dtype=np.float64)))
         self._times.append(time.perf_counter() - start)
 
     def _on_joint_states(self, msg: JointState) -> None:
-        now = time.monotonic()
-        self._watchdog.feed(POSE, now)
-        try:
-            if len(msg.position) != len(msg.name):
-                raise InputFault(f"joint states with {len(msg.name)} names and "
-                                 f"{len(msg.position)} positions")
-            self._pose.bind(msg.name)
-            self._gravity = self._pose.update(msg.position).tolist()
-            self._problems[POSE] = ""
-        except InputFault as fault:
-            self._gravity = self._zero
-            self._fault(POSE, str(fault))
-        if self.settings.publish_on_input:
-            self._publish("joint_states", now, msg.header.stamp)
+        self._send(self._controller.on_joint_states(seconds(msg.header.stamp), msg.name,
+                                                    msg.position))
 
     def _on_quality(self, msg) -> None:
-        problem = quality_problem(msg, self._pose.watch_names() if self._pose else (),
-                                  self.settings.fault_underdetermined)
-        if problem:
-            self._fault(POSE, problem)
+        self._send(self._controller.on_quality(seconds(msg.header.stamp), msg))
 
     def _on_timer(self) -> None:
-        now = time.monotonic()
-        if self._safety.active:
-            stale = self._watchdog.stale(now)
-            if stale:
-                self._fault("inputs", stale)
-        if now - self._last_publish >= self._period * 0.95 or not self.settings.publish_on_input:
-            self._publish("timer", now, self.get_clock().now().to_msg())
+        if self._controller.holding and self._command_publisher.get_subscription_count():
+            self._controller.heard()
+        self._send(self._controller.on_timer())
 
-    def _fault(self, source: str, reason: str) -> None:
-        if source in self._problems:
-            self._problems[source] = reason
-        if self._safety.fault(reason):
-            self.get_logger().error(f"FAULT: {reason}: command ramps to 0; call ~/enable to "
-                                    "re-arm")
-            self._update_diagnostics()
+    def _on_fault(self, reason: str) -> None:
+        self.get_logger().error(f"FAULT: {reason}: command ramps to 0; call ~/enable to re-arm")
+        self._update_diagnostics()
 
     # --- output ---------------------------------------------------------------------------
 
-    def _publish(self, trigger: str, now: float, stamp) -> None:
-        dt, self._last_publish = now - self._last_publish, now
-        if self._safety.active:
-            self._target = [e + g for e, g in zip(self._emg, self._gravity)]
-        else:
-            self._target = self._zero
-        command = self._limiter.step(self._target, dt)
+    def _send(self, command: Command | None) -> None:
+        if command is None:
+            return
         # array('d') is rclpy's fast path for float64[] (a numpy array is checked per element).
-        self._command.data = array.array("d", command)
+        self._command.data = array.array("d", command.values)
         self._command_publisher.publish(self._command)
-        self._published += 1
+        if self._memory is not None:
+            self._memory.store(command.values, self._now())
         if self._state_publisher is not None:
-            self._publish_state(trigger, stamp, command)
+            self._publish_state(command)
 
-    def _publish_state(self, trigger: str, stamp, command: list[float]) -> None:
+    def _publish_state(self, command: Command) -> None:
         state = AssistState()
-        state.header.stamp = stamp
-        state.trigger = trigger
-        state.state = self._safety.state
-        state.reason = self._safety.reason or self._input_problems()
+        state.header.stamp.sec = int(command.stamp // 1)
+        state.header.stamp.nanosec = min(int(round(command.stamp % 1 * 1e9)), 999_999_999)
+        state.trigger = command.trigger
+        state.state = command.state
+        state.reason = command.reason
         state.joint_names = self.settings.joints
-        state.command = array.array("d", command)
-        state.target = array.array("d", self._target)
-        state.emg_torque = array.array("d", self._emg)
-        state.gravity_torque = array.array("d", self._gravity)
-        state.agonist_activation = array.array("d", self._law.agonist)
-        state.antagonist_activation = array.array("d", self._law.antagonist)
-        state.envelope_index = self._envelope_index
+        state.command = array.array("d", command.values)
+        state.target = array.array("d", command.target)
+        state.emg_torque = array.array("d", command.emg)
+        state.gravity_torque = array.array("d", command.gravity)
+        state.agonist_activation = array.array("d", command.agonist)
+        state.antagonist_activation = array.array("d", command.antagonist)
+        state.envelope_index = command.envelope_index
         self._state_publisher.publish(state)
 
-    # --- service --------------------------------------------------------------------------
+    # --- services -------------------------------------------------------------------------
 
     def _on_enable(self, request, response):
-        if request.data:
-            ok, message = self._safety.enable(self._health_problem())
-        else:
-            ok, message = self._safety.disable()
-        if ok and request.data and self._pose is not None:
-            self._pose.reset()
+        ok, message = self._controller.enable(request.data)
+        return self._answer("~/enable", ok, message, response)
+
+    def _on_stop(self, request, response):
+        ok, message = self._controller.stop()
+        return self._answer("~/stop", ok, message, response)
+
+    def _on_reset(self, request, response):
+        ok, message = self._controller.reset()
+        return self._answer("~/reset", ok, message, response)
+
+    def _answer(self, service: str, ok: bool, message: str, response):
         # rclpy refuses two severities from one call site: two calls.
         if ok:
-            self.get_logger().info(f"~/enable: {message}")
+            self.get_logger().info(f"{service}: {message}")
         else:
-            self.get_logger().warning(f"~/enable: {message}")
+            self.get_logger().warning(f"{service}: {message}")
         response.success, response.message = ok, message
         self._update_diagnostics()
         return response
 
-    def _health_problem(self) -> str:
-        """"" when the inputs are fresh and their last messages were usable."""
-        stale = self._watchdog.stale(time.monotonic())
-        if stale:
-            return stale
-        return self._input_problems()
-
-    def _input_problems(self) -> str:
-        """What is wrong with the last message of each input ("" when nothing)."""
-        return "; ".join(f"{name}: {text}" for name, text in self._problems.items() if text)
-
     # --- diagnostics ----------------------------------------------------------------------
 
     def _update_diagnostics(self) -> None:
-        s, safety, now = self.settings, self._safety, time.monotonic()
+        level, message, values = self._controller.status()
         times = np.array(self._times) * 1e6 if self._times else np.zeros(1)
-        ages = {f"{name.replace(' ', '_')}_age_ms": (
-            -1.0 if self._watchdog.age(name, now) is None
-            else self._watchdog.age(name, now) * 1000.0) for name in self._watchdog.timeouts}
-        values = dict(state=safety.state, faults=safety.faults, envelope_gaps=self._gaps,
-                      commands_published=self._published,
-                      envelope_callback_p50_us=float(np.percentile(times, 50)), **ages)
-        for k, joint in enumerate(s.joints):
-            values[f"{joint}_command_Nm"] = float(self._limiter.command[k])
-            values[f"{joint}_target_Nm"] = float(self._target[k])
-        if safety.state == FAULT:
-            level, message = ERROR, f"FAULT (command ramps to 0, call ~/enable): {safety.reason}"
-        elif safety.state == ENABLED:
-            level, message = OK, "enabled: assisting"
-        else:
-            problem = self._health_problem()
-            level = WARN if problem else OK
-            message = "disabled (command 0)" + (f"; not ready to enable: {problem}" if problem
-                                                 else "")
-        self._diagnostics.set(level, message, **values)
-
+        values["envelope_callback_p50_us"] = float(np.percentile(times, 50))
+        self._diagnostics.set(LEVELS[level], message, **values)
 
     def close(self) -> None:
-        """On shutdown: ramp the command to 0 at the rate limit (at most 2 s), then publish 0.
+        """On shutdown: ramp the command to 0 at the rate limit, then publish 0 last.
 
         The forward command controller would otherwise hold the last command for as long as
-        it stays active."""
-        self._safety.disable()
-        self._target = self._zero
-        deadline = time.monotonic() + 2.0
-        while not self._limiter.at_zero() and time.monotonic() < deadline:
-            time.sleep(self._period)
-            self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
-        self._limiter.reset()
-        self._publish("shutdown", time.monotonic(), self.get_clock().now().to_msg())
-        self.get_logger().info("stopped: command 0 published")
+        it stays active. The ramp takes |command| / rate_limit (at most torque_limit /
+        rate_limit); a process starved of CPU takes longer, up to the controller's
+        shutdown_give_up(): then the node stops without the step, and the memory file lets a
+        restarted node finish the ramp."""
+        controller = self._controller
+        budget = controller.shutdown_budget()
+        deadline = time.monotonic() + controller.shutdown_give_up()
+        while not controller.at_zero() and time.monotonic() < deadline:
+            time.sleep(controller.period)
+            self._send(controller.shutdown_step())
+        if controller.at_zero():
+            self._send(controller.shutdown_step())
+            self.get_logger().info(f"stopped: command 0 published (ramp budget {budget:.2f} s)")
+        else:
+            self.get_logger().error(
+                f"stopped with the command at {controller.limiter.command} N.m: the ramp to 0 "
+                "did not finish in time (CPU starved?); the controller holds that value")
+        if self._memory is not None:
+            self._memory.close()
 
 
 def main() -> None:

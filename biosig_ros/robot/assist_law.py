@@ -79,6 +79,11 @@ class AssistLaw:
         self._antagonist = [(index[j.antagonist or j.agonist],
                              scale[j.antagonist] if j.antagonist else 0.0) for j in self.joints]
         self._used = sorted({i for i, _ in self._agonist + self._antagonist})
+        # Per used column, the largest scale it is read with (an artefact in an older sample).
+        scales = {i: 0.0 for i in self._used}
+        for i, factor in self._agonist + self._antagonist:
+            scales[i] = max(scales[i], factor)
+        self._used_scale = np.array([scales[i] for i in self._used])
         self._bound = (list(channel_names), unit)
 
     def torque(self, data: np.ndarray) -> list[float]:
@@ -91,8 +96,15 @@ class AssistLaw:
         if self._bound is None:
             raise InputFault("envelope channels not bound")
         block = np.asarray(data, dtype=float).reshape(-1, self._width)
-        if len(block) > 1 and not np.isfinite(block[:-1, self._used]).all():
-            raise InputFault("non-finite value (NaN or inf) in the envelope")
+        if len(block) > 1:
+            older = block[:-1, self._used]
+            if not np.isfinite(older).all():
+                raise InputFault("non-finite value (NaN or inf) in the envelope")
+            peak = float((np.abs(older) * self._used_scale).max())
+            if peak > self.max_activation:
+                raise InputFault(f"activation {peak:.3g} x MVC above max_activation "
+                                 f"({self.max_activation:g}) in an older sample of the chunk: "
+                                 "electrode artefact or wrong MVC?")
         row = block[-1].tolist()
         if not all(math.isfinite(row[i]) for i in self._used):
             raise InputFault("non-finite value (NaN or inf) in the envelope")

@@ -2,14 +2,17 @@
 
 States: DISABLED (command ramps to and stays at 0; the start state), ENABLED (the command
 follows the law within the limits), FAULT (latched: the command ramps to 0; only a fresh enable
-request leaves it, and only when the inputs are healthy at that moment). A problem seen while
-DISABLED latches nothing: there is nothing to stop, and enabling checks the inputs anyway.
+request leaves it, and only when the inputs are healthy at that moment), STOPPED (latched by a
+stop request: the command ramps to 0; enable requests are refused, only reset leaves it, to
+DISABLED). A problem seen while DISABLED latches nothing: there is nothing to stop, and
+enabling checks the inputs anyway.
 """
 from __future__ import annotations
 
 DISABLED = "disabled"
 ENABLED = "enabled"
 FAULT = "fault"
+STOPPED = "stopped"
 
 
 class SafetyState:
@@ -24,6 +27,8 @@ class SafetyState:
 
     def enable(self, problem: str) -> tuple[bool, str]:
         """An enable request; problem is "" when the inputs are healthy now, else why not."""
+        if self.state == STOPPED:
+            return False, f"not enabled: {self.reason}: call ~/reset first"
         if problem:
             return False, f"not enabled: {problem}"
         cleared = f" (cleared fault: {self.reason})" if self.state == FAULT else ""
@@ -31,9 +36,23 @@ class SafetyState:
         return True, "enabled" + cleared
 
     def disable(self) -> tuple[bool, str]:
+        if self.state == STOPPED:
+            return True, f"{self.reason}: stays stopped until ~/reset"
         cleared = f" (cleared fault: {self.reason})" if self.state == FAULT else ""
         self.state, self.reason = DISABLED, ""
         return True, "disabled" + cleared
+
+    def stop(self, reason: str = "stopped by ~/stop") -> tuple[bool, str]:
+        """Latch STOPPED from any state (a fault's reason gives way to the stop's)."""
+        if self.state != STOPPED:
+            self.state, self.reason = STOPPED, reason
+        return True, f"{self.reason}: command ramps to 0; only ~/reset clears it"
+
+    def reset(self) -> tuple[bool, str]:
+        """Back to DISABLED from any state (never to ENABLED: that takes an enable request)."""
+        cleared = f" (cleared: {self.reason})" if self.reason else ""
+        self.state, self.reason = DISABLED, ""
+        return True, "reset: disabled" + cleared
 
     def fault(self, reason: str) -> bool:
         """Report a problem; True when it latched a new fault (the caller logs it once)."""

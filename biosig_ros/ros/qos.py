@@ -6,6 +6,8 @@ sensor-data subscriber (best effort). Inputs are subscribed BEST_EFFORT, which c
 publishers of either kind. With KEEP_LAST history a reliable publisher never blocks: a reader
 that falls more than `depth` messages behind loses the oldest ones.
 """
+import math
+
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 DEPTH = 50  # a consumer that is briefly busy does not lose chunks on a healthy link
@@ -22,6 +24,16 @@ def input_qos(depth: int = DEPTH) -> QoSProfile:
     """Subscriptions: best effort (accepts reliable and best-effort publishers), volatile."""
     return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
                       reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def control_input_qos(max_age: float, rate: float = 100.0) -> QoSProfile:
+    """Subscriptions a robot command depends on (assist_node): RELIABLE, so that one message
+    lost on the way is not a false gap fault; a queue of max_age x rate messages (at least 5):
+    what a stalled subscriber would drop beyond it is older than max_age, refused anyway.
+    Connects to reliable publishers only (every node of this package publishes reliable)."""
+    return QoSProfile(depth=max(5, math.ceil(max_age * rate)), history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE)
 
 
