@@ -72,3 +72,15 @@ def test_given_values_follow_rcl_node_name_wildcards(tmp_path):
         "a": [1, "abc"], "nested.b": ["x"], "c": [2.0], "d": [True]}
     assert set(given_values("/s2/ik", argv)) == {"a", "nested.b", "d", "e"}
     assert set(given_values("/ik", argv)) == {"a", "nested.b", "d"}
+
+
+def test_given_values_read_exponents_as_rcl_does(tmp_path):
+    """Python writes small floats as `6e-05`; rcl reads it as a number, PyYAML (YAML 1.1) as a
+    string: a list of MVC values written by Python must not be refused as 'not numbers'."""
+    parameters = tmp_path / "mvc.yaml"
+    parameters.write_text("/**:\n  ros__parameters:\n    scale: 1e3\n", encoding="utf-8")
+    argv = ["node", "--ros-args", "--params-file", str(parameters),
+            "-p", "mvc:=[1.2e-05, 6e-05, -2E+2]", "-p", "label:=abc"]
+    found = {name: [given.value for given in values]
+             for name, values in given_values("/emg_processing", argv).items()}
+    assert found == {"scale": [1000.0], "mvc": [[1.2e-05, 6e-05, -200.0]], "label": ["abc"]}
