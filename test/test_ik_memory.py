@@ -95,10 +95,13 @@ def test_per_frame_biorbd_calls_do_not_leak(model):
 
 
 def frames_forever(trajectory):
-    """The trajectory repeated with running frame numbers (a stream that does not end)."""
+    """The trajectory played forwards then backwards, again and again, with running frame
+    numbers: a stream that does not end and has no seam (a jump back to the first frame is a
+    loop restart, which IK rightly re-initialises on)."""
     number = 0
+    forwards = list(range(len(trajectory.q)))
     while True:
-        for i in range(len(trajectory.q)):
+        for i in forwards + forwards[-2:0:-1]:
             yield MarkerFrame(trajectory.markers[i].copy(), list(trajectory.marker_names),
                               number, number / trajectory.frame_rate, trajectory.frame_rate)
             number += 1
