@@ -30,6 +30,8 @@ from biosig_ros.ros.qos import output_qos
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_assist_core import ELBOW, POSE, WU
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 ARM = [d for d in load_model(WU).dof_names if not d.startswith("thorax")]
 LIMITS = np.array([3.0, 0.5])
 RATES = np.array([20.0, 10.0])

@@ -33,6 +33,7 @@ def test_abd_with_its_true_names_fits(capsys):
     assert "advice: none, the recording fits the model" in out
 
 
+@pytest.mark.slow  # IK over the whole recording, twice (test/tiers.py)
 def test_markers_read_in_the_wrong_unit_are_named(capsys):
     _, out, _ = run(capsys, ABD, WU_MODEL, "--marker-unit", "m")
     advice = out.split("advice:")[1]

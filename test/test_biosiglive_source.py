@@ -35,6 +35,7 @@ def test_values_with_running_indices_and_missed_frames_counted():
     assert abs(source.assembler.lost - missed) <= max(0.5 * missed, 5 * SAMPLES)
 
 
+@pytest.mark.integration
 def test_the_node_publishes_the_server_data():
     port = free_ports(1)[0]
     server = FeedingServer(port)

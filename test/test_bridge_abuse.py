@@ -143,6 +143,7 @@ def test_crafted_requests_never_print_a_traceback(capfd, caplog):
         assert "Traceback" not in text and "SystemError" not in text, text[-2000:]
 
 
+@pytest.mark.integration
 def test_the_node_process_logs_no_traceback_for_crafted_requests():
     from ros_harness import NodeProcess
 

@@ -20,13 +20,18 @@ EMG = np.arange(40.0).reshape(2, 20)
 Q = np.linspace(0, 1, 15).reshape(3, 5)
 
 
-@pytest.fixture
-def server():
+def serving(request_timeout: float = 0.5) -> LegacyServer:
     buffers = SourceBuffers({"raw_device_data": [0], "kinematics_data": [5]})
     buffers.push("raw_device_data", 0, EMG)
     buffers.push("kinematics_data", 0, Q)
-    settings = ServerSettings(port=0, request_timeout=0.5, reply_timeout=1.0, max_connections=16)
-    with LegacyServer(settings, lambda request: reply_from_buffers(buffers, request)) as running:
+    settings = ServerSettings(port=0, request_timeout=request_timeout, reply_timeout=1.0,
+                              max_connections=16)
+    return LegacyServer(settings, lambda request: reply_from_buffers(buffers, request))
+
+
+@pytest.fixture
+def server():
+    with serving() as running:
         yield running
 
 
@@ -105,10 +110,12 @@ def test_truncated_request_kept_open_times_out_with_an_error(server):
     assert_still_serving(server.address[1])
 
 
-def test_request_split_into_single_bytes_is_served(server):
+def test_request_split_into_single_bytes_is_served():
     request = pickle.dumps(Message(command=["kinematics_data"], nb_frame_to_get=2,
                                    down_sampling={"kinematics_data": 2}).__dict__)
-    with socket.create_connection(("127.0.0.1", server.address[1]), timeout=5) as sock:
+    # a request timeout the drip cannot reach on a loaded machine (this is not about timeouts)
+    with serving(request_timeout=60.0) as server, socket.create_connection(
+            ("127.0.0.1", server.address[1]), timeout=60) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for byte in request:
             sock.send(bytes([byte]))
@@ -229,6 +236,7 @@ def test_many_concurrent_clients_all_get_exact_data(server):
     assert server.stats.replies >= 500
 
 
+@pytest.mark.integration
 def test_the_node_process_survives_hostile_clients(tmp_path):
     """The same attacks against the bridge node in its own process (no topics needed)."""
     marker = tmp_path / "code_ran"

@@ -22,6 +22,8 @@ from biosig_ros.signals import MarkerFrame, SignalChunk
 from biosig_ros.srv import StartRecording
 from ros_harness import NodeProcess, RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 T0 = 1_700_000_000.0
 RAW_RATE, RAW_CHUNK, RAW_CHANNELS = 1000.0, 10, 3
 PROC_RATE, PROC_CHUNK, PROC_CHANNELS = 200.0, 4, 2

@@ -13,7 +13,10 @@ from biosiglive import load
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
+import pytest
 from ros_harness import NodeProcess, shipped_parameters, wait_until
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 BUSY_LOOP = "while True:\n    pass\n"
 

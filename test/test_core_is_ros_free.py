@@ -39,6 +39,7 @@ def test_core_module_imports_nothing_from_ros(path):
                                       "biosig_ros.srv")), f"{path.name} imports {module}"
 
 
+@pytest.mark.integration
 def test_core_imports_with_ros_unavailable():
     modules = [".".join(p.relative_to(REPO).with_suffix("").parts) for p in CORE_FILES
                if p.name != "__init__.py"]
@@ -54,6 +55,7 @@ def test_core_imports_with_ros_unavailable():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.integration
 def test_setup_py_packages_the_core_without_the_ros_layer(tmp_path):
     wheel = build_core_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()

@@ -46,7 +46,9 @@ def test_values_indices_and_lost_packets_without_ros():
     assert jumps > 0 and jumps % 10 == 0 and jumps == device.assembler.lost
     stamps = np.array([c.stamp for c in got])
     anchor = stamps - np.array([c.first_sample_index for c in got]) / 1000.0
-    assert np.ptp(anchor) < 0.005                    # one clock, across the lost packets
+    # one clock, across the lost packets: stamp - index / rate only tightens (how much: how
+    # late the first packets came, the machine's load) or rises by the allowed drift
+    assert np.all(np.diff(anchor) < 1e-3), np.diff(anchor).max()
     assert sim.commands[:2] == [b"HELLO", b"START"] and sim.commands[-1] == b"STOP"
 
 
@@ -71,6 +73,7 @@ def node_statuses(diagnostics):
     return [s for _, m in list(diagnostics) for s in m.status if s.name == "udp_amplifier"]
 
 
+@pytest.mark.integration
 def test_the_example_node_survives_its_device_and_counts_what_was_lost():
     port = free_ports(1)[0]
     params = dict(port=port, retry_interval=0.3, frame_id="amp")

@@ -17,6 +17,8 @@ from ros_harness import NodeProcess, RosProbe
 from test_trigno_node import free_ports, start_sim
 from test_vicon_node import shipped_params
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 TRIGNO = "biosig_ros.nodes.trigno_emg_node"
 VICON = "biosig_ros.nodes.vicon_markers_node"
 

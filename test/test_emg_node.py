@@ -24,6 +24,8 @@ from biosig_ros.ros.conversions import advance_stamp, chunk_to_msg, msg_to_chunk
 from biosig_ros.signals import SignalChunk
 from biosig_ros.srv import CalibrateMvc
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MODULE = "biosig_ros.nodes.emg_processing_node"
 NAME = "emg_processing"
 RATE = 2000.0
@@ -228,7 +230,7 @@ def test_invalid_configuration_stops_the_node_with_a_clear_message(tmp_path):
              ({"publish_rate": 300.0}, "'publish_rate' (300 Hz) must divide")]
     nodes = [NodeProcess(MODULE, NAME, params) for params, _ in cases]
     for node, (_, message) in zip(nodes, cases):
-        assert node.process.wait(timeout=120) == 2, node.output()  # 7 starts on a busy machine
+        assert node.process.wait(timeout=300) == 2, node.output()  # 7 starts on a busy machine
         assert "configuration error" in node.output() and message in node.output(), node.output()
 
 

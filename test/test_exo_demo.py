@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import numpy as np
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -23,6 +24,7 @@ def enable_with_tool(*args) -> subprocess.CompletedProcess:
                           encoding="utf-8", errors="replace", timeout=60)
 
 
+@pytest.mark.integration
 def test_exo_demo_assists_the_simulated_elbow_from_the_recording():
     assist = shipped_parameters("assist.yaml")
     limit = assist["torque_limits"][0]

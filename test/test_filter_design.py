@@ -28,6 +28,7 @@ def test_cached_design_equals_scipy_bit_for_bit(tmp_path, monkeypatch, order, cu
     np.testing.assert_array_equal(again, expected)
 
 
+@pytest.mark.integration
 def test_a_warm_cache_spares_the_scipy_signal_import(tmp_path):
     code = ("import sys\n"
             "from biosig_ros.processing.emg_filters import BandPassSettings\n"

@@ -121,6 +121,7 @@ def test_the_example_graphs_amplifier_port_is_an_argument(tmp_path):
     assert "port: 52011" in open(node_file, encoding="utf-8").read()
 
 
+@pytest.mark.integration
 def test_the_example_graph_runs_on_another_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from sensor_msgs.msg import JointState
 
@@ -28,6 +29,7 @@ def child_pids(pid):
     return [int(p) for p in result.stdout.split()]
 
 
+@pytest.mark.integration
 def test_demo_graph_runs_the_whole_chain_and_stops_cleanly_on_ctrl_c(tmp_path):
     with RosProbe() as probe:
         raw = probe.subscribe(SignalChunk, "/emg/raw")
@@ -53,6 +55,7 @@ def test_demo_graph_runs_the_whole_chain_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "[graph] stopped" in output
 
 
+@pytest.mark.integration
 def test_a_node_that_fails_to_start_stops_the_graph_with_its_status():
     graph = start_graph("demo", "--set", "replay.file=data/missing.bio",
                         "--set", "bridge.port=0")
@@ -127,6 +130,7 @@ def test_runner_refuses_an_argument_of_another_graph_with_status_2(capsys):
     assert "argument 'port' must be an integer, got 'abc'" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_a_process_that_keeps_dying_is_restarted_with_a_growing_delay(monkeypatch):
     from biosig_ros import graph as runner
 

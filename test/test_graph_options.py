@@ -18,6 +18,7 @@ def option(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("graph", ["demo", "lab", "custom_device"])
 def test_help_lists_the_chosen_graphs_arguments_only(graph):
     result = run_graph(graph, "--help")
@@ -32,6 +33,7 @@ def test_help_lists_the_chosen_graphs_arguments_only(graph):
     assert f"launch arguments of the {graph} graph" in result.stdout
 
 
+@pytest.mark.integration
 def test_help_without_a_graph_still_lists_every_argument():
     result = run_graph("--help")
     assert result.returncode == 0 and "--vicon-host" in result.stdout and \
@@ -46,6 +48,7 @@ def test_help_without_a_graph_still_lists_every_argument():
     (("simulated_devices", "--set", "trigno_sim.port=1"), "'trigno_sim' is not a ROS node"),
     (("demo", "--set", "replay"), "--set expects NODE.PARAM=VALUE"),
 ])
+@pytest.mark.integration
 def test_set_for_a_node_not_started_is_one_line_and_status_2(words, message):
     result = run_graph(*words, "--duration", "30")
     assert result.returncode == 2, result

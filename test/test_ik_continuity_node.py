@@ -16,6 +16,8 @@ from ik_audit import IkAudit, quality_of, stamp_key
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_ik_solver import WU
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 
 @pytest.fixture
 def probe():

@@ -72,6 +72,7 @@ def test_alias_falls_back_where_the_layout_is_unknown():
     assert vector.set([1.0, 2.0, 3.0]) == ("converted", (1.0, 2.0, 3.0))
 
 
+@pytest.mark.slow  # 40k biorbd calls: a soak (test/tiers.py)
 def test_per_frame_biorbd_calls_do_not_leak(model):
     """Each call with a fresh numpy pose, as scipy and the solver make them; before the
     aliasing each of these leaked 1.5-1.7 MB per 10k calls (more when the array is fresh);
@@ -94,15 +95,19 @@ def test_per_frame_biorbd_calls_do_not_leak(model):
 
 
 def frames_forever(trajectory):
-    """The trajectory repeated with running frame numbers (a stream that does not end)."""
+    """The trajectory played forwards then backwards, again and again, with running frame
+    numbers: a stream that does not end and has no seam (a jump back to the first frame is a
+    loop restart, which IK rightly re-initialises on)."""
     number = 0
+    forwards = list(range(len(trajectory.q)))
     while True:
-        for i in range(len(trajectory.q)):
+        for i in forwards + forwards[-2:0:-1]:
             yield MarkerFrame(trajectory.markers[i].copy(), list(trajectory.marker_names),
                               number, number / trajectory.frame_rate, trajectory.frame_rate)
             number += 1
 
 
+@pytest.mark.slow  # tens of thousands of frames: a soak (test/tiers.py)
 @pytest.mark.parametrize("method, frames", [("kalman", 20_000), ("least_squares", 5_000)])
 def test_solver_memory_is_flat(model, method, frames):
     """Issue #11: under 1 MB of resident growth per 10k frames after warm-up (before: Kalman

@@ -15,6 +15,8 @@ from biosig_ros.ros.conversions import frame_to_msg, time_to_seconds
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_ik_solver import WU, WU_DOFS, WU_MARKERS
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MODULE = "biosig_ros.nodes.ik_node"
 
 

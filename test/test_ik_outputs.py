@@ -19,6 +19,8 @@ from ros_harness import NodeProcess, RosProbe
 from test_ik_node import MODULE, ik_status, shipped
 from test_ik_solver import WU, WU_MARKERS
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 STAMP0 = 1_700_000_000.0
 
 
@@ -74,7 +76,7 @@ def test_quality_flags_and_segment_frames(probe, model):
             time.sleep(0.01)
         # 4.5 s of clean frames: the diagnostics window (1.5 s) passed without a flagged one
         clean_text, clean_values = ik_status(diagnostics)
-        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number == 799, 15)
+        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number == 799, 60)
         output = node.output()
     by_frame = {m.frame_number: m for _, m in quality}
     assert len(by_frame) > 300, output  # a loaded machine loses some in transport

@@ -183,7 +183,8 @@ def test_least_squares_rmse_below_two_degrees(model, trajectory):
 
 
 @pytest.mark.parametrize("method, during_limit, after_limit", [
-    ("kalman", 2.5, 1.0), ("least_squares", 4.0, 2.0)])
+    ("kalman", 2.5, 1.0),
+    pytest.param("least_squares", 4.0, 2.0, marks=pytest.mark.slow)])  # test/tiers.py
 def test_one_marker_occluded_for_one_second(model, trajectory, method, during_limit,
                                             after_limit):
     """SCAP_IA (the scapula marker whose loss hurts most) hidden for frames 300-399: NaN for

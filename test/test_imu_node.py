@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 from biosiglive import RealTimeProcessing
 from diagnostic_msgs.msg import DiagnosticArray
+import pytest
 from ros_harness import NodeProcess, RosProbe
 
 from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.processing.imu_processing import ImuProcessingSettings, StreamingImu
 from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
 from biosig_ros.signals import SignalChunk
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 MODULE = "biosig_ros.nodes.imu_processing_node"
 NAME = "imu_processing"

@@ -151,6 +151,7 @@ def said(output: str, start: str) -> str:
     raise AssertionError(f"no line with {start!r} in:\n{output[-4000:]}")
 
 
+@pytest.mark.integration
 def test_the_one_command_runs_and_bio_check_gives_the_same_advice(tmp_path):
     lab_capture(tmp_path / "trial.c3d", seconds=3.0)
     environment = dict(os.environ)

@@ -18,6 +18,8 @@ from biosig_ros.viewers.skeleton import Skeleton
 from live_feed import WU, LiveFeed
 from ros_harness import NodeProcess, RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MODULE = "biosig_ros.nodes.live_view_node"
 OCCLUDED = "SCAP_IA"
 

@@ -7,6 +7,7 @@ import random
 import numpy as np
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+import pytest
 from sensor_msgs.msg import JointState
 
 from biosig_ros.io.recording import RecordingSettings, load_recording
@@ -16,6 +17,8 @@ from biosig_ros.ros.qos import output_qos
 
 from graph_harness import GraphProcess
 from ros_harness import NodeProcess, RosProbe
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 TYPES = {"/emg/raw": "biosig_ros/msg/SignalChunk", "/emg/envelope": "biosig_ros/msg/SignalChunk",
          "/markers": "biosig_ros/msg/MarkerSet", "/ik/joint_states": "sensor_msgs/msg/JointState",

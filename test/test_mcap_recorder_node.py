@@ -6,6 +6,7 @@ import time
 import numpy as np
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
+import pytest
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
@@ -14,6 +15,8 @@ from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg, seconds_to_ti
 from biosig_ros.signals import MarkerFrame, SignalChunk
 from biosig_ros.srv import StartRecording
 from ros_harness import NodeProcess, RosProbe
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 T0 = 1_700_000_000.0
 TOPICS = {"/emg/raw": "biosig_ros/msg/SignalChunk", "/markers": "biosig_ros/msg/MarkerSet",

@@ -108,6 +108,7 @@ def records_before_cut(data: bytes):
     return messages
 
 
+@pytest.mark.slow  # a file cut at every offset (test/tiers.py)
 @pytest.mark.parametrize("compression", ["zstd", "none"])
 def test_a_file_cut_anywhere_keeps_every_message_flushed_before_the_cut(tmp_path, compression):
     rec, flushed = record(tmp_path, loops=60, flush_every=6, compression=compression)

@@ -122,6 +122,7 @@ def test_a_file_cut_short_yields_what_precedes_the_cut(tmp_path):
     assert 0 < len(recording.signal.data) < 4000
 
 
+@pytest.mark.integration
 def test_replay_node_plays_an_mcap_like_the_live_topics(tmp_path):
     path = tmp_path / "demo.mcap"
     expected = write_abd_mcap(path, seconds=1.0)

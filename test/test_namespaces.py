@@ -6,6 +6,7 @@ bridges serve and record separately, and no topic of one appears in the other. O
 s2/<segment> and the status names s1/<node> and s2/<node>: fully separable."""
 import numpy as np
 from biosiglive import Client, Message, load
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from tf2_msgs.msg import TFMessage
@@ -14,6 +15,8 @@ from biosig_ros.msg import MarkerSet, SignalChunk
 
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 SPEEDS = {"s1": 0.5, "s2": 1.5}
 # /tf is global by ROS convention: the graphs' frames are told apart by their namespace.

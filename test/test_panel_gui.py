@@ -31,6 +31,8 @@ from graph_harness import GraphProcess  # noqa: E402
 from ros_harness import RosProbe  # noqa: E402
 from test_live_view_browser import DEMO_MVC  # noqa: E402
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 STARTUP_S = 150.0  # graphs start slowly on a loaded machine (numba, biorbd, 8 processes)
 
 

@@ -8,6 +8,8 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import pytest
+
 from ros_harness import REPO
 
 
@@ -33,6 +35,7 @@ def test_plugin_xml_names_an_rqt_python_plugin_class_that_exists():
     assert {"__init__", "shutdown_plugin", "save_settings", "restore_settings"} <= methods
 
 
+@pytest.mark.integration
 def test_installed_for_rqt_and_on_path():
     share = REPO / "install" / "biosig_ros" / "share" / "biosig_ros"
     assert (share / "plugin.xml").is_file() and (share / "package.xml").is_file()

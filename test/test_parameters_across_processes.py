@@ -2,7 +2,8 @@
 are those of its settings dataclasses (parameter_docs.NODE_SETTINGS, from which the docs are
 generated) with their descriptions; a read-only one set over the SetParameters service is
 refused with a reason; a runtime one changes behaviour; an unknown key in a parameter file is
-reported, naming the key and the node."""
+reported, naming the key and the node. The nodes are every node executable of graph_spec
+(test_every_node_executable_is_checked keeps it so)."""
 import time
 
 import pytest
@@ -12,56 +13,64 @@ from rcl_interfaces.srv import (DescribeParameters, GetParameters, ListParameter
                                 SetParameters)
 from rclpy.parameter import Parameter
 
+from biosig_ros.graph_spec import EXECUTABLES, GRAPHS
 from biosig_ros.msg import SignalChunk
 from biosig_ros.ros.parameter_docs import node_fields
+from biosig_ros.srv import CalibrateTorque
 from biosig_ros.settings import field_default
 
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_qos_outputs import free_port_base
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 UNKNOWN = "not_a_parameter_of_any_node"
 # Device nodes publish under other names here: the replay feeds the processing nodes.
 DEVICE_REMAPS = ["--ros-args", "-r", "emg/raw:=trigno/emg/raw", "-r", "markers:=vicon/markers"]
 
 
+def _node(executable, parameters, args=()):
+    return EXECUTABLES[executable], executable, parameters, list(args)
+
+
 def node_table(port_base, record_directory, mcap_directory):
-    """name -> (module, executable, parameters, extra args)."""
+    """name -> (module, executable, parameters, extra args): the parameters a real graph gives
+    each node (its shipped files), with ports and directories of this test."""
     vicon = {**shipped_parameters("vicon_markers.yaml"), **shipped_parameters("vicon_sim.yaml")}
     return {
-        "replay": ("biosig_ros.nodes.replay_node", "replay_node",
-                   shipped_parameters("replay_abd.yaml"), []),
-        "trigno_emg": ("biosig_ros.nodes.trigno_emg_node", "trigno_emg_node",
-                       shipped_parameters("trigno_emg.yaml", command_port=port_base,
-                                          emg_port=port_base + 3, aux_port=port_base + 4),
-                       DEVICE_REMAPS),
-        "vicon_markers": ("biosig_ros.nodes.vicon_markers_node", "vicon_markers_node", vicon,
-                          DEVICE_REMAPS),
-        "emg_processing": ("biosig_ros.nodes.emg_processing_node", "emg_processing_node",
-                           shipped_parameters("emg_processing.yaml"), []),
-        "ik": ("biosig_ros.nodes.ik_node", "ik_node", shipped_parameters("ik_wu.yaml"), []),
-        "bridge": ("biosig_ros.nodes.bridge_node", "bridge_node",
-                   shipped_parameters("bridge.yaml", port=0, record_on_start=True,
-                                      record_directory=str(record_directory)), []),
-        "monitor": ("biosig_ros.nodes.topic_monitor", "topic_monitor",
-                    shipped_parameters("monitor.yaml"), []),
+        "replay": _node("replay_node", shipped_parameters("replay_abd.yaml")),
+        "trigno_emg": _node("trigno_emg_node", shipped_parameters(
+            "trigno_emg.yaml", command_port=port_base, emg_port=port_base + 3,
+            aux_port=port_base + 4), DEVICE_REMAPS),
+        "vicon_markers": _node("vicon_markers_node", vicon, DEVICE_REMAPS),
+        "emg_processing": _node("emg_processing_node", shipped_parameters("emg_processing.yaml")),
+        "imu_processing": _node("imu_processing_node", shipped_parameters("imu_processing.yaml")),
+        "ik": _node("ik_node", shipped_parameters("ik_wu.yaml")),
+        "bridge": _node("bridge_node", shipped_parameters(
+            "bridge.yaml", port=0, record_on_start=True,
+            record_directory=str(record_directory))),
+        "monitor": _node("topic_monitor", shipped_parameters("monitor.yaml")),
         # any free port, no skeleton (no model to load); no browser is needed to declare.
-        "live_view": ("biosig_ros.nodes.live_view_node", "live_view_node",
-                      shipped_parameters("live_view.yaml", port=0, model_path=""), []),
-        "mcap_recorder": ("biosig_ros.nodes.mcap_recorder_node", "mcap_recorder",
-                          shipped_parameters("mcap_recorder.yaml", record_on_start=True,
-                                             record_directory=str(mcap_directory)), []),
+        "live_view": _node("live_view_node",
+                           shipped_parameters("live_view.yaml", port=0, model_path="")),
+        "mcap_recorder": _node("mcap_recorder", shipped_parameters(
+            "mcap_recorder.yaml", record_on_start=True, record_directory=str(mcap_directory))),
         # Custom devices, not started (autostart false): their parameters are declared anyway.
-        "udp_amplifier": ("biosig_ros.nodes.udp_amplifier_node", "udp_amplifier_node",
-                          shipped_parameters("udp_amplifier.yaml", autostart=False), []),
-        "biosiglive_source": ("biosig_ros.nodes.biosiglive_source_node",
-                              "biosiglive_source_node",
-                              {"autostart": False, "topic": "biosiglive/raw"}, []),
+        "udp_amplifier": _node("udp_amplifier_node",
+                               shipped_parameters("udp_amplifier.yaml", autostart=False)),
+        "biosiglive_source": _node("biosiglive_source_node",
+                                   {"autostart": False, "topic": "biosiglive/raw"}),
+        # The exo_demo graph's nodes, with its files (assist starts disabled).
+        "torque": _node("torque_node", shipped_parameters("torque.yaml")),
+        "assist": _node("assist_node", shipped_parameters("assist.yaml")),
+        "sim_exo": _node("sim_exo_node", shipped_parameters("sim_exo.yaml")),
     }
 
 
 # Nodes whose checks need another one running (the replay feeds them).
 NEEDS = {"emg_processing": {"replay"}, "monitor": {"replay"}, "bridge": {"replay"},
-         "mcap_recorder": {"replay"}, "ik": {"replay"}}
+         "mcap_recorder": {"replay"}, "ik": {"replay"},
+         "torque": {"replay", "emg_processing", "ik"}}  # ~/calibrate needs envelope and poses
 
 
 def selected_nodes(request) -> set[str]:
@@ -93,7 +102,7 @@ def running(request, tmp_path_factory):
             assert node.wait_for_output("is not a parameter of this node", timeout=120), (
                 name, node.output())
         yield {"nodes": nodes, "probe": probe, "table": table, "records": record_directory,
-               "mcap": mcap_directory}
+               "mcap": mcap_directory, "calibrations": tmp_path_factory.mktemp("torque")}
     finally:
         probe.close()
         for node in nodes.values():
@@ -102,8 +111,20 @@ def running(request, tmp_path_factory):
             simulator.stop()
 
 
-NAMES = ["replay", "trigno_emg", "vicon_markers", "emg_processing", "ik", "bridge", "monitor",
-         "live_view", "mcap_recorder", "udp_amplifier", "biosiglive_source"]
+NAMES = list(node_table(0, "", ""))
+
+
+def test_every_node_executable_is_checked():
+    """No subprocess: the table holds every node executable of graph_spec (a new node cannot be
+    left out of these checks silently), and every ROS node of a graph is one of them."""
+    checked = [executable for _, executable, _, _ in node_table(0, "", "").values()]
+    nodes = {e for e, module in EXECUTABLES.items() if module.startswith("biosig_ros.nodes.")}
+    assert not nodes - set(checked), f"add {sorted(nodes - set(checked))} to node_table"
+    assert sorted(checked) == sorted(nodes), "node_table: one entry per node executable"
+    in_graphs = {(spec.executable, spec.is_ros_node) for graph in GRAPHS.values()
+                 for spec in graph}
+    assert {e for e, ros in in_graphs if ros} <= nodes
+    assert not {e for e, ros in in_graphs if not ros} & nodes
 
 
 def _set(probe, node, name, value):
@@ -201,9 +222,15 @@ def _trigno_publish_rate(running):
     assert probe.wait_until(lambda: len(received) >= 20, timeout=60)
     assert {m.sample_count for _, m in list(received)} == {20}  # 100 chunks/s at 2 kHz
     assert _set(probe, "trigno_emg", "publish_rate", 50.0).successful
-    count = len(received)
-    assert probe.wait_until(lambda: len(received) >= count + 30, timeout=60)
-    assert {m.sample_count for _, m in list(received)[-10:]} == {40}
+
+    def sizes():
+        return [m.sample_count for _, m in list(received)]
+    # A loaded probe may still be taking chunks published before the change: wait for the new
+    # size, then every chunk after the first of it must have it.
+    assert probe.wait_until(lambda: sizes().count(40) >= 10, timeout=60), sizes()[-30:]
+    got = sizes()
+    changed_at = got.index(40)
+    assert set(got[:changed_at]) == {20} and set(got[changed_at:]) == {40}, got
     indices = [(m.first_sample_index, m.sample_count) for _, m in list(received)]
     assert all(a + n == b for (a, n), (b, _) in zip(indices, indices[1:])), (
         "indices must stay contiguous through the change")
@@ -258,11 +285,24 @@ def _max_file_seconds(node, directory, pattern):
     return check
 
 
+def _torque_calibration_file(running):
+    """calibration_file is read when ~/calibrate runs: set at run time, the calibration of a
+    request naming no file is saved there."""
+    saved = running["calibrations"] / "gains.yaml"
+    assert _set(running["probe"], "torque", "calibration_file", str(saved)).successful
+    response = running["probe"].call(CalibrateTorque, "/torque/calibrate",
+                                     CalibrateTorque.Request(duration=1.0), timeout=90)
+    assert response is not None and response.success, (
+        response, running["nodes"]["torque"].output()[-3000:])
+    assert f"saved to {saved}" in response.message and saved.is_file(), response.message
+
+
 # A check of what a runtime parameter changes, per node that has one.
 BEHAVIOUR = {"emg_processing": _emg_processing_publish_rate, "monitor": _monitor_period,
              "bridge": _max_file_seconds("bridge", "records", "*.bio"),
              "trigno_emg": _trigno_publish_rate, "ik": _ik_residual_warning,
-             "mcap_recorder": _max_file_seconds("mcap_recorder", "mcap", "*.mcap")}
+             "mcap_recorder": _max_file_seconds("mcap_recorder", "mcap", "*.mcap"),
+             "torque": _torque_calibration_file}
 
 
 @pytest.mark.parametrize("name", NAMES)

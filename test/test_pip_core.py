@@ -1,17 +1,25 @@
 """The pip-installed core: the wheel, installed into a fresh virtual environment with only what
 it pulls in (its dependencies and the documented extras), runs every installed command on the
-shipped data. Nothing of this checkout or of the ROS environment is visible to it."""
+shipped data. Nothing of this checkout or of the ROS environment is visible to it.
+
+The dependencies come from a local wheelhouse (core_wheel.wheelhouse_for: the pinned versions,
+downloaded on the first run only), so the test needs no network after that and its install
+step is as fast as pip can unpack; it stays in the suite because it is the only check that
+setup.py's dependencies and entry points are complete."""
 import os
 import re
 import socket
 import subprocess
+import sys
 import venv
 
 import ezc3d
 import pytest
 
-from core_wheel import build_core_wheel
+from core_wheel import build_core_wheel, wheelhouse_for
 from ros_harness import REPO
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 ABD = REPO / "data" / "abd.bio"
 MODEL = REPO / "data" / "Wu_Shoulder_Model_mod_wt_wrapp.bioMod"
@@ -22,13 +30,17 @@ COMMANDS = ("bio_convert", "trigno_sim", "bio_check", "vicon_wire_sim")
 def fresh_venv(tmp_path_factory):
     root = tmp_path_factory.mktemp("pip_core")
     wheel = build_core_wheel(root)
+    wheelhouse = wheelhouse_for(wheel)
     environment = {k: v for k, v in os.environ.items()
                    if not k.startswith(("PYTHON", "AMENT", "COLCON", "CMAKE", "ROS", "VIRTUAL"))
                    and k not in ("LD_LIBRARY_PATH",)}
     environment["PATH"] = f"{root / 'venv' / 'bin'}:/usr/bin:/bin"
-    venv.EnvBuilder(with_pip=True).create(root / "venv")
+    # pip of this environment installs into the new one (--python): no ensurepip run there;
+    # no byte-compiling of scipy & co. either (Python does it on first import if needed)
+    venv.EnvBuilder(with_pip=False).create(root / "venv")
     installed = subprocess.run(
-        [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q",
+        [sys.executable, "-m", "pip", "--python", str(root / "venv" / "bin" / "python"),
+         "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheelhouse),
          f"{wheel}[all]"], capture_output=True, encoding="utf-8", errors="replace", timeout=1200,
         env=environment)
     assert installed.returncode == 0, installed.stderr[-3000:]

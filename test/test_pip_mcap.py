@@ -55,6 +55,7 @@ def bridge_recording(directory):
     return path, emg, markers
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_pip_installed_core_writes_mcap_and_names_a_missing_extra(tmp_path):
     source = core_source(tmp_path)

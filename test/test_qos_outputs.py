@@ -17,6 +17,8 @@ from biosig_ros.msg import IkQuality, MarkerResiduals, MarkerSet, SignalChunk
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 # graph -> {topic: (type, publishing node)}; /diagnostics is checked per node below.
 OUTPUTS = {
     "demo": {

@@ -55,6 +55,7 @@ def test_a_bad_record_path_parameter_is_a_configuration_error():
     ("biosig_ros.nodes.bridge_node", "bridge", ".bio"),
     ("biosig_ros.nodes.mcap_recorder_node", "mcap_recorder", ".mcap"),
 ])
+@pytest.mark.integration
 def test_the_recorders_refuse_bad_names_over_the_service_and_keep_running(
         tmp_path, module, name, suffix):
     params = {"record_directory": str(tmp_path), "max_file_bytes": 0}

@@ -3,7 +3,10 @@ replay waits for [emg_processing, ik]; emg_processing subscribes to emg/raw, whi
 recording does not have, so only ik's subscription to markers is awaited."""
 from biosig_ros.msg import MarkerSet, SignalChunk
 
+import pytest
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 
 def test_a_recording_without_emg_plays_once_the_marker_consumer_listens():

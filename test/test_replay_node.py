@@ -9,6 +9,8 @@ from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame, time_to_secon
 
 from ros_harness import REPO, NodeProcess, RosProbe, shipped_parameters
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MODULE = "biosig_ros.nodes.replay_node"
 EMG_NAMES = [f"EMG{i}" for i in range(1, 11)]
 

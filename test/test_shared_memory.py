@@ -6,7 +6,11 @@ segment, and the runner says what it did."""
 import os
 from pathlib import Path
 
+import pytest
+
 from graph_harness import GraphProcess
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 
 def fast_dds_segments(pid: int) -> set[str]:

@@ -4,6 +4,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -15,6 +15,8 @@ from biosig_ros.msg import SignalChunk
 from graph_harness import GraphProcess
 from ros_harness import RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 OK, ERROR, STALE = 0, 2, 3  # DiagnosticStatus levels (bytes in rclpy)
 SILENCE = re.compile(r"no \S+ for [\d.]+ s")  # "no emg/raw for 1.5 s", "no markers for 2 s"
 NODES = ("replay", "emg_processing", "ik", "bridge", "live_view")

@@ -31,6 +31,7 @@ def run_replay(*words, timeout=120):
     (("-p", "clock_rate:=5000.0"), "clock_rate"),
     (("-p", "wait_timeout:=[1, 2]"), "parameter 'wait_timeout' must be a number"),
 ])
+@pytest.mark.integration
 def test_a_bad_value_on_the_command_line_ends_the_node_with_one_line(words, expected):
     result = run_replay(*words)
     lines = result.stderr.strip().splitlines()
@@ -38,6 +39,7 @@ def test_a_bad_value_on_the_command_line_ends_the_node_with_one_line(words, expe
     assert len(lines) == 1 and expected in lines[0], lines
 
 
+@pytest.mark.integration
 def test_a_bad_value_in_a_second_parameter_file_is_named_with_the_file(tmp_path):
     overlay = tmp_path / "mine.yaml"
     overlay.write_text("/**:\n  ros__parameters:\n    publish_rate: fast\n")
@@ -47,6 +49,7 @@ def test_a_bad_value_in_a_second_parameter_file_is_named_with_the_file(tmp_path)
         result.stderr), result.stderr
 
 
+@pytest.mark.integration
 def test_the_runner_stops_on_a_wrong_typed_set():
     with GraphProcess("custom_device", "--set", "udp_amplifier.sample_rate=abc") as graph:
         status = graph.process.wait(timeout=180)
@@ -69,3 +72,15 @@ def test_given_values_follow_rcl_node_name_wildcards(tmp_path):
         "a": [1, "abc"], "nested.b": ["x"], "c": [2.0], "d": [True]}
     assert set(given_values("/s2/ik", argv)) == {"a", "nested.b", "d", "e"}
     assert set(given_values("/ik", argv)) == {"a", "nested.b", "d"}
+
+
+def test_given_values_read_exponents_as_rcl_does(tmp_path):
+    """Python writes small floats as `6e-05`; rcl reads it as a number, PyYAML (YAML 1.1) as a
+    string: a list of MVC values written by Python must not be refused as 'not numbers'."""
+    parameters = tmp_path / "mvc.yaml"
+    parameters.write_text("/**:\n  ros__parameters:\n    scale: 1e3\n", encoding="utf-8")
+    argv = ["node", "--ros-args", "--params-file", str(parameters),
+            "-p", "mvc:=[1.2e-05, 6e-05, -2E+2]", "-p", "label:=abc"]
+    found = {name: [given.value for given in values]
+             for name, values in given_values("/emg_processing", argv).items()}
+    assert found == {"scale": [1000.0], "mvc": [[1.2e-05, 6e-05, -200.0]], "label": ["abc"]}

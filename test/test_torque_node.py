@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
@@ -18,6 +19,8 @@ from biosig_ros.processing.torque_synthetic import synthetic_trial
 from biosig_ros.ros.conversions import chunk_to_msg
 from biosig_ros.signals import SignalChunk
 from biosig_ros.srv import CalibrateTorque
+
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = str(ROOT / "data" / "Wu_Shoulder_Model_mod_wt_wrapp.bioMod")

@@ -80,11 +80,11 @@ def test_exact_values_in_order_with_names_rate_and_stamps(abd_sim):
     assert np.array_equal(data, expected)
     # stamps: acquisition time of each chunk's first sample, on one time base
     stamps = np.array([c.stamp for c in chunks])
-    assert before < stamps[0] < chunks[0].stamp + 1.0
+    assert before < stamps[0]
     nominal = stamps[0] + np.arange(len(chunks)) * 0.01
-    # the clock only tightens (and follows clock drift, at most 100 us per second) ...
+    # the clock only tightens (and follows clock drift, at most 100 us per second), by what
+    # the first frame waited (how much: up to the machine's load)
     assert np.all(stamps <= nominal + 1e-4 * 3)
-    assert np.all(stamps > nominal - 0.1)                # ... by what the first frame waited
     assert np.all(np.diff(stamps) > 0)
     assert "START" in abd_sim.commands and abd_sim.commands[-2:] == ["STOP", "QUIT"]
     assert got.statuses[-1].state == "stopped"
@@ -192,13 +192,16 @@ def test_a_recording_that_ends_is_a_device_loss_not_a_hang():
 
 
 def _on_one_clock(chunks, received, rate=2000.0):
-    """Stamps against indices and receive times: (largest departure from one device clock,
-    largest excess of a chunk's last-sample stamp over the time it was received)."""
+    """Stamps against indices and receive times: (largest rise of stamp - index / rate from one
+    chunk to the next, largest excess of a chunk's last-sample stamp over the time it was
+    received). On one device clock the first only tightens (by how late the first frames
+    came: the machine's load) or rises by the allowed drift (1e-4 s/s); a burst stamped at
+    its arrival would rise by the stall."""
     stamps = np.array([c.stamp for c in chunks])
     firsts = np.array([c.first_sample_index for c in chunks])
     lasts = stamps + (np.array([c.sample_count for c in chunks]) - 1) / rate
     anchor = stamps - firsts / rate
-    return np.max(np.abs(anchor - anchor[0])), np.max(lasts - np.array(received))
+    return np.max(np.diff(anchor)), np.max(lasts - np.array(received))
 
 
 def test_a_stall_and_its_burst_keep_indices_and_stamps_on_the_device_clock(abd_sim):
@@ -218,8 +221,8 @@ def test_a_stall_and_its_burst_keep_indices_and_stamps_on_the_device_clock(abd_s
     assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
     data = np.concatenate([c.data for c in chunks])
     assert np.array_equal(data, ABD[:2, :len(data)].T.astype(np.float32).astype(float))
-    departure, ahead = _on_one_clock(chunks, received)
-    assert departure < 0.005 and ahead <= 1e-6
+    rise, ahead = _on_one_clock(chunks, received)
+    assert rise < 1e-3 and ahead <= 1e-6, (rise, ahead)
     assert client.emg.lost == 0 and client.status.sessions == 1
     assert all(c.sample_count % 20 == 0 for c in chunks[:-1])      # the last: flushed at stop
 
@@ -268,10 +271,12 @@ def test_a_stall_longer_than_data_timeout_reconnects_into_the_burst_on_the_same_
     finally:
         client.stop()
     chunks, received = got.chunks, got.received
-    departure, ahead = _on_one_clock(chunks, received)
-    assert departure < 0.04 and ahead <= 1e-6
-    jumps = sum(b.first_sample_index - a.next_sample_index for a, b in zip(chunks, chunks[1:]))
-    assert jumps == client.emg.lost and jumps < 200       # the burst held (almost) every sample
+    rise, ahead = _on_one_clock(chunks, received)
+    assert rise < 1e-3 and ahead <= 1e-6, (rise, ahead)
+    # every index jump is counted as lost (how many: the samples that went by before the
+    # reconnection, up to the machine's load)
+    jumps = [b.first_sample_index - a.next_sample_index for a, b in zip(chunks, chunks[1:])]
+    assert min(jumps) >= 0 and sum(jumps) == client.emg.lost
 
 
 def test_a_read_that_brings_a_burst_is_one_message_of_whole_chunks():

@@ -15,6 +15,8 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_chunk
 from ros_harness import NodeProcess, RosProbe
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))["emg"].T.astype(np.float32).astype(float)
 NAMES = [f"EMG{i}" for i in range(1, 11)]
 NODE = "biosig_ros.nodes.trigno_emg_node"
@@ -189,8 +191,11 @@ def test_a_stall_and_its_burst_reach_a_subscriber_on_the_device_clock():
         sim.stop()
     chunks = [c for _, c in received]
     assert all(b.first_sample_index == a.next_sample_index for a, b in zip(chunks, chunks[1:]))
+    # one clock: stamp - index / rate only tightens (the lowest arrival bound) or rises by the
+    # allowed drift (1e-4 s/s); the burst stamped at its arrival would rise by the 0.8 s stall.
+    # (How far it tightens is how late the first frames came: the machine's load.)
     anchors = np.array([c.stamp - c.first_sample_index / 2000.0 for c in chunks])
-    assert np.ptp(anchors) < 0.005
+    assert np.all(np.diff(anchors) < 1e-3), np.diff(anchors).max()
     assert all(c.stamp + (c.sample_count - 1) / 2000.0 <= t for t, c in received)
     data = np.concatenate([c.data for c in chunks])
     first = chunks[0].first_sample_index

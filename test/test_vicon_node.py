@@ -9,6 +9,8 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))
 NODE = "biosig_ros.nodes.vicon_markers_node"
 RECORDING_ORDER = ["STER", "XIPH", "C7", "T10", "CLAV_SC", "CLAV_AC", "SCAP_IA", "Acrom",

@@ -18,6 +18,8 @@ from biosig_ros.ros.conversions import msg_to_frame
 from biosig_ros.ros.qos import output_qos
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 ABD = load_bio(resolve_data_path("data/abd.bio"))
 FRAMES = ABD["markers"].shape[2]
 NODE = "biosig_ros.nodes.vicon_markers_node"

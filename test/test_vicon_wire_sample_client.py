@@ -14,6 +14,8 @@ import pytest
 from biosig_ros.devices.vicon_wire import ViconWireServer
 from vicon_wire_support import OFFSET_MM, SECOND, SUBJECT, nexus_scene, require_sample_client
 
+pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
+
 MARKER_LINE = re.compile(r"^\s+Marker #\d+: (\S+) \(([^)]*)\) (True|False)$")
 TIMEOUT_S = 120.0
 

@@ -169,6 +169,7 @@ def test_garbage_closes_only_that_connection(server):
     assert good.packet()[0].type_id == wf.OBJECT_ENUMS
 
 
+@pytest.mark.integration
 def test_command_line_help_and_bad_input():
     command = [sys.executable, "-m", "biosig_ros.devices.vicon_wire.cli"]
     shown = subprocess.run(command + ["--help"], capture_output=True, text=True, timeout=60)

@@ -17,6 +17,21 @@ from pathlib import Path
 import yaml
 
 _PARAMETER_FLAGS = ("-p", "--param")
+
+
+class _RclLoader(yaml.SafeLoader):
+    """YAML as rcl types it: PyYAML (YAML 1.1) reads `6e-05` or `1e3` as strings, rcl as
+    doubles (as Python's repr writes small floats)."""
+
+
+_RclLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def _load(text: str):
+    return yaml.load(text, Loader=_RclLoader)  # noqa: S506 - a SafeLoader subclass
 _FILE_FLAGS = ("--params-file",)
 
 
@@ -56,7 +71,7 @@ def given_values(node_name: str, argv: list[str] | None = None) -> dict[str, lis
         if not separator:
             continue
         try:
-            value = yaml.safe_load(text)
+            value = _load(text)
         except yaml.YAMLError:
             value = text
         given.setdefault(name, []).append(GivenValue(value, "the command line"))
@@ -65,7 +80,7 @@ def given_values(node_name: str, argv: list[str] | None = None) -> dict[str, lis
 
 def _file_values(path: str, node_name: str):
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        document = _load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return  # rcl has already refused such a file (node_runner reports it)
     for pattern, parameters in _sections(document, []):
