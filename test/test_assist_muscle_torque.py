@@ -7,6 +7,7 @@ import signal
 import time
 
 import numpy as np
+import pytest
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
@@ -15,6 +16,8 @@ from biosig_ros.msg import AssistState
 from ros_harness import RosProbe, shipped_parameters
 from test_exo_demo import enable_with_tool
 from test_graph import start_graph
+
+pytestmark = pytest.mark.integration  # a whole graph, DDS (test/tiers.py)
 
 ELBOW = "ulna_elbow_flexion_RotZ"
 GAIN = 0.5
