@@ -578,10 +578,11 @@ def test_a_muscle_torque_waits_for_its_quality_and_stale_ones_fault_within_one_p
     assert "stale muscle torque" in run.c.reason()
 
 
-def test_the_quality_stamp_printed_to_the_microsecond_still_pairs():
+def test_a_muscle_torque_pairs_with_the_quality_of_its_own_frame_only():
     c, clock = make("muscle_torque", gravity_dofs=[""], support_fraction=0.0)
-    stamp = clock.now - 0.0123456789
-    c.on_torque_quality(float(f"{stamp:.6f}"), "")
+    stamp = clock.now - 0.02
+    c.on_torque_quality(stamp, "")
+    assert c.on_muscle_torque(stamp - 0.01, DOFS, [0.5, 0.0, 0.1]) is None  # waits for its own
     command = c.on_muscle_torque(stamp, DOFS, [0.25, 0.0, 0.1])
     assert command is not None and c.emg == pytest.approx([1.0, 0.1])
 

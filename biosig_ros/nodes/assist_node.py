@@ -199,10 +199,13 @@ class AssistNode(Node):
         self._times.append(time.perf_counter() - start)
 
     def _on_torque_quality(self, msg: DiagnosticStatus) -> None:
-        try:  # torque_node puts the frame's stamp in hardware_id
-            stamp = float(msg.hardware_id)
+        # torque_node puts the frame's stamp in hardware_id, "sec.nanosec": converted as a
+        # header stamp is, so that it equals the muscle torque's to the nanosecond.
+        sec, _, nanosec = msg.hardware_id.partition(".")
+        try:
+            stamp = int(sec) + int(nanosec.ljust(9, "0")[:9]) * 1e-9
         except ValueError:
-            stamp = float("nan")
+            stamp = float("nan")  # never pairs: its frame goes stale and faults
         problem = "" if msg.level == DiagnosticStatus.OK else (msg.message or "flagged")
         self._send(self._controller.on_torque_quality(stamp, problem))
 

@@ -66,6 +66,11 @@ def _stamp(header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
+def _stamp_text(header) -> str:
+    """The frame's stamp exactly ("sec.nanosec", 9 digits): DiagnosticStatus has no header."""
+    return f"{header.stamp.sec}.{header.stamp.nanosec:09d}"
+
+
 class EnvelopeBuffer:
     """Recent envelope chunks; the sample nearest a time."""
 
@@ -230,7 +235,7 @@ class TorqueNode(Node):
         offset = self._offsets[-1] if self._offsets else float("nan")
         self._quality.publish(DiagnosticStatus(
             level=WARN if result.flags else OK, name="torque",
-            message="; ".join(result.flags) or "ok", hardware_id=f"{result.stamp:.6f}",
+            message="; ".join(result.flags) or "ok", hardware_id=_stamp_text(pose.header),
             values=[KeyValue(key="envelope_offset_ms", value=f"{offset * 1000:.1f}"),
                     KeyValue(key="max_activation",
                              value=f"{float(result.activations.max(initial=0.0)):.3f}")]))

@@ -37,7 +37,7 @@ from typing import Callable
 from biosig_ros.robot.assist_law import AssistLaw, InputFault
 from biosig_ros.robot.assist_settings import AssistSettings
 from biosig_ros.robot.limiter import TorqueLimiter
-from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw, QualityByStamp, micro_key
+from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw, QualityByStamp, stamp_key
 from biosig_ros.robot.pose_quality import quality_problem
 from biosig_ros.robot.safety import ENABLED, FAULT, STOPPED, SafetyState, Watchdog
 
@@ -62,11 +62,6 @@ class Command:
     agonist: list[float]
     antagonist: list[float]
     envelope_index: int
-
-
-def stamp_key(stamp: float) -> int:
-    """Nanoseconds: pairs a pose with the quality of the same frame."""
-    return round(stamp * 1e9)
 
 
 class AssistController:
@@ -167,7 +162,7 @@ class AssistController:
         if not self._needs_torque_quality or not math.isfinite(stamp):
             return None  # its frame waits, and faults when stale
         pending = self._pending_torque
-        if pending is not None and abs(micro_key(pending[0]) - micro_key(stamp)) <= 1:
+        if pending is not None and stamp_key(pending[0]) == stamp_key(stamp):
             self._pending_torque = None
             return self._use_muscle_torque(*pending, problem)
         self._torque_qualities.keep(stamp, problem)

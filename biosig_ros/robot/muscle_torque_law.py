@@ -11,9 +11,11 @@ from biosig_ros.robot.assist_law import InputFault
 _KEPT = 64  # qualities waiting for their frame (a frame arrives within a frame or two)
 
 
-def micro_key(stamp: float) -> int:
-    """Microseconds: torque_node's quality carries its frame's stamp printed to 1 us."""
-    return round(stamp * 1e6)
+def stamp_key(stamp: float) -> int:
+    """Nanoseconds: pairs an input with the quality of the same frame (a pose with its
+    IkQuality, a muscle torque with its torque/quality: both stamps converted from the same
+    header fields the same way, sec + nanosec x 1e-9)."""
+    return round(stamp * 1e9)
 
 
 class QualityByStamp:
@@ -23,18 +25,13 @@ class QualityByStamp:
         self._kept: OrderedDict[int, str] = OrderedDict()
 
     def keep(self, stamp: float, problem: str) -> None:
-        self._kept[micro_key(stamp)] = problem
+        self._kept[stamp_key(stamp)] = problem
         while len(self._kept) > _KEPT:
             self._kept.popitem(last=False)
 
     def pop(self, stamp: float) -> str | None:
-        """The problem of the frame stamped `stamp` (+-1 us: decimal printing), None when its
-        quality has not come."""
-        key = micro_key(stamp)
-        for candidate in (key, key - 1, key + 1):
-            if candidate in self._kept:
-                return self._kept.pop(candidate)
-        return None
+        """The problem of the frame stamped `stamp`, None when its quality has not come."""
+        return self._kept.pop(stamp_key(stamp), None)
 
 
 class MuscleTorqueLaw:
