@@ -65,6 +65,17 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def print_load(at_end: bool = False) -> None:
+    """The line a benchmark prints before its figures (CPUs and load average) or after them
+    (the load at the end): the machine is shared, and its figures are read with its load."""
+    one, five, fifteen = os.getloadavg()
+    if at_end:
+        print(f"\nload average at the end: {one:.2f} {five:.2f} {fifteen:.2f}")
+    else:
+        print(f"machine: {os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} "
+              f"{fifteen:.2f} (other processes share these CPUs)")
+
+
 def shipped_parameters(config_file: str, **overrides) -> dict:
     """The parameters of a file in config/ (keyed `/**`, for any node name), with overrides."""
     params = yaml.safe_load((REPO / "config" / config_file).read_text(encoding="utf-8"))
