@@ -15,13 +15,14 @@ class StallableServer(Protocol):
 
 
 def parse_stall(text: str) -> tuple[float, float]:
-    """`AT:SECONDS` -> (at, seconds): a stall SECONDS long, AT s after start."""
+    """`AT:SECONDS` -> (at, seconds): a stall SECONDS long, AT s after start. (argparse
+    prefixes the error with "argument --stall: ".)"""
     try:
         at, seconds = (float(v) for v in text.split(":"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--stall expects AT:SECONDS, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected AT:SECONDS, got {text!r}") from None
     if at < 0 or seconds <= 0:
-        raise argparse.ArgumentTypeError(f"--stall: invalid stall {text!r}")
+        raise argparse.ArgumentTypeError(f"AT must be >= 0 and SECONDS > 0, got {text!r}")
     return at, seconds
 
 
