@@ -39,7 +39,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
-from ros_harness import benchmark_environment  # noqa: E402
+from ros_harness import benchmark_environment, print_load  # noqa: E402
 
 benchmark_environment()
 
@@ -381,17 +381,14 @@ def main() -> None:
     parser.add_argument("--skip-chain", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")
     args = parser.parse_args()
-    load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} (other processes share these CPUs)")
+    print_load()
     if not args.skip_added:
         added_latency(args.seconds, args.rounds)
     if not args.skip_chain:
         chain_latency(args.chain_seconds)
     if not args.skip_crash:
         crash()
-    load = os.getloadavg()
-    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print_load(at_end=True)
 
 
 if __name__ == "__main__":

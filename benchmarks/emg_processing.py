@@ -32,7 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
-from ros_harness import benchmark_environment  # noqa: E402
+from ros_harness import benchmark_environment, print_load  # noqa: E402
 
 benchmark_environment()
 
@@ -317,10 +317,8 @@ def main() -> None:
                         help="only the envelope delay/SNR table")
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    load = os.getloadavg()
     if not args.quiet:
-        print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-              f"{load[2]:.2f} (other processes share these CPUs)")
+        print_load()
     if args.envelopes_only:
         envelope_benchmark()
         return

@@ -30,7 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "test"))
-from ros_harness import benchmark_environment  # noqa: E402
+from ros_harness import benchmark_environment, print_load  # noqa: E402
 
 benchmark_environment()
 
@@ -239,16 +239,13 @@ def main() -> None:
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-recording", action="store_true")
     args = parser.parse_args()
-    load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} (shared with other processes: figures vary with their load)")
+    print_load()
     cost()
     if not args.skip_recording:
         recording()
     if not args.skip_latency:
         added_latency(args.seconds, args.rounds)
-    load = os.getloadavg()
-    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print_load(at_end=True)
 
 
 if __name__ == "__main__":

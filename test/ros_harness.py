@@ -10,6 +10,7 @@ import fcntl
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,24 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), for benchmarks."""
     fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS's pick), for a server started next."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def print_load(at_end: bool = False) -> None:
+    """The line a benchmark prints before its figures (CPUs and load average) or after them
+    (the load at the end): the machine is shared, and its figures are read with its load."""
+    one, five, fifteen = os.getloadavg()
+    if at_end:
+        print(f"\nload average at the end: {one:.2f} {five:.2f} {fifteen:.2f}")
+    else:
+        print(f"machine: {os.cpu_count()} CPUs, load average {one:.2f} {five:.2f} "
+              f"{fifteen:.2f} (other processes share these CPUs)")
 
 
 def shipped_parameters(config_file: str, **overrides) -> dict:

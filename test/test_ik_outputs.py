@@ -153,10 +153,15 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
             publisher.publish(message)
             time.sleep(0.01)
         burst_start = time.perf_counter()
-        for message in messages[100:]:
+        for message in messages[100:950]:
             publisher.publish(message)
         burst = time.perf_counter() - burst_start
-        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number >= 900, 40), (
+        # A paced tail: on a loaded machine the transport may drop the burst's last messages;
+        # the tail's frames still reach the node once it has caught up.
+        for message in messages[950:]:
+            publisher.publish(message)
+            time.sleep(0.01)
+        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number >= 950, 60), (
             node.output())
         time.sleep(2.0)
         output = node.output()
@@ -172,7 +177,7 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
         steps.append(step.max())
         excess.append((step - motion).max())
     gaps = np.diff([f for f, _ in after])
-    print(f"burst of {len(messages) - 100} frames in {burst * 1000:.0f} ms; solved "
+    print(f"burst of {950 - 100} frames in {burst * 1000:.0f} ms; solved "
           f"{len(solved)}, frames skipped (quality) {skipped_total}, largest gap "
           f"{gaps.max()} frames; largest published step {max(steps):.2f} deg, largest step "
           f"beyond the true motion {max(excess):.2f} deg")

@@ -19,7 +19,7 @@ from biosig_ros.io.bio_file import load_bio
 from biosig_ros.io.recording import RecordingSettings
 from biosig_ros.paths import resolve_data_path
 
-from ros_harness import wait_until
+from ros_harness import free_port, wait_until
 
 pytestmark = pytest.mark.skipif(
     not vicon_sdk_library.library_path().is_file(),
@@ -58,12 +58,6 @@ class Collector:
     def on_analog(self, chunk):
         with self.lock:
             self.analog.append(chunk)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_binding_reads_two_subjects_occlusions_and_analog_as_recorded():

@@ -16,7 +16,7 @@ from biosig_ros.msg import MarkerSet
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.ros.conversions import msg_to_frame
 from biosig_ros.ros.qos import output_qos
-from ros_harness import NodeProcess, RosProbe, shipped_parameters
+from ros_harness import NodeProcess, RosProbe, free_port, shipped_parameters
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
@@ -28,12 +28,6 @@ built = pytest.mark.skipif(
     not vicon_sdk_library.library_path().is_file(),
     reason=f"Vicon DataStream SDK not built ({vicon_sdk_library.library_path()} missing): "
            "run tools/bootstrap.sh")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_simulator(port, epoch):

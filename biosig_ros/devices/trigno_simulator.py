@@ -15,7 +15,6 @@ reproduced by stall(seconds), by `--stall AT:SECONDS`, or by the signal SIGUSR1 
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Callable
 
 from biosig_ros.devices import trigno_protocol as tp
 from biosig_ros.devices.device_link import close_socket
+from biosig_ros.devices.simulator_cli import add_run_arguments, serve_until_stopped
 from biosig_ros.devices.trigno_sources import (EmgSource, recording_source,
                                                synthetic_aux_rows, synthetic_source)
 from biosig_ros.errors import ConfigError
@@ -374,16 +374,6 @@ def _parse_slots(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"slots must be comma-separated integers: {text!r}")
 
 
-def _parse_stall(text: str) -> tuple[float, float]:
-    try:
-        at, seconds = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--stall expects AT:SECONDS, got {text!r}") from None
-    if at < 0 or seconds <= 0:
-        raise argparse.ArgumentTypeError(f"--stall: invalid stall {text!r}")
-    return at, seconds
-
-
 def _parse_reply(text: str) -> tuple[str, str]:
     command, sep, reply = text.partition("=")
     if not sep or not command.strip():
@@ -413,12 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--banner", default=DEFAULT_BANNER)
     parser.add_argument("--reply", type=_parse_reply, action="append", default=[],
                         metavar="COMMAND=REPLY", help="answer COMMAND with REPLY")
-    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    parser.add_argument("--stall", type=_parse_stall, action="append", default=[],
-                        metavar="AT:SECONDS", help="hold the frames SECONDS long, AT s after "
-                        "start, then send them in a burst (repeatable)")
-    parser.add_argument("--stall-seconds", type=float, default=3.0,
-                        help="length of the stall that SIGUSR1 causes")
+    add_run_arguments(parser, "hold the frames SECONDS long, AT s after start, then send them "
+                      "in a burst (repeatable)")
     return parser
 
 
@@ -446,27 +432,16 @@ def run(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"trigno_sim: cannot listen: {error}", file=sys.stderr, flush=True)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGUSR1, lambda *_: simulator.stall(args.stall_seconds))
-    stalls = sorted(args.stall)
     ports = " ".join(f"{k}={v}" for k, v in simulator.ports.items())
-    print(f"trigno_sim: listening on {args.host} ({ports}); {len(source.slots)} EMG channels "
-          f"in slots {source.slots}, {'looping' if source.loop else 'once'}", flush=True)
-    started = time.monotonic()
-    while not stop.wait(0.2):
-        elapsed = time.monotonic() - started
-        if args.duration is not None and elapsed >= args.duration:
-            break
-        while stalls and elapsed >= stalls[0][0]:
-            print(f"trigno_sim: stalling {stalls[0][1]:g} s", flush=True)
-            simulator.stall(stalls.pop(0)[1])
+    banner = (f"trigno_sim: listening on {args.host} ({ports}); {len(source.slots)} EMG "
+              f"channels in slots {source.slots}, {'looping' if source.loop else 'once'}")
+
+    def report_finished() -> None:
         if simulator.finished.is_set():
             print("trigno_sim: recording finished", flush=True)
             simulator.finished.clear()
-    simulator.stop()
-    print("trigno_sim: stopped", flush=True)
+
+    serve_until_stopped("trigno_sim", simulator, banner, args, 0.2, on_tick=report_finished)
     return 0
 
 

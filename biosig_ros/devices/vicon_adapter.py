@@ -104,6 +104,7 @@ class ViconAdapter:
         self._new_client = new_client
         self._client = None
         self._pending: ConnectAttempt | None = None
+        self._warm_up_frame: int | None = None   # the last frame pulled while connecting
         self._errors = (module.DataStreamException,)
         self.description = description      # which client library, and its version
 
@@ -150,6 +151,9 @@ class ViconAdapter:
         # (the mode after Connect is ClientPull) get the types to the server before it pushes.
         for _ in range(2):
             self._call("GetFrame", c.GetFrame)
+        # That pulled frame is still the client's current one: not the stream's first (the
+        # frames between it and the first pushed one were never sent, nor lost).
+        self._warm_up_frame = int(self._call("GetFrameNumber", c.GetFrameNumber))
         mode = getattr(self._module.Client.StreamMode, f"E{stream_mode}")
         self._call("SetStreamMode", c.SetStreamMode, mode)
 
@@ -197,7 +201,13 @@ class ViconAdapter:
     # -- frames --------------------------------------------------------------------------
     def next_frame(self) -> bool:
         """Fetch the next frame; False when the server is connected but not streaming."""
-        return bool(self._call("GetFrame", self._live.GetFrame))
+        if not self._call("GetFrame", self._live.GetFrame):
+            return False
+        if self._warm_up_frame is not None:
+            if self.frame_number() <= self._warm_up_frame:
+                return False
+            self._warm_up_frame = None
+        return True
 
     def frame_number(self) -> int:
         return int(self._call("GetFrameNumber", self._live.GetFrameNumber))

@@ -17,22 +17,12 @@ from enum import Enum
 
 import numpy as np
 
+# The class vicon_sdk_client raises, so that one `except DataStreamException` covers both.
+from biosig_ros.devices.vicon_sdk_client import DataStreamException
 from biosig_ros.errors import ConfigError
 from biosig_ros.io.recording import RecordingSettings, read_recording
 
 POLL_S = 0.02
-
-
-class DataStreamException(Exception):
-    """Same name and str() as the SDK's: the result code name, then details."""
-
-    def __init__(self, code: str, additional: str = ""):
-        super().__init__(code)
-        self.message = code
-        self.additional = additional
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.additional}" if self.additional else self.message
 
 
 @dataclass

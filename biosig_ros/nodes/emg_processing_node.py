@@ -35,6 +35,7 @@ from biosig_ros.ros.conversions import advance_stamp, msg_to_chunk, refill_msg
 from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, loss_window
 from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
+from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.srv import CalibrateMvc
@@ -51,13 +52,7 @@ class EmgProcessingNode(Node):
 
     def __init__(self):
         super().__init__("emg_processing")
-        try:
-            self._setup()
-        except BaseException:
-            # A half-built node must not outlive rclpy's shutdown (its handles would be freed
-            # at interpreter exit, after the context): destroyed here, before the error leaves.
-            self.destroy_node()
-            raise
+        setup_or_destroy(self, self._setup)
 
     def _setup(self) -> None:
         self.settings = s = declare_settings(self, EmgProcessingSettings,

@@ -21,6 +21,7 @@ from biosig_ros.ros.conversions import chunk_to_msg, msg_to_chunk
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, loss_window
 from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
+from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
 
@@ -30,21 +31,20 @@ class ImuProcessingNode(Node):
 
     def __init__(self):
         super().__init__("imu_processing")
-        try:
-            self.settings = s = declare_settings(self, ImuProcessingSettings)
-            self._processor = ImuProcessor(s, notify=self._notify, clock=node_seconds(self))
-            self._losses = loss_window(self, s.loss_window_s)
-            self._times: deque[float] = deque(maxlen=2000)
-            self._published = 0
-            self._publisher = self.create_publisher(SignalChunkMsg, "imu/processed",
-                                                    output_qos())
-            self._diagnostics = Diagnostics(self, hardware_id="imu")
-            self._diagnostics.set(STALE, "waiting for emg/aux", mode=s.mode, sensor=s.sensor)
-            self.create_subscription(SignalChunkMsg, "emg/aux", self._on_aux, input_qos())
-            self.create_timer(1.0, self._update_diagnostics)
-        except BaseException:
-            self.destroy_node()  # nothing half-built outlives rclpy's shutdown
-            raise
+        setup_or_destroy(self, self._setup)
+
+    def _setup(self) -> None:
+        self.settings = s = declare_settings(self, ImuProcessingSettings)
+        self._processor = ImuProcessor(s, notify=self._notify, clock=node_seconds(self))
+        self._losses = loss_window(self, s.loss_window_s)
+        self._times: deque[float] = deque(maxlen=2000)
+        self._published = 0
+        self._publisher = self.create_publisher(SignalChunkMsg, "imu/processed",
+                                                output_qos())
+        self._diagnostics = Diagnostics(self, hardware_id="imu")
+        self._diagnostics.set(STALE, "waiting for emg/aux", mode=s.mode, sensor=s.sensor)
+        self.create_subscription(SignalChunkMsg, "emg/aux", self._on_aux, input_qos())
+        self.create_timer(1.0, self._update_diagnostics)
         self.get_logger().info(
             f"ready: mode {s.mode}, sensor {s.sensor}, {'norm' if s.squared else 'x, y, z'}"
             f"{', normalised' if s.normalised else ''}; emg/aux -> imu/processed")

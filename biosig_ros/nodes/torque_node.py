@@ -33,6 +33,7 @@ from biosig_ros.processing.torque_estimator import (TorqueEstimator, TorqueResul
                                                     TorqueSettings)
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
+from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
 from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.settings import doc_field
@@ -117,11 +118,7 @@ class TorqueNode(Node):
 
     def __init__(self):
         super().__init__("torque")
-        try:
-            self._setup()
-        except BaseException:
-            self.destroy_node()
-            raise
+        setup_or_destroy(self, self._setup)
 
     def _setup(self) -> None:
         self.settings = s = declare_settings(self, TorqueNodeSettings, on_change=self._on_change)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import yaml
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.yaml_file import read_yaml, write_atomically
 from biosig_ros.settings import require_choice
 
 MVC_METHODS = ("biosiglive", "top_window_median")
@@ -101,32 +101,16 @@ class MvcCalibration:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the YAML file atomically (a crash never leaves half a file)."""
-        path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = ("# Maximum voluntary contraction per channel, written by biosig_ros "
                 "emg_processing_node.\n# Load it at start with the parameter mvc_file.\n"
                 + yaml.safe_dump(asdict(self), sort_keys=False, default_flow_style=None))
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, text)
+
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "MvcCalibration":
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"MVC file {path} does not exist")
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ConfigError(f"MVC file {path} is not valid YAML: {error}") from error
+        content = read_yaml(path, "MVC file")
         if not isinstance(content, dict) or "mvc" not in content:
             raise ConfigError(f"MVC file {path} has no 'mvc' list")
         known = {k: v for k, v in content.items() if k in cls.__dataclass_fields__}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import yaml
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.io.yaml_file import read_yaml, write_atomically
 from biosig_ros.paths import resolve_data_path
 
 
@@ -89,12 +89,8 @@ class ChannelMap:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ChannelMap":
         path = resolve_data_path(str(path))
-        if not path.is_file():
-            raise ConfigError(f"parameter 'channel_map_file': {path} does not exist")
-        try:
-            content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ConfigError(f"channel map {path} is not valid YAML: {error}") from error
+        content = read_yaml(path, "channel map",
+                            missing=f"parameter 'channel_map_file': {path} does not exist")
         if not isinstance(content, dict) or not isinstance(content.get("channels"), dict):
             raise ConfigError(f"channel map {path} has no 'channels' mapping")
         return cls.from_dict(content, str(path))
@@ -141,18 +137,8 @@ class ChannelMap:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically (a crash never leaves half a file)."""
-        path = Path(path).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
         created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         text = (f"# EMG channel -> muscles map with calibrated gains, written by biosig_ros "
                 f"torque_node {created}.\n# Load it with the parameter channel_map_file.\n"
                 + yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None))
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, text)

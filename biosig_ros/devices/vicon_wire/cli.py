@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
-import time
 
+from biosig_ros.devices.simulator_cli import add_run_arguments, serve_until_stopped
 from biosig_ros.devices.vicon_wire.recording_scene import scene_from_file
 from biosig_ros.devices.vicon_wire.server import DEFAULT_PORT, ViconWireServer
 from biosig_ros.errors import ConfigError
@@ -38,14 +37,6 @@ def _occlusion(text: str) -> tuple[str, int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--occlude expects MARKER:FIRST:LAST (recording frames), got {text!r}") from None
-
-
-def _at_seconds(text: str) -> tuple[float, float]:
-    try:
-        at, seconds = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected AT:SECONDS, got {text!r}") from None
-    return at, seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,11 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epoch", type=float, default=None,
                         help="Unix time of the first frame (a restarted simulator given the "
                         "same epoch continues the frame count; default: now)")
-    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    parser.add_argument("--stall", type=_at_seconds, action="append", default=[],
-                        metavar="AT:SECONDS", help="send nothing for SECONDS, AT s after start")
-    parser.add_argument("--stall-seconds", type=float, default=3.0,
-                        help="length of the stall that SIGUSR1 causes")
+    add_run_arguments(parser, "send nothing for SECONDS, AT s after start")
     return parser
 
 
@@ -109,28 +96,14 @@ def run(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"vicon_wire_sim: configuration error: {error}", file=sys.stderr, flush=True)
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGUSR1, lambda *_: server.stall(args.stall_seconds))
     signal.signal(signal.SIGUSR2, lambda *_: server.drop_connections())
     subjects = ", ".join(f"{s.name} ({len(s.marker_names)} markers)" for s in scene.subjects)
     devices = ", ".join(f"{d.name} ({len(d.channel_names)} channels, {d.samples_per_frame} "
                         f"samples/frame)" for d in scene.devices) or "none"
-    print(f"vicon_wire_sim: listening on {server.address}; {scene.frame_rate:g} Hz, "
-          f"{scene.frame_count} frames looped; subjects: {subjects}; devices: {devices}; "
-          f"epoch {server.epoch:.3f}", flush=True)
-    stalls = sorted(args.stall)
-    started = time.monotonic()
-    while not stop.wait(0.1):
-        elapsed = time.monotonic() - started
-        if args.duration is not None and elapsed >= args.duration:
-            break
-        while stalls and elapsed >= stalls[0][0]:
-            print(f"vicon_wire_sim: stalling {stalls[0][1]:g} s", flush=True)
-            server.stall(stalls.pop(0)[1])
-    server.stop()
-    print("vicon_wire_sim: stopped", flush=True)
+    banner = (f"vicon_wire_sim: listening on {server.address}; {scene.frame_rate:g} Hz, "
+              f"{scene.frame_count} frames looped; subjects: {subjects}; devices: {devices}; "
+              f"epoch {server.epoch:.3f}")
+    serve_until_stopped("vicon_wire_sim", server, banner, args, 0.1)
     return 0
 
 
