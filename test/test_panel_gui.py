@@ -136,11 +136,13 @@ def test_exo_demo_in_a_namespace(app):
             assert answer.success, answer.text
             assert panel.pump(lambda: "DISABLED" in widget.assist_state.text(), 60)
             assert states and states[-1][1].state == "disabled"
+            answer = panel.press("assist_stop")  # latched: only reset leaves it
+            assert answer.success and answer.service == "/subject1/assist/stop", answer.text
+            assert panel.pump(lambda: "STOPPED" in widget.assist_state.text(), 60)
+            assert not panel.press("assist_enable").success
             answer = panel.press("assist_reset")
-            if "/subject1/assist/reset" in panel.adapter.services():
-                assert not answer.absent, answer.text
-            else:
-                assert answer.absent and "no /subject1/assist/reset service" in answer.text
+            assert answer.success and not answer.absent, answer.text
+            assert panel.pump(lambda: "DISABLED" in widget.assist_state.text(), 60)
         finally:
             panel.close()
             graph.stop()

@@ -33,7 +33,8 @@ ACTIONS = (
            confirm="Enable the exoskeleton's assistance? It will apply torques to the "
                    "subject's joints."),
     Action("assist_disable", "Disable", "assist/enable", SET_FALSE, "Assist"),
-    Action("assist_reset", "Reset fault", "assist/reset", TRIGGER, "Assist"),
+    Action("assist_stop", "STOP (latched)", "assist/stop", TRIGGER, "Assist"),
+    Action("assist_reset", "Reset fault / stop", "assist/reset", TRIGGER, "Assist"),
 )
 ACTIONS_BY_KEY = {action.key: action for action in ACTIONS}
 

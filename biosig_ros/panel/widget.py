@@ -22,7 +22,8 @@ from biosig_ros.panel.qt import (QColor, QComboBox, QDoubleSpinBox, QGroupBox,
 
 LEVELS = {0: ("OK", "#2ca02c"), 1: ("WARN", "#ff7f0e"), 2: ("ERROR", "#d62728"),
           3: ("STALE", "#7f7f7f")}
-ASSIST_COLOURS = {"enabled": "#2ca02c", "disabled": "#555555", "fault": "#d62728"}
+ASSIST_COLOURS = {"enabled": "#2ca02c", "disabled": "#555555", "fault": "#d62728",
+                  "stopped": "#d62728"}
 
 
 class PanelWidget(QWidget):
