@@ -220,7 +220,12 @@ class Loop:
         answers = []
 
         def answered():
-            response = self.probe.call(SetBool, service, SetBool.Request(data=True))
+            try:  # enabling is idempotent: a response lost while DDS matches the service's
+                # reply writer (a just-started node) is asked again, not a failure
+                response = self.probe.call(SetBool, service, SetBool.Request(data=True),
+                                           timeout=5.0)
+            except TimeoutError:
+                return False
             self.answered_at = time.time()
             answers.append(response)
             return response.success

@@ -5,6 +5,8 @@ from typing import Callable
 
 from rclpy.node import Node
 
+from biosig_ros.errors import ConfigError
+
 
 def setup_or_destroy(node: Node, setup: Callable[[], None]) -> None:
     """Run `setup`; if it raises, destroy the half-built node before the error leaves.
@@ -13,6 +15,8 @@ def setup_or_destroy(node: Node, setup: Callable[[], None]) -> None:
     at interpreter exit, after the context is gone."""
     try:
         setup()
+    except ConfigError:
+        raise  # the runner ends the process at once (node_runner.run_node)
     except BaseException:
         node.destroy_node()
         raise
