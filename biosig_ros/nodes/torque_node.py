@@ -344,7 +344,8 @@ class TorqueNode(Node):
             if self._calibration_model is None:  # its own: the estimator's is in use
                 self._calibration_model = TorqueModel(self.estimator.model.path)
             return calibrate_gains(self._calibration_model, groups, window, s.calibration_dofs,
-                                   (s.gain_min, s.gain_max), s.force_scale_change, force_scale)
+                                   (s.gain_min, s.gain_max), s.force_scale_change, force_scale,
+                                   s.calibration_smoothing_hz, s.frame_rate)
 
         def fit():
             try:

@@ -55,6 +55,10 @@ class TorqueSettings:
         "DoFs whose torques the calibration matches")
     gain_min: float = doc_field(0.0, "lowest gain the calibration may fit", range=(0.0, None))
     gain_max: float = doc_field(20.0, "highest gain the calibration may fit", range=(0.0, None))
+    calibration_smoothing_hz: float = doc_field(
+        1.0, "calibration: low-pass (zero phase) of the channel activations before the fit, "
+        "against the envelope's noise (see processing/torque_calibration.py); 0 = none",
+        range=(0.0, None))
     force_scale_change: float = doc_field(
         0.0, "calibration: also fit each mapped muscle's active-force scale within 1 +/- this "
         "(after the gains, gains held); 0 = gains only", range=(0.0, 0.9))
@@ -68,6 +72,9 @@ class TorqueSettings:
         if not self.velocity_cutoff_hz < self.frame_rate / 2:
             raise ConfigError(f"parameter 'velocity_cutoff_hz' ({self.velocity_cutoff_hz:g}) "
                               f"must be below half the frame_rate ({self.frame_rate / 2:g} Hz)")
+        if not 0 <= self.calibration_smoothing_hz < self.frame_rate / 2:
+            raise ConfigError("parameter 'calibration_smoothing_hz' must be >= 0 and below "
+                              f"half the frame_rate ({self.frame_rate / 2:g} Hz)")
         if not 0 <= self.force_scale_change < 1:
             raise ConfigError("parameter 'force_scale_change' must be >= 0 and < 1")
         if not 0 <= self.gain_min < self.gain_max:

@@ -98,6 +98,10 @@ class TorqueModel:
                                             self._qddot.set(qddot))
         return np.asarray(torque.to_array(), dtype=float)
 
+    def mass_matrix(self, q: np.ndarray) -> np.ndarray:
+        """nq x nq joint-space mass matrix at q (for forward simulations)."""
+        return np.asarray(self.model.massMatrix(self._q.set(q)).to_array(), dtype=float)
+
     def muscle_basis(self, groups: list[np.ndarray], activations: np.ndarray, q: np.ndarray,
                      qdot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(passive torque, groups x nq active torques): each group's muscles at the given
