@@ -11,7 +11,7 @@ their products are determined: the bounds keep the scales near 1.
 The channel activations come from EMG envelopes, whose noise (about 10 % of the level for a
 7 Hz envelope) sits in the regressors: least squares then shrinks and shuffles the gains of
 agonist/antagonist channels, whose torques nearly cancel (on the synthetic trials of
-torque_forward, up to 55 % off with the 7 Hz envelope). With smoothing_hz > 0 the activations
+torque_forward, up to 56 % off with the 7 Hz envelope). With smoothing_hz > 0 the activations
 are low-passed forward and backward (no lag: the window is already recorded) before the fit;
 the figures before and after are computed on the unsmoothed activations.
 """
