@@ -30,7 +30,6 @@ from biosig_ros.ros import diagnostics
 from biosig_ros.ros.conversions import msg_to_chunk, msg_to_frame
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.process_priority import prompt_thread_switches
 from biosig_ros.ros.qos import recording_qos
 from biosig_ros.nodes.recording_services import (
     recording_problem, recording_service, recording_values)
@@ -49,9 +48,6 @@ def stamp_ns(msg) -> int:
 class BridgeNode(Node):
     def __init__(self):
         super().__init__("bridge")
-        # The server thread shares the GIL with the executor thread, which runs Python most of
-        # the time at 400 messages/s.
-        prompt_thread_switches()
         self.settings = declare_settings(self, BridgeSettings)
         self.server_settings = declare_settings(self, ServerSettings)
         self.recorder_settings = declare_settings(self, RecorderSettings,

@@ -32,7 +32,6 @@ from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, loss
 from biosig_ros.ros.node_context import expand_frame_prefix, node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.process_priority import prompt_thread_switches
 from biosig_ros.ros.qos import input_qos
 from biosig_ros.settings import doc_field
 from biosig_ros.stream_stats import StreamStats
@@ -112,7 +111,6 @@ class IkNode(Node):
         if mapped:
             self.settings = dataclasses.replace(
                 self.settings, marker_name_map=[*self.settings.marker_name_map, *mapped])
-        prompt_thread_switches()  # the solver publishes as soon as the executor lets go
         pinned = pin_python_threads(self.settings.pin_cpu) if self.settings.pin_threads else None
         self.solver = IkSolver(self.settings)  # ConfigError (missing model...) ends the node
         model = self.solver.model
