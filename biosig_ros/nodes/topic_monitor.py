@@ -16,7 +16,7 @@ from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
-from biosig_ros.ros.process_priority import lower_priority
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos
 from biosig_ros.settings import doc_field
 from biosig_ros.ros.node_context import node_seconds
@@ -64,9 +64,7 @@ class TopicMonitor(Node):
     def __init__(self):
         super().__init__("monitor")
         self.settings = declare_settings(self, MonitorSettings, on_change=self._on_change)
-        lowered, text = lower_priority(self.settings.niceness)
-        if text:
-            (self.get_logger().info if lowered else self.get_logger().warning)(text)
+        apply_priorities(self, niceness=self.settings.niceness)
         self.stats: dict[str, StreamStats] = {}
         self.delays: dict[str, float] = {}
         self._message_counts: dict[str, int] = {}
