@@ -1,7 +1,8 @@
 """assist_node: the latency it adds over a bare relay, and the whole exo_demo chain from a marker
 frame's capture stamp to the command. Prints figures; passes or fails nothing.
 
-    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20] [--skip-crash]
+    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20] [--realtime-priority N]
+                           [--skip-added] [--skip-chain] [--skip-crash]
 
 1. Added latency: a probe (this process) publishes a 3-channel envelope (one sample per chunk)
    and joint states of the Wu model, each at 100 Hz, 5 ms apart, and times every command on
@@ -210,7 +211,7 @@ def print_refusal(response) -> None:
         print(f"  assist_node refused to enable: {response.message}")
 
 
-def chain_latency(seconds: float) -> None:
+def chain_latency(seconds: float, realtime_priority: int = 0) -> None:
     from ros_harness import RosProbe
     from std_msgs.msg import Float64MultiArray
     from std_srvs.srv import SetBool
@@ -220,7 +221,9 @@ def chain_latency(seconds: float) -> None:
     from biosig_ros.ros.conversions import time_to_seconds
 
     print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
-          "received (commands triggered by a joint state)")
+          "received (commands triggered by a joint state)"
+          + (f"; replay, ik and assist at real-time priority {realtime_priority}"
+             if realtime_priority else "; normal scheduling"))
     from sensor_msgs.msg import JointState
 
     from biosig_ros.msg import IkQuality, MarkerSet
@@ -230,7 +233,8 @@ def chain_latency(seconds: float) -> None:
         hops = {"markers": subscribe_timed(probe, MarkerSet, "/markers"),
                 "joint state": subscribe_timed(probe, JointState, "/ik/joint_states"),
                 "quality": subscribe_timed(probe, IkQuality, "/ik/quality")}
-        graph = start_graph("exo_demo")
+        graph = start_graph("exo_demo", *(["--realtime-priority", str(realtime_priority)]
+                                          if realtime_priority else []))
         enables = 0
         try:
             if not probe.wait_until(lambda: states and states[-1][1].reason == "", timeout=120):
@@ -430,6 +434,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per target and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chain-seconds", type=float, default=20.0)
+    parser.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+                        help="also run the chain with replay, ik and assist at SCHED_FIFO N")
     parser.add_argument("--skip-added", action="store_true")
     parser.add_argument("--skip-chain", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")
@@ -439,6 +445,8 @@ def main() -> None:
         added_latency(args.seconds, args.rounds)
     if not args.skip_chain:
         chain_latency(args.chain_seconds)
+        if args.realtime_priority:
+            chain_latency(args.chain_seconds, args.realtime_priority)
     if not args.skip_crash:
         crash()
     print_load(at_end=True)
