@@ -16,20 +16,29 @@
     if (!s || !s.messages) return "not publishing";
     return s.idle_s > IDLE_S ? `stopped ${s.idle_s.toFixed(0)} s ago` : "";
   }
+  // The vertical scale: 0 N.m and the bulk of the values (2nd to 98th percentile, with a
+  // margin); the whole range when it is not much wider. Inverse dynamics has spikes of
+  // thousands of N.m where IK's pose jumps (a looping replay): drawn at the scale's edge rather
+  // than flattening every other trace.
   function yRange(kit) {
-    let low = 0, high = 0;  // 0 N.m always in view
+    const values = [];
     for (const { stream } of SOURCES) {
       for (const p of kit.state.series[stream]) {
-        for (const v of p[2]) {
-          if (v === null) continue;
-          if (v < low) low = v;
-          if (v > high) high = v;
-        }
+        for (const v of p[2]) if (v !== null) values.push(v);
       }
     }
+    values.sort((a, b) => a - b);
+    const n = values.length, at = (f) => values[Math.floor(f * (n - 1))];
+    let low = n ? Math.min(0, at(0.02)) : 0, high = n ? Math.max(0, at(0.98)) : 0;
     if (high - low < MIN_SPAN) { const mid = (high + low) / 2; low = mid - MIN_SPAN / 2; high = mid + MIN_SPAN / 2; }
-    const pad = 0.08 * (high - low);
-    return [low - pad, high + pad];
+    const span = high - low;
+    low -= 0.25 * span; high += 0.25 * span;
+    if (n && values[0] >= low - span && values[n - 1] <= high + span) {
+      low = Math.min(low, values[0]); high = Math.max(high, values[n - 1]);
+    }
+    const pad = 0.05 * (high - low);
+    const clipped = n > 0 && (values[0] < low - pad || values[n - 1] > high + pad);
+    return { low: low - pad, high: high + pad, clipped, min: values[0], max: values[n - 1] };
   }
   function niceStep(span, count) {
     const raw = span / count, power = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -57,20 +66,26 @@
       api.torques.note = note;
       return kit.waiting(ctx, w, h, note);
     }
-    const legendH = 18 * dofs.length + 8, axisW = 62, x0 = axisW, width = w - axisW - 8;
+    const legendH = 18 * dofs.length + 8, axisW = 64, x0 = axisW, width = w - axisW - 8;
     const y0 = legendH, height = h - legendH - 22;
     const newest = points.map((p) => (p.length ? p[p.length - 1] : null));
     const tEnd = Math.max(...newest.filter((p) => p).map((p) => p[1]));
-    const [low, high] = yRange(kit);
+    const { low, high, clipped, min, max } = yRange(kit);
     const toY = (v) => y0 + height - ((v - low) / (high - low)) * height;
+    const clamp = (v) => (v === null ? null : Math.min(high, Math.max(low, v)));
+    if (clipped) {
+      $("torques-info").textContent += ` · beyond the scale (${min.toFixed(0)} to ` +
+        `${max.toFixed(0)} ${meta.unit} in this window): drawn at its edge`;
+    }
     // axes: N.m ticks, 0 N.m line, seconds before the newest torque
     ctx.lineWidth = 1; ctx.fillStyle = "#8493a6"; ctx.textAlign = "right";
     const step = niceStep(high - low, 5);
     for (let v = Math.ceil(low / step) * step; v <= high; v += step) {
       ctx.strokeStyle = Math.abs(v) < step / 2 ? "#56647a" : "#2a3544";
       ctx.beginPath(); ctx.moveTo(x0, toY(v)); ctx.lineTo(x0 + width, toY(v)); ctx.stroke();
-      ctx.fillText(`${+v.toFixed(6)} ${meta.unit}`, x0 - 6, toY(v));
+      ctx.fillText(`${+v.toFixed(6)}`, x0 - 6, toY(v));
     }
+    ctx.fillText(meta.unit, x0 - 6, y0 - 8);
     ctx.textAlign = "center";
     const span = kit.windowS(), tick = niceStep(span, 5);
     for (let s = 0; s <= span + 1e-9; s += tick) {
@@ -82,7 +97,7 @@
       const colour = kit.color(d, dofs.length);
       SOURCES.forEach((source, k) => {
         ctx.strokeStyle = colour; ctx.lineWidth = 1.6; ctx.setLineDash(source.dash);
-        kit.strip(ctx, points[k], (p) => p[2][d], x0, width, y0, height, tEnd, low, high);
+        kit.strip(ctx, points[k], (p) => clamp(p[2][d]), x0, width, y0, height, tEnd, low, high);
         const last = newest[k], value = last ? last[2][d] : null;
         const missing = (state.meta.streams[source.stream].missing || []).includes(dof);
         const x = x0 + 8 + k * Math.max(260, width / 2), y = 10 + 18 * d;
