@@ -52,6 +52,7 @@
     $("torques-panel").style.display = dofs.length ? "" : "none";
     api.torques = { dofs, note: "", drawn: 0 };
     if (!dofs.length) return;
+    $("torques-canvas").style.height = `${200 + 18 * dofs.length}px`;  // the legend's rows
     const { ctx, w, h } = kit.prepare($("torques-canvas"));
     const topics = SOURCES.map((s) => kit.topic(s.stream));
     const statuses = SOURCES.map((s) => status(kit, s.stream));
