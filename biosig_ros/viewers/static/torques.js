@@ -11,10 +11,11 @@
   const IDLE_S = 2.0;  // a topic silent this long is said to have stopped
   const MIN_SPAN = 1.0;  // N.m: a still joint is not blown up into noise
 
+  // From the stream statistics (once a second) and, sooner, the arrival times every frame has.
   function status(kit, stream) {
     const s = kit.state.stats[stream];
-    if (!s || !s.messages) return "not publishing";
-    return s.idle_s > IDLE_S ? `stopped ${s.idle_s.toFixed(0)} s ago` : "";
+    if (!kit.state.recv[stream] && (!s || !s.messages)) return "not publishing";
+    return s && s.messages && s.idle_s > IDLE_S ? `stopped ${s.idle_s.toFixed(0)} s ago` : "";
   }
   // The vertical scale: 0 N.m and the bulk of the values (2nd to 98th percentile, with a
   // margin); the whole range when it is not much wider. Inverse dynamics has spikes of
