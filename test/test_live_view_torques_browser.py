@@ -139,7 +139,7 @@ def test_both_torques_of_the_chosen_dofs_are_drawn_with_the_topics_values(demo, 
 def test_a_view_without_torque_node_says_so_and_one_without_dofs_shows_no_chart(
         demo, browser, tmp_path):
     silent, silent_url = live_view("live_view_silent", "nobody", tmp_path, torque_dofs=DOFS)
-    hidden, hidden_url = live_view("live_view_hidden", "nobody", tmp_path, torque_dofs=[""])
+    hidden, hidden_url = live_view("live_view_hidden", "nobody", tmp_path, torque_dofs=[])
     with silent, hidden:
         page = browser.open(silent_url)
         assert page.wait_for("window.__liveView && __liveView.frames > 3 && "

@@ -38,8 +38,7 @@ class LiveViewSettings:
     joints_topic: str = _doc("ik/joint_states", "JointState of the model's DoFs ('' = none)")
     torque_dofs: list[str] = _doc(
         ["ulna_elbow_flexion_RotZ"], "model DoFs whose joint torques are plotted, muscle model "
-        "and inverse dynamics (torque_node, in the exo_demo graph); [''] = no torque plot (a "
-        "YAML [] cannot be typed: it leaves the default)")
+        "and inverse dynamics (torque_node, in the exo_demo graph); [] = no torque plot")
     torque_muscle_topic: str = _doc("torque/muscle", "JointState of the muscle-model torques "
                                                      "(effort, N.m per DoF; '' = none)")
     torque_inverse_dynamics_topic: str = _doc(
