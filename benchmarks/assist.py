@@ -222,7 +222,7 @@ def chain_latency(seconds: float, realtime_priority: int = 0) -> None:
 
     print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
           "received (commands triggered by a joint state)"
-          + (f"; replay, ik and assist at real-time priority {realtime_priority}"
+          + (f"; replay, emg_processing, ik and assist at real-time priority {realtime_priority}"
              if realtime_priority else "; normal scheduling"))
     from sensor_msgs.msg import JointState
 
@@ -435,7 +435,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chain-seconds", type=float, default=20.0)
     parser.add_argument("--realtime-priority", type=int, default=0, metavar="N",
-                        help="also run the chain with replay, ik and assist at SCHED_FIFO N")
+                        help="also run the chain with its nodes at SCHED_FIFO N")
     parser.add_argument("--skip-added", action="store_true")
     parser.add_argument("--skip-chain", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")
