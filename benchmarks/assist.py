@@ -222,7 +222,8 @@ def chain_latency(seconds: float, realtime_priority: int = 0) -> None:
 
     print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
           "received (commands triggered by a joint state)"
-          + (f"; replay, emg_processing, ik and assist at real-time priority {realtime_priority}"
+          + (f"; replay, emg_processing, ik and assist at real-time priority "
+             f"{realtime_priority}"
              if realtime_priority else "; normal scheduling"))
     from sensor_msgs.msg import JointState
 

@@ -25,7 +25,8 @@ def lower_priority(niceness: int) -> tuple[bool, str]:
         _each_thread(lower)
     except (OSError, AttributeError) as error:
         return False, f"could not lower this process's priority ({error})"
-    return True, f"nice {os.getpriority(os.PRIO_PROCESS, 0)}: yields the CPU to the nodes a robot uses"
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    return True, f"nice {nice}: yields the CPU to the nodes a robot uses"
 
 
 def take_realtime_priority(priority: int) -> tuple[bool, str]:
