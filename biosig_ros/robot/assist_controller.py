@@ -30,21 +30,20 @@ there until a fresh enable; while disabled a problem only blocks enabling):
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
 from biosig_ros.robot.assist_law import AssistLaw, InputFault
 from biosig_ros.robot.assist_settings import AssistSettings
 from biosig_ros.robot.limiter import TorqueLimiter
-from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw, QualityByStamp, stamp_key
+from biosig_ros.robot.muscle_torque_law import MuscleTorqueLaw
 from biosig_ros.robot.pose_quality import quality_problem
 from biosig_ros.robot.safety import ENABLED, FAULT, STOPPED, SafetyState, Watchdog
+from biosig_ros.robot.stamp_pairing import StampPairing
 
 ENVELOPE, POSE, MUSCLE = "envelope", "joint states", "muscle torque"
 OK, WARN, ERROR = "ok", "warn", "error"
 RESUME_HOLD_S = 5.0  # longest a resumed command waits for a subscriber before ramping
-_QUALITY_KEPT = 64  # qualities waiting for their pose (a pose arrives within a frame or two)
 
 
 @dataclass
@@ -96,11 +95,9 @@ class AssistController:
         self.problems = {name: f"no {name} received yet" for name in timeouts}
         self.used_stamp: dict[str, float | None] = {name: None for name in timeouts}
         self._needs_quality = quality and pose is not None
-        self._qualities: OrderedDict[int, str] = OrderedDict()
-        self._pending_pose: tuple | None = None
+        self._pose_pairing = StampPairing()
         self._needs_torque_quality = torque_quality and self._muscle is not None
-        self._torque_qualities = QualityByStamp()
-        self._pending_torque: tuple | None = None
+        self._torque_pairing = StampPairing()
         self._zero = [0.0] * len(s.joints)
         self.emg = self.gravity = self.target = self._zero  # N.m per joint
         self._expected_index: int | None = None
@@ -148,25 +145,18 @@ class AssistController:
         used once the quality of its frame is there (now, or when it arrives)."""
         if self._muscle is None:
             return None
-        if not self._needs_torque_quality or not math.isfinite(stamp):
-            return self._use_muscle_torque(stamp, names, efforts, "")  # (unusable stamp: faults)
-        problem = self._torque_qualities.pop(stamp)
-        if problem is None:
-            self._pending_torque = (stamp, names, efforts)
-            return None
-        return self._use_muscle_torque(stamp, names, efforts, problem)
+        problem = (self._torque_pairing.input(stamp, (stamp, names, efforts))
+                   if self._needs_torque_quality else "")
+        return None if problem is None else self._use_muscle_torque(stamp, names, efforts,
+                                                                    problem)
 
     def on_torque_quality(self, stamp: float, problem: str) -> Command | None:
         """The quality of the muscle torque of the frame stamped `stamp`: "" when clean, else
         its flags (the frame then faults)."""
-        if not self._needs_torque_quality or not math.isfinite(stamp):
-            return None  # its frame waits, and faults when stale
-        pending = self._pending_torque
-        if pending is not None and stamp_key(pending[0]) == stamp_key(stamp):
-            self._pending_torque = None
-            return self._use_muscle_torque(*pending, problem)
-        self._torque_qualities.keep(stamp, problem)
-        return None
+        if not self._needs_torque_quality:
+            return None
+        waiting = self._torque_pairing.quality(stamp, problem)
+        return None if waiting is None else self._use_muscle_torque(*waiting, problem)
 
     def _use_muscle_torque(self, stamp: float, names, efforts, problem: str) -> Command | None:
         now = self._clock()
@@ -193,14 +183,9 @@ class AssistController:
         is used once the IkQuality of the same stamp is there (now, or when it arrives)."""
         if self._pose is None:
             return None
-        if self._needs_quality:
-            problem = self._qualities.pop(stamp_key(stamp), None)
-            if problem is None:
-                self._pending_pose = (stamp, names, positions)
-                return None
-        else:
-            problem = ""
-        return self._use_pose(stamp, names, positions, problem)
+        problem = (self._pose_pairing.input(stamp, (stamp, names, positions))
+                   if self._needs_quality else "")
+        return None if problem is None else self._use_pose(stamp, names, positions, problem)
 
     def on_quality(self, stamp: float, quality) -> Command | None:
         """An IkQuality (any object with its fields); a pose waiting for it is used now."""
@@ -208,18 +193,12 @@ class AssistController:
             return None
         problem = quality_problem(quality, self._pose.watch_names(),
                                   self.settings.fault_underdetermined)
-        pending = self._pending_pose
         if not self._needs_quality:
             if problem:
                 self._fault(POSE, problem)
             return None
-        if pending is not None and stamp_key(pending[0]) == stamp_key(stamp):
-            self._pending_pose = None
-            return self._use_pose(*pending, problem)
-        self._qualities[stamp_key(stamp)] = problem
-        while len(self._qualities) > _QUALITY_KEPT:
-            self._qualities.popitem(last=False)
-        return None
+        waiting = self._pose_pairing.quality(stamp, problem)
+        return None if waiting is None else self._use_pose(*waiting, problem)
 
     def _use_pose(self, stamp: float, names, positions, problem: str) -> Command | None:
         now = self._clock()

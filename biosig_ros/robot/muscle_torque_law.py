@@ -4,35 +4,7 @@ per DoF). The DoF names are bound once per name list; each frame then costs one 
 joint."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from biosig_ros.robot.assist_law import InputFault
-
-_KEPT = 64  # qualities waiting for their frame (a frame arrives within a frame or two)
-
-
-def stamp_key(stamp: float) -> int:
-    """Nanoseconds: pairs an input with the quality of the same frame (a pose with its
-    IkQuality, a muscle torque with its torque/quality: both stamps converted from the same
-    header fields the same way, sec + nanosec x 1e-9)."""
-    return round(stamp * 1e9)
-
-
-class QualityByStamp:
-    """torque/quality problems ("" = clean) waiting for the muscle torque of their frame."""
-
-    def __init__(self):
-        self._kept: OrderedDict[int, str] = OrderedDict()
-
-    def keep(self, stamp: float, problem: str) -> None:
-        self._kept[stamp_key(stamp)] = problem
-        while len(self._kept) > _KEPT:
-            self._kept.popitem(last=False)
-
-    def pop(self, stamp: float) -> str | None:
-        """The problem of the frame stamped `stamp`, None when its quality has not come."""
-        return self._kept.pop(stamp_key(stamp), None)
-
 
 class MuscleTorqueLaw:
     def __init__(self, dofs: list[str], gains: list[float]):
