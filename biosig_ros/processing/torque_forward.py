@@ -12,10 +12,11 @@ The trial (forward_trial):
   answer (the true gains). Open-loop activations would let gravity drop the arm out of range,
   so the excitations come from a controller that acts through the muscles only: every
   `1 / control_rate` s it asks for the torque that tracks a smooth desired motion (PD on the
-  error, computed torque) and picks channel activations in [activation_min, 1 / gain] that
-  give it
-  (no muscle saturates). Those activations are the excitations (held between ticks); the
-  muscles follow them through the estimator's first-order activation dynamics.
+  error, computed torque) and picks the channel activations giving it by bounded least
+  squares, within [activation_min, min(1, 1 / gain)] (no muscle saturates), pulled by
+  `pattern_weight` toward a smooth co-contraction pattern (which keeps the channels varying
+  independently, for the calibration). Those activations are the excitations (held between
+  ticks); the muscles follow them through the estimator's first-order activation dynamics.
 - Integration: semi-implicit Euler at the EMG rate (2 kHz by default).
 - EMG per channel: excitation x a zero-mean Gaussian carrier band-limited to 20-450 Hz
   (unit standard deviation) x `emg_scale_v`. Its envelope (band-pass, rectify, low-pass) is
@@ -234,8 +235,8 @@ def _free_acceleration(model: TorqueModel, q, qdot, torque, free) -> np.ndarray:
 
 def _control(model, groups, muscle_gain, q, qdot, free, t, s, desired, desired_rate, pattern,
              kp, kd, ceiling) -> np.ndarray:
-    """Channel activations giving the computed torque that tracks the desired motion,
-    nearest the co-contraction pattern (least norm), clipped."""
+    """Channel activations giving the computed torque that tracks the desired motion: bounded
+    least squares, pulled toward the co-contraction pattern."""
     first, second = desired_rate(t)
     target_q = s.neutral[free] + s.amplitude_rad * desired(t)
     wanted = s.amplitude_rad * second + kp * (target_q - q[free]) + kd * (
