@@ -67,7 +67,9 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
             pose.position = trial.q[k].tolist()
             pose.velocity = trial.qdot[k].tolist()
             poses.publish(pose)
-            probe.wait_until(lambda: len(inverse) >= k - 5, 10)
+            # paced by the node's answers; a node that stops answering fails here, not after
+            # a timeout per remaining frame
+            assert probe.wait_until(lambda: len(inverse) >= k - 5, 60), (k, node.output())
         assert probe.wait_until(lambda: len(muscle) == len(trial.stamps), 30), (
             len(muscle), node.output())
         request = CalibrateTorque.Request(duration=2.0, output_file=str(out_file))

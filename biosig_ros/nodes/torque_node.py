@@ -39,8 +39,9 @@ from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos, output_qos
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.srv import CalibrateTorque
 
 
@@ -59,6 +60,7 @@ class TorqueNodeSettings(TorqueSettings):
         "('' = not saved)", runtime=True)
     loss_window_s: float = doc_field(10.0, "/diagnostics stays WARN this long after a pose "
                                      "went without envelope", range=(0.0, None))
+    realtime_priority: int = realtime_priority_field()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -126,6 +128,7 @@ class TorqueNode(Node):
 
     def _setup(self) -> None:
         self.settings = s = declare_settings(self, TorqueNodeSettings, on_change=self._on_change)
+        apply_priorities(self, s.realtime_priority)  # before the calibration worker
         self.estimator = TorqueEstimator(s)
         model = self.estimator.model
         self._dofs = list(model.dof_names)
