@@ -22,6 +22,7 @@ import numpy as np
 from scipy import signal
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.processing.ik_model import wrapped_step
 from biosig_ros.processing.torque_channel_map import ChannelMap
 from biosig_ros.processing.torque_model import TorqueModel
 from biosig_ros.settings import doc_field
@@ -106,13 +107,15 @@ class StreamingLowPass:
 
 
 class StreamingDifferentiator:
-    """q -> low-passed qdot and qddot (backward differences at the stamps' intervals)."""
+    """q -> low-passed qdot and qddot (backward differences at the stamps' intervals; free
+    rotations' steps modulo 2 pi: IK publishes them wrapped, and a wrap is no motion)."""
 
-    def __init__(self, settings: TorqueSettings, width: int):
+    def __init__(self, settings: TorqueSettings, width: int, free: np.ndarray | None = None):
         args = (settings.filter_order, settings.velocity_cutoff_hz, settings.frame_rate, width)
         self._velocity = StreamingLowPass(*args)
         self._acceleration = StreamingLowPass(*args)
         self._max_gap = settings.max_gap_s
+        self._free = np.zeros(width, dtype=bool) if free is None else free
         self._last: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, q, qdot
         self.restarts = 0
 
@@ -127,7 +130,7 @@ class StreamingDifferentiator:
             self._last = (stamp, q.copy(), zero)
             self.restarts += last is not None
             return zero, zero.copy(), True
-        qdot = self._velocity.step((q - last[1]) / dt)
+        qdot = self._velocity.step(wrapped_step(q - last[1], self._free) / dt)
         qddot = self._acceleration.step((qdot - last[2]) / dt)
         self._last = (stamp, q.copy(), qdot)
         return qdot, qddot, False
@@ -157,7 +160,8 @@ class TorqueEstimator:
         self.channel_map.check(self.model.muscle_names)
         self.unmapped_muscles = self.channel_map.unmapped(self.model.muscle_names)
         self.force_scale = self.channel_map.scales(self.model.muscle_names)
-        self.differentiator = StreamingDifferentiator(settings, self.model.nb_q)
+        self.differentiator = StreamingDifferentiator(settings, self.model.nb_q,
+                                                      self.model.free_rotations)
         self.channel_names: list[str] = []
         self._groups: list[np.ndarray] = []
         self._gains = np.zeros(0)
