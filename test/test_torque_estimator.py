@@ -104,6 +104,18 @@ def test_a_free_rotation_wrapping_is_no_motion(model):
     assert published.differentiator.restarts == 0
 
 
+def test_an_ik_discontinuity_restarts_the_differentiation_flagged(model):
+    trial = synthetic_trial(len(NAMES), seconds=1.0, seed=4)
+    est = estimator(model)
+    results = [est.step(t, q, qd, u, "markers jumped" if k == 50 else "")
+               for k, (t, q, qd, u) in enumerate(zip(trial.stamps, trial.q, trial.qdot,
+                                                     trial.excitation))]
+    assert not results[50].qdot.any() and results[49].qdot.any() and results[51].qdot.any()
+    assert results[50].flags == ["pose discontinuity (markers jumped): velocity and "
+                                 "acceleration restarted"]
+    assert not any(r.flags for r in results[1:50] + results[51:])
+
+
 @pytest.mark.parametrize("noise", [0.0, 0.5])
 def test_calibration_recovers_known_gains(model, noise):
     trial = synthetic_trial(len(NAMES), seconds=4.0, seed=3)

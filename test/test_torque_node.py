@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 import yaml
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from ros_harness import NodeProcess, RosProbe
 from sensor_msgs.msg import JointState
 
+from biosig_ros.msg import IkQuality
 from biosig_ros.msg import SignalChunk as SignalChunkMsg
 from biosig_ros.processing.torque_channel_map import ChannelMap
 from biosig_ros.processing.torque_estimator import TorqueEstimator, TorqueSettings
 from biosig_ros.processing.torque_synthetic import synthetic_trial
 from biosig_ros.ros.conversions import chunk_to_msg
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import SignalChunk
 from biosig_ros.srv import CalibrateTorque
 
@@ -28,6 +30,7 @@ MAP = {"channels": {"A": ["DELT1"], "B": ["DELT2"], "C": ["DELT3"], "D": ["bic_l
                     "E": ["tric_long", "tric_lat", "tric_med"], "F": ["PECM1", "PECM2"]}}
 NAMES = list(MAP["channels"])
 T0 = 1_750_000_000.0
+JUMP = 150  # the frame IK's quality flags as a discontinuity
 
 
 def stamp(t: float) -> Time:
@@ -49,14 +52,21 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
         muscle = probe.subscribe(JointState, "/torque/muscle")
         inverse = probe.subscribe(JointState, "/torque/inverse_dynamics")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+        qualities = probe.subscribe(DiagnosticStatus, "/torque/quality", output_qos(1000))
         envelope = probe.publisher(SignalChunkMsg, "/emg/envelope")
         poses = probe.publisher(JointState, "/ik/joint_states")
-        assert probe.wait_for_subscribers(poses, timeout=90), node.output()
-        assert probe.wait_for_subscribers(envelope, timeout=90), node.output()
+        ik_quality = probe.publisher(IkQuality, "/ik/quality", output_qos())
+        for publisher in (poses, envelope, ik_quality):
+            assert probe.wait_for_subscribers(publisher, timeout=90), node.output()
         dofs = None
         for k, t in enumerate(trial.stamps):
             envelope.publish(chunk_to_msg(SignalChunk(
                 trial.excitation[k][None, :], k, T0 + t, 100.0, NAMES, "")))
+            # as IK does: the frame's quality, then its pose; one frame is a discontinuity
+            quality = IkQuality(discontinuity=k == JUMP,
+                                discontinuity_reason="test jump" if k == JUMP else "")
+            quality.header.stamp = stamp(T0 + t)
+            ik_quality.publish(quality)
             pose = JointState()
             pose.header.stamp = stamp(T0 + t)
             if dofs is None:
@@ -81,8 +91,9 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
     # The same inputs through the core give the same torques, stamped with the poses' time.
     local = TorqueEstimator(TorqueSettings(model_path=MODEL), model, ChannelMap.from_dict(MAP))
     local.set_channels(NAMES)
-    expected = [local.step(T0 + t, q, qd, u) for t, q, qd, u in
-                zip(trial.stamps, trial.q, trial.qdot, trial.excitation)]
+    expected = [local.step(T0 + t, q, qd, u, "test jump" if k == JUMP else "")
+                for k, (t, q, qd, u) in enumerate(zip(trial.stamps, trial.q, trial.qdot,
+                                                      trial.excitation))]
     got = sorted((m for _, m in muscle), key=lambda m: (m.header.stamp.sec,
                                                          m.header.stamp.nanosec))
     assert [m.header.stamp for m in got] == [stamp(T0 + t) for t in trial.stamps]
@@ -103,6 +114,14 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
     assert len(got_inverse) == len(trial.stamps)
     for message, result in zip(got_inverse, expected):
         assert np.allclose(message.effort, result.inverse_dynamics, atol=1e-9)
+    # IK's discontinuity restarted the differentiator at that very frame, flagged; no frame
+    # went without its quality
+    assert not any(got_inverse[JUMP].velocity) and any(got_inverse[JUMP - 1].velocity)
+    flags = {m.hardware_id: m.message for _, m in qualities}
+    jump = stamp(T0 + trial.stamps[JUMP])
+    assert "pose discontinuity (test jump)" in flags[f"{jump.sec}.{jump.nanosec:09d}"]
+    assert sum("pose discontinuity" in text for text in flags.values()) == 1
+    assert not any("ik/quality" in text for text in flags.values()), flags
 
     # ~/calibrate fitted, applied and saved gains with before/after figures.
     assert response is not None and response.success, response
@@ -131,7 +150,7 @@ def test_torques_keep_flowing_while_a_calibration_fits(tmp_path):
     map_file = tmp_path / "map.yaml"
     map_file.write_text(yaml.safe_dump(MAP))
     params = {"model_path": MODEL, "channel_map_file": str(map_file), "window_s": 30.0,
-              "pairing_wait_s": 5.0, "force_scale_change": 0.3}
+              "pairing_wait_s": 5.0, "force_scale_change": 0.3, "quality_topic": ""}
     trial = synthetic_trial(len(NAMES), seconds=40.0, seed=6)
     from biosig_ros.processing.torque_model import TorqueModel
     dofs = list(TorqueModel(MODEL).dof_names)

@@ -5,7 +5,10 @@ torque/quality (DiagnosticStatus per frame: its flags).
 Translation only: the estimation is biosig_ros.processing.torque_estimator.TorqueEstimator.
 Each pose is paired with the envelope sample nearest its stamp: it waits (at most
 pairing_wait_s) for the envelope to reach its stamp, then takes the newest sample if it lies
-within max_envelope_age_s, else publishes the inverse dynamics only (counted, flagged).
+within max_envelope_age_s, else publishes the inverse dynamics only (counted, flagged). With
+quality_topic, each pose also waits (as long) for IK's quality of its frame: a discontinuity
+there (re-initialisation, the replay's loop restart, a jump) restarts velocity and acceleration
+instead of differentiating across it (flagged); a pose whose quality never came is flagged.
 Service ~/calibrate (biosig_ros/srv/CalibrateTorque): an async callback that waits, if needed,
 until `duration` seconds of paired frames are kept, fits the gains (torque_calibration) in a
 worker thread on a model of its own (biorbd models are not thread-safe), then applies and saves
@@ -18,7 +21,7 @@ from __future__ import annotations
 import array
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +38,9 @@ from biosig_ros.processing.torque_calibration import TorqueWindow, calibrate_gai
 from biosig_ros.processing.torque_estimator import (TorqueEstimator, TorqueResult,
                                                     TorqueSettings)
 from biosig_ros.processing.torque_model import TorqueModel
+from biosig_ros.robot.stamp_pairing import stamp_key
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
+from biosig_ros.ros.ik_quality import quality_type
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
@@ -44,12 +49,18 @@ from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.srv import CalibrateTorque
 
+_QUALITIES_KEPT = 64  # IK qualities waiting for their pose (it comes within a frame or two)
+
 
 @dataclass
 class TorqueNodeSettings(TorqueSettings):
     max_envelope_age_s: float = doc_field(
         0.05, "an envelope sample further than this from the pose's stamp is not used (the "
         "pose gets inverse dynamics only)", range=(0.0, None))
+    quality_topic: str = doc_field(
+        "ik/quality", "IkQuality of each pose: a pose IK flags as a discontinuity restarts "
+        "velocity and acceleration (flagged) instead of torque spikes from differentiating "
+        "across it; '' = none (a jump is then differentiated)")
     pairing_wait_s: float = doc_field(
         0.05, "seconds (wall) a pose waits for the envelope to reach its stamp",
         range=(0.0, None))
@@ -134,11 +145,13 @@ class TorqueNode(Node):
         self._dofs = list(model.dof_names)
         self._envelope = EnvelopeBuffer()
         self._pending: deque[tuple[float, JointState]] = deque()  # (arrival, pose)
+        # IK's discontinuity per frame ("" = continues the previous pose), by stamp
+        self._discontinuities: OrderedDict[int, str] = OrderedDict()
         self._window: deque[TorqueResult] = deque()
         self._window_q: deque[np.ndarray] = deque()
         self._losses = LossWindow(s.loss_window_s)
         self._counts = dict(poses=0, published=0, without_envelope=0, refused=0,
-                            envelope_chunks=0)
+                            envelope_chunks=0, without_quality=0, discontinuities=0)
         self._offsets: deque[float] = deque(maxlen=500)
         self._times: deque[float] = deque(maxlen=500)
         self._last_error = ""
@@ -155,6 +168,10 @@ class TorqueNode(Node):
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(SignalChunkMsg, "emg/envelope", self._on_envelope, input_qos())
         self.create_subscription(JointState, "ik/joint_states", self._on_pose, input_qos())
+        quality = quality_type() if s.quality_topic else None
+        if quality is not None:  # reliable, as IK publishes it: one lost would flag a frame
+            self.create_subscription(quality, s.quality_topic, self._on_quality, output_qos(10))
+        self._uses_quality = quality is not None
         self.create_timer(min(0.05, s.pairing_wait_s), self._drain)
         self.create_timer(1.0, self._update_diagnostics)
         if not model.leak_free:
@@ -186,6 +203,13 @@ class TorqueNode(Node):
         self._pending.append((time.monotonic(), msg))
         self._drain()
 
+    def _on_quality(self, msg) -> None:
+        self._discontinuities[stamp_key(_stamp(msg.header))] = (
+            msg.discontinuity_reason or "discontinuity" if msg.discontinuity else "")
+        while len(self._discontinuities) > _QUALITIES_KEPT:
+            self._discontinuities.popitem(last=False)
+        self._drain()
+
     def _refuse(self, text: str) -> None:
         self._counts["refused"] += 1
         self._losses.record(1, "refused inputs")
@@ -200,9 +224,10 @@ class TorqueNode(Node):
             arrival, pose = self._pending[0]
             t = _stamp(pose.header)
             newest = self._envelope.newest()
-            if newest is None or newest < t - 0.005:
-                if now - arrival < self.settings.pairing_wait_s:
-                    return
+            waiting = newest is None or newest < t - 0.005 or (
+                self._uses_quality and stamp_key(t) not in self._discontinuities)
+            if waiting and now - arrival < self.settings.pairing_wait_s:
+                return
             self._pending.popleft()
             self._process(pose, t)
 
@@ -224,12 +249,20 @@ class TorqueNode(Node):
             self._counts["without_envelope"] += 1
             self._losses.record(1, "poses without a recent envelope")
         velocity = pose.velocity if len(pose.velocity) == len(self._dofs) else None
+        discontinuity = self._discontinuities.pop(stamp_key(t), None)
         try:
             result = self.estimator.step(t, np.asarray(pose.position, dtype=float), velocity,
-                                         excitation)
+                                         excitation, discontinuity or "")
         except ValueError as error:
             self._refuse(f"pose refused: {error}")
             return
+        if discontinuity:
+            self._counts["discontinuities"] += 1
+        if discontinuity is None and self._uses_quality:
+            self._counts["without_quality"] += 1
+            self._losses.record(1, "poses without their ik/quality")
+            result.flags.append(f"no {self.settings.quality_topic} for this pose: a "
+                                "discontinuity would go unnoticed")
         self._publish(pose, result)
         if result.muscle is not None:
             self._keep(result, np.asarray(pose.position, dtype=float))

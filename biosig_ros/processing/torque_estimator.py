@@ -119,11 +119,13 @@ class StreamingDifferentiator:
         self._last: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, q, qdot
         self.restarts = 0
 
-    def step(self, stamp: float, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(qdot, qddot, restarted): restarted when this frame began a new differentiation."""
+    def step(self, stamp: float, q: np.ndarray,
+             restart: bool = False) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(qdot, qddot, restarted): restarted when this frame began a new differentiation
+        (restart: the pose does not continue the previous one, e.g. IK re-initialised)."""
         last = self._last
         dt = None if last is None else stamp - last[0]
-        if dt is None or not (0 < dt <= self._max_gap):
+        if restart or dt is None or not (0 < dt <= self._max_gap):
             zero = np.zeros_like(q)
             self._velocity.reset(zero)
             self._acceleration.reset(zero)
@@ -266,15 +268,22 @@ class TorqueEstimator:
         scaled[self._mapped] = self._gains[columns] * channel_activation[columns]
         return np.clip(scaled, 0.0, 1.0)
 
-    def step(self, stamp: float, q, qdot_ik=None, excitation=None) -> TorqueResult:
+    def step(self, stamp: float, q, qdot_ik=None, excitation=None,
+             discontinuity: str = "") -> TorqueResult:
         """One pose (stamp in s, q, optionally IK's velocity) with the excitation (fractions of
-        MVC, envelope channel order) paired with it, or None (inverse dynamics only)."""
+        MVC, envelope channel order) paired with it, or None (inverse dynamics only).
+        discontinuity: why this pose does not continue the previous one (IK's quality: a
+        re-initialisation, a loop restart, a jump): differentiating across it would give
+        torque spikes, so velocity and acceleration restart (flagged)."""
         q = np.asarray(q, dtype=float)
         if q.shape != (self.model.nb_q,) or not np.all(np.isfinite(q)):
             raise ValueError(f"pose must be {self.model.nb_q} finite values")
         flags = []
-        qdot, qddot, restarted = self.differentiator.step(stamp, q)
-        if restarted and self.frames:
+        qdot, qddot, restarted = self.differentiator.step(stamp, q, bool(discontinuity))
+        if discontinuity and self.frames:
+            flags.append(f"pose discontinuity ({discontinuity}): velocity and acceleration "
+                         "restarted")
+        elif restarted and self.frames:
             flags.append("pose gap: velocity and acceleration restarted")
         elif restarted:
             flags.append("first pose: velocity and acceleration start at 0")
