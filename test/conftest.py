@@ -1,5 +1,7 @@
-"""Test session set-up: an isolated ROS 2 domain on loopback for every run, and the two tiers
-(tiers.py): `--fast` (or BIOSIG_ROS_TEST_TIER=fast) runs the in-process tests only."""
+"""Test session set-up: an isolated ROS 2 domain on loopback for every run (every pytest-xdist
+worker claims its own), the two tiers (tiers.py): `--fast` (or BIOSIG_ROS_TEST_TIER=fast) runs
+the in-process tests only, and the parallel run's worker count and file order (docs/testing.md,
+"Parallel runs")."""
 import os
 import sys
 from pathlib import Path
@@ -10,9 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from ros_harness import isolate_ros_graph  # noqa: E402
+from parallel import longest_first, worker_count  # noqa: E402
 from tiers import fast_only, fast_tier_guard, in_fast_tier, is_integration  # noqa: E402
 
-# Parallel runs (or a lab's live graph) never see each other's topics.
+# Parallel runs and their workers (or a lab's live graph) never see each other's topics: each
+# process importing this (the pytest-xdist controller, every worker) claims a domain of its own.
 isolate_ros_graph()
 
 
@@ -22,13 +26,31 @@ def pytest_addoption(parser):
                           "no slow soak (test/tiers.py)")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """The number of workers of `-n auto` (pytest.ini's default; parallel.py)."""
+    return worker_count(config, fast_only(config))
+
+
 def pytest_collection_modifyitems(config, items):
-    if not fast_only(config):
-        return
-    deselected = [item for item in items if not in_fast_tier(item)]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if in_fast_tier(item)]
+    if fast_only(config):
+        deselected = [item for item in items if not in_fast_tier(item)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if in_fast_tier(item)]
+    items[:] = longest_first(items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ros_home_of_this_run(tmp_path_factory):
+    """$ROS_HOME (ROS logs, the recorders' default directory) in this run's temporary
+    directory, one per worker: graphs started in parallel at the same second would otherwise
+    pick the same timestamped recording name in ~/.ros, and tests leave nothing there."""
+    path = tmp_path_factory.mktemp("ros_home")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ROS_HOME", str(path))
+    yield path
+    patch.undo()
 
 
 @pytest.hookimpl(hookwrapper=True)

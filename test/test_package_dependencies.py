@@ -28,6 +28,7 @@ NOT_IMPORTED = {
     "rosidl_default_runtime": "runs the generated messages",
     "lifecycle_msgs": "the services of rclpy.lifecycle's device nodes",
     "ament_cmake_pytest": "colcon test (CMakeLists.txt)",
+    "python3-pytest-xdist": "parallel test runs (pytest.ini's -n, test/parallel.py)",
 }
 RUN_KINDS = ("depend", "exec_depend", "build_export_depend")
 ALL_KINDS = (*RUN_KINDS, "build_depend", "buildtool_depend", "test_depend")

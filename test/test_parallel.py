@@ -1,0 +1,73 @@
+"""The parallel run's settings (parallel.py): worker count of `-n auto`, file order."""
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import parallel
+from parallel import (LONGEST, WORKERS_ENVIRONMENT, WORKERS_FAST_TIER, WORKERS_WHOLE_SUITE,
+                      longest_first, worker_count)
+
+
+def config(*args):
+    return SimpleNamespace(args=list(args))
+
+
+def test_the_default_worker_count_depends_on_the_tier(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
+    assert worker_count(config("test"), fast=False) == WORKERS_WHOLE_SUITE
+    assert worker_count(config("test"), fast=True) == WORKERS_FAST_TIER
+    assert worker_count(config(), fast=False) == WORKERS_WHOLE_SUITE  # testpaths
+
+
+def test_one_file_runs_in_the_pytest_process(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENVIRONMENT, raising=False)
+    assert worker_count(config("test/test_graph.py"), fast=False) == 0
+    assert worker_count(config("test/test_graph.py::test_a", "test/test_graph.py::test_b"),
+                        fast=False) == 0
+    assert worker_count(config("test/test_graph.py", "test/test_tiers.py"), fast=False) == \
+        WORKERS_WHOLE_SUITE
+
+
+def test_the_environment_sets_the_count_and_a_wrong_value_says_so(monkeypatch):
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "6")
+    assert worker_count(config("test/test_graph.py"), fast=True) == 6
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "0")
+    assert worker_count(config("test"), fast=False) == 0
+    monkeypatch.setenv(WORKERS_ENVIRONMENT, "many")
+    with pytest.raises(ValueError, match=f"{WORKERS_ENVIRONMENT}='many': expected a number"):
+        worker_count(config("test"), fast=False)
+
+
+def test_the_longest_files_come_first_and_the_rest_keep_their_order(monkeypatch):
+    monkeypatch.setattr(parallel, "LONGEST", ("test_longest.py", "test_long.py"))
+
+    def item(name, test):
+        return SimpleNamespace(path=Path("test") / name, name=test)
+
+    items = [item("test_a.py", "1"), item("test_long.py", "x"), item("test_b.py", "2"),
+             item("test_longest.py", "y"), item("test_a.py", "3"), item("test_long.py", "z")]
+    assert [(i.path.name, i.name) for i in longest_first(items)] == [
+        ("test_longest.py", "y"), ("test_long.py", "x"), ("test_long.py", "z"),
+        ("test_a.py", "1"), ("test_b.py", "2"), ("test_a.py", "3")]
+    assert set(LONGEST) <= {p.name for p in Path(__file__).parent.glob("test_*.py")}
+
+
+def test_this_process_holds_its_own_ros_domain():
+    """Every process that loads conftest.py (the controller, each xdist worker) claims a
+    domain: the lock file of its ROS_DOMAIN_ID is held (another process cannot take it)."""
+    import fcntl
+    domain = int(os.environ["ROS_DOMAIN_ID"])
+    assert 1 <= domain <= 100
+    with open(f"/tmp/biosig_ros-ros-domain-{domain}.lock", "w") as other:
+        # a second open file description: flock on it conflicts with the held lock
+        with pytest.raises(OSError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_ros_home_is_this_runs_own(ros_home_of_this_run, tmp_path_factory):
+    """Recordings and ROS logs of the graphs a test starts go to this worker's temporary
+    directory, not ~/.ros shared with parallel workers and other runs."""
+    assert os.environ["ROS_HOME"] == str(ros_home_of_this_run)
+    assert ros_home_of_this_run.parent == tmp_path_factory.getbasetemp()
