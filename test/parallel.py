@@ -22,7 +22,11 @@ WORKERS_FAST_TIER = 3
 # The longest files (the whole suite's --durations, docs/testing.md), in that order; every
 # other file follows in collection order.
 LONGEST = (
-    "test_live_view_browser.py",
+    "test_ik_memory.py", "test_live_view_browser.py", "test_ik_node.py",
+    "test_parameters_across_processes.py", "test_supervision.py", "test_ik_outputs.py",
+    "test_assist_controller.py", "test_emg_node.py", "test_ik_continuity_node.py",
+    "test_sim_time.py", "test_device_lifecycle.py", "test_bio_check.py", "test_pip_mcap.py",
+    "test_emg_biosiglive_compat.py", "test_trigno_client.py", "test_ik_solver.py",
 )
 
 
