@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from ros_harness import isolate_ros_graph  # noqa: E402
-from parallel import longest_first, worker_count  # noqa: E402
+from parallel import file_scheduler, longest_first, worker_count  # noqa: E402
 from tiers import fast_only, fast_tier_guard, in_fast_tier, is_integration  # noqa: E402
 
 # Parallel runs and their workers (or a lab's live graph) never see each other's topics: each
@@ -30,6 +30,14 @@ def pytest_addoption(parser):
 def pytest_xdist_auto_num_workers(config):
     """The number of workers of `-n auto` (pytest.ini's default; parallel.py)."""
     return worker_count(config, fast_only(config))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (pytest.ini's default): whole files, the graph files together."""
+    if config.getvalue("dist") == "loadfile":
+        return file_scheduler(config, log)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,9 +1,12 @@
 """Parallel runs with pytest-xdist (docs/testing.md, "Parallel runs").
 
-pytest.ini runs `-n auto --dist loadfile`: every test file goes whole to one worker (a module's
-shared fixtures, such as the live view's demo graph, start once), and the files are handed
-out longest first so that no long file starts last. Most of the suite's time is waiting
-(process start-up, DDS discovery, timeouts), not CPU, so more workers than CPUs pay.
+pytest.ini runs `-n auto --dist loadfile`, with the scheduler below: every test file goes whole
+to one worker (a module's shared fixtures, such as the live view's demo graph, start once),
+and the files that run whole graphs (GRAPHS: a demo graph alone takes about a core) go to one
+worker together, one after the other, so that two graphs never starve each other and the node
+tests beside them of the machine's 2 CPUs. The files are handed out longest first (GRAPHS
+first) so that no long file starts last. Most of the other tests' time is waiting (process
+start-up, DDS discovery, timeouts), not CPU, so more workers than CPUs pay.
 
 `-n auto` means BIOSIG_ROS_TEST_WORKERS workers when set, otherwise the defaults below; one
 test file alone (or a `file::test`) runs in this process, as `-n 0` does.
@@ -14,19 +17,30 @@ import os
 from pathlib import Path
 
 WORKERS_ENVIRONMENT = "BIOSIG_ROS_TEST_WORKERS"
-# Chosen on the 2-CPU machine (docs/testing.md, "Measured"): the whole suite mostly waits on
-# processes and DDS; the fast tier is more CPU-bound and every worker imports the suite again.
-WORKERS_WHOLE_SUITE = 4
+# Chosen on the 2-CPU machine (docs/testing.md, "Measured"): the whole suite's graphs in one
+# worker and the rest in two; the fast tier is CPU-bound in part, and every worker collects
+# the suite again (about 4 s of CPU each).
+WORKERS_WHOLE_SUITE = 3
 WORKERS_FAST_TIER = 3
+
+# Files that run whole graphs, Chromium or busy loops: one worker runs them one after another.
+GRAPHS = frozenset({
+    "test_assist_muscle_torque.py", "test_bridge_record_under_load.py", "test_exo_demo.py",
+    "test_framing.py", "test_graph.py", "test_ik_continuity_node.py", "test_lab_recordings.py",
+    "test_live_view_browser.py", "test_mcap_demo.py", "test_namespaces.py",
+    "test_onboarding.py", "test_panel_gui.py", "test_qos_outputs.py", "test_shared_memory.py",
+    "test_sim_time.py", "test_supervision.py",
+})
 
 # The longest files (the whole suite's --durations, docs/testing.md), in that order; every
 # other file follows in collection order.
 LONGEST = (
-    "test_ik_memory.py", "test_live_view_browser.py", "test_ik_node.py",
-    "test_parameters_across_processes.py", "test_supervision.py", "test_ik_outputs.py",
-    "test_assist_controller.py", "test_emg_node.py", "test_ik_continuity_node.py",
-    "test_sim_time.py", "test_device_lifecycle.py", "test_bio_check.py", "test_pip_mcap.py",
-    "test_emg_biosiglive_compat.py", "test_trigno_client.py", "test_ik_solver.py",
+    "test_ik_memory.py", "test_bio_check.py", "test_assist_node.py", "test_ik_node.py",
+    "test_pip_mcap.py", "test_assist_controller.py", "test_ik_continuity.py", "test_emg_node.py",
+    "test_bridge_node.py", "test_parameters_across_processes.py", "test_ik_outputs.py",
+    "test_live_view_node.py", "test_emg_biosiglive_compat.py", "test_shell_path.py",
+    "test_ik_solver.py", "test_pip_core.py", "test_bridge_abuse.py", "test_device_lifecycle.py",
+    "test_trigno_client.py",
 )
 
 
@@ -50,7 +64,28 @@ def _one_file(args: list[str]) -> bool:
 
 
 def longest_first(items: list) -> list:
-    """The items with the files of LONGEST first (a stable sort: the order within a file and
-    among the other files is kept). Every worker sorts its collection the same way."""
+    """The items of GRAPHS' files first, then those of LONGEST's, then the others (a stable
+    sort: the order within a file and among the other files is kept). Every worker sorts its
+    collection the same way (xdist checks that they agree)."""
     rank = {name: place for place, name in enumerate(LONGEST)}
-    return sorted(items, key=lambda item: rank.get(Path(str(item.path)).name, len(rank)))
+
+    def place(item) -> int:
+        name = Path(str(item.path)).name
+        return -1 if name in GRAPHS else rank.get(name, len(rank))
+    return sorted(items, key=place)
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or one unit for every file of GRAPHS."""
+    path = nodeid.split("::", 1)[0]
+    return "graphs" if Path(path).name in GRAPHS else path
+
+
+def file_scheduler(config, log):
+    """pytest-xdist's `loadfile` scheduler with the files of GRAPHS as one unit of work."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+    return FileScheduling(config, log)

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Python module -> rosdep key, where the two differ (ROS packages: the same name).
 ROSDEP_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "numba": "python3-numba",
                "yaml": "python3-yaml", "pytest": "python3-pytest",
-               "hypothesis": "python3-hypothesis", "PyQt5": "python3-pyqt5",
-               "pyqtgraph": "python3-pyqtgraph"}
+               "hypothesis": "python3-hypothesis", "xdist": "python3-pytest-xdist",
+               "PyQt5": "python3-pyqt5", "pyqtgraph": "python3-pyqtgraph"}
 # Python module -> PyPI distribution, for the imports rosdep has no key for.
 PIP_ONLY = {"biorbd": "biorbd", "ezc3d": "ezc3d", "mcap": "mcap", "mcap_ros2": "mcap-ros2-support"}
 PIP_ONLY_FOR_TESTS = {"biosiglive": "biosiglive"}
@@ -28,7 +28,6 @@ NOT_IMPORTED = {
     "rosidl_default_runtime": "runs the generated messages",
     "lifecycle_msgs": "the services of rclpy.lifecycle's device nodes",
     "ament_cmake_pytest": "colcon test (CMakeLists.txt)",
-    "python3-pytest-xdist": "parallel test runs (pytest.ini's -n, test/parallel.py)",
 }
 RUN_KINDS = ("depend", "exec_depend", "build_export_depend")
 ALL_KINDS = (*RUN_KINDS, "build_depend", "buildtool_depend", "test_depend")

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 import parallel
-from parallel import (LONGEST, WORKERS_ENVIRONMENT, WORKERS_FAST_TIER, WORKERS_WHOLE_SUITE,
-                      longest_first, worker_count)
+from parallel import (GRAPHS, LONGEST, WORKERS_ENVIRONMENT, WORKERS_FAST_TIER,
+                      WORKERS_WHOLE_SUITE, longest_first, scope_of, worker_count)
 
 
 def config(*args):
@@ -42,16 +42,31 @@ def test_the_environment_sets_the_count_and_a_wrong_value_says_so(monkeypatch):
 
 def test_the_longest_files_come_first_and_the_rest_keep_their_order(monkeypatch):
     monkeypatch.setattr(parallel, "LONGEST", ("test_longest.py", "test_long.py"))
+    monkeypatch.setattr(parallel, "GRAPHS", frozenset({"test_graph_b.py", "test_graph_a.py"}))
 
     def item(name, test):
         return SimpleNamespace(path=Path("test") / name, name=test)
 
     items = [item("test_a.py", "1"), item("test_long.py", "x"), item("test_b.py", "2"),
-             item("test_longest.py", "y"), item("test_a.py", "3"), item("test_long.py", "z")]
+             item("test_graph_a.py", "g"), item("test_longest.py", "y"), item("test_a.py", "3"),
+             item("test_long.py", "z"), item("test_graph_b.py", "h")]
     assert [(i.path.name, i.name) for i in longest_first(items)] == [
+        ("test_graph_a.py", "g"), ("test_graph_b.py", "h"),
         ("test_longest.py", "y"), ("test_long.py", "x"), ("test_long.py", "z"),
         ("test_a.py", "1"), ("test_b.py", "2"), ("test_a.py", "3")]
-    assert set(LONGEST) <= {p.name for p in Path(__file__).parent.glob("test_*.py")}
+
+
+def test_a_file_is_one_unit_of_work_and_the_graph_files_are_one_together():
+    graph_file = sorted(GRAPHS)[0]
+    assert scope_of(f"test/{graph_file}::test_x[1]") == scope_of(
+        f"test/{sorted(GRAPHS)[-1]}::test_y") == "graphs"
+    assert scope_of("test/test_tiers.py::test_a[x::y]") == "test/test_tiers.py"
+    assert scope_of("test/test_tiers.py") == "test/test_tiers.py"
+
+
+def test_the_named_files_exist():
+    names = {p.name for p in Path(__file__).parent.glob("test_*.py")}
+    assert set(LONGEST) <= names and GRAPHS <= names and not GRAPHS & set(LONGEST)
 
 
 def test_this_process_holds_its_own_ros_domain():
