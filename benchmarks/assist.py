@@ -1,7 +1,8 @@
 """assist_node: the latency it adds over a bare relay, and the whole exo_demo chain from a marker
 frame's capture stamp to the command. Prints figures; passes or fails nothing.
 
-    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20] [--skip-crash]
+    tools/run bench assist [--seconds 6] [--rounds 3] [--chain-seconds 20] [--realtime-priority N]
+                           [--skip-added] [--skip-chain] [--skip-crash]
 
 1. Added latency: a probe (this process) publishes a 3-channel envelope (one sample per chunk)
    and joint states of the Wu model, each at 100 Hz, 5 ms apart, and times every command on
@@ -210,7 +211,7 @@ def print_refusal(response) -> None:
         print(f"  assist_node refused to enable: {response.message}")
 
 
-def chain_latency(seconds: float) -> None:
+def chain_latency(seconds: float, realtime_priority: int = 0) -> None:
     from ros_harness import RosProbe
     from std_msgs.msg import Float64MultiArray
     from std_srvs.srv import SetBool
@@ -220,17 +221,21 @@ def chain_latency(seconds: float) -> None:
     from biosig_ros.ros.conversions import time_to_seconds
 
     print(f"\nChain: exo_demo graph for {seconds:g} s; marker frame capture stamp -> command "
-          "received (commands triggered by a joint state)")
+          "received (commands triggered by a joint state)"
+          + (f"; replay, emg_processing, ik and assist at real-time priority "
+             f"{realtime_priority}"
+             if realtime_priority else "; normal scheduling"))
     from sensor_msgs.msg import JointState
 
     from biosig_ros.msg import IkQuality, MarkerSet
     with RosProbe("assist_chain_probe") as probe:
-        commands = probe.subscribe(Float64MultiArray, "/exo/commands")
-        states = probe.subscribe(AssistState, "/assist/state")
-        hops = {"markers": probe.subscribe(MarkerSet, "/markers"),
-                "joint state": probe.subscribe(JointState, "/ik/joint_states"),
-                "quality": probe.subscribe(IkQuality, "/ik/quality")}
-        graph = start_graph("exo_demo")
+        commands = subscribe_timed(probe, Float64MultiArray, "/exo/commands")
+        states = subscribe_timed(probe, AssistState, "/assist/state")
+        hops = {"markers": subscribe_timed(probe, MarkerSet, "/markers"),
+                "joint state": subscribe_timed(probe, JointState, "/ik/joint_states"),
+                "quality": subscribe_timed(probe, IkQuality, "/ik/quality")}
+        graph = start_graph("exo_demo", *(["--realtime-priority", str(realtime_priority)]
+                                          if realtime_priority else []))
         enables = 0
         try:
             if not probe.wait_until(lambda: states and states[-1][1].reason == "", timeout=120):
@@ -249,10 +254,48 @@ def chain_latency(seconds: float) -> None:
         finally:
             graph.send_signal(signal.SIGINT)
             graph.communicate(timeout=60)
-    commands, states = list(commands), list(states)
+    print(f"  {enables} enable calls (after faults: the replay's loop makes the pose jump)")
+    received = {"commands": list(commands), "states": list(states),
+                **{name: list(values) for name, values in hops.items()}}
+    if received["commands"] and len(received["commands"][0]) == 3:
+        print("\n  Arrival = when this probe's DDS reader received the message (rmw "
+              "received_timestamp: what a C++ controller's executor would start from):")
+        chain_report({name: [(m_time, msg) for _, msg, m_time in values]
+                      for name, values in received.items()}, time_to_seconds)
+    print("\n  Arrival = when this probe's Python callback ran (adds the probe's own executor):")
+    chain_report({name: [(c_time, msg) for c_time, msg, *_ in values]
+                  for name, values in received.items()}, time_to_seconds)
+
+
+def subscribe_timed(probe, msg_type, topic: str) -> list:
+    """Every message on topic as (callback time, message, middleware receive time), all
+    time.time() seconds; (callback time, message) where rclpy passes no MessageInfo (Humble)."""
+    received: list = []
+
+    def on_message(msg, info):
+        now = time.time()
+        if info is None:
+            received.append((now, msg))
+        else:
+            received.append((now, msg, info["received_timestamp"] * 1e-9))
+
+    from biosig_ros.ros.qos import sensor_qos
+    try:
+        from rclpy.subscription import MessageInfo  # noqa: F401 - Iron and later
+        probe.node.create_subscription(msg_type, topic, on_message, sensor_qos(1000))
+    except ImportError:
+        probe.node.create_subscription(msg_type, topic, lambda m: on_message(m, None),
+                                       sensor_qos(1000))
+    return received
+
+
+def chain_report(received: dict, time_to_seconds) -> None:
+    """Capture stamp -> command, and the hops, from (arrival, message) lists."""
+    commands, states = received["commands"], received["states"]
+    hops = {name: received[name] for name in ("markers", "joint state", "quality")}
     offset = best_offset(commands, states)
-    arrived = {name: {time_to_seconds(m.header.stamp): t for t, m in list(received)}
-               for name, received in hops.items()}
+    arrived = {name: {time_to_seconds(m.header.stamp): t for t, m in values}
+               for name, values in hops.items()}
     delays, enabled, state_delays, envelope_ages = [], 0, [], []
     split: dict[str, list[float]] = {name: [] for name in hops}
     for j, (arrival, state) in enumerate(states):
@@ -274,7 +317,7 @@ def chain_latency(seconds: float) -> None:
         print("  no command triggered by a joint state was received")
         return
     v = np.array(delays) * 1e3
-    print(f"  {len(v)} commands ({enabled} while enabled, {enables} enable calls), pairing "
+    print(f"  {len(v)} commands ({enabled} while enabled), pairing "
           f"offset {offset}: p50 {np.percentile(v, 50):.2f} ms, p90 {np.percentile(v, 90):.2f} "
           f"ms, p99 {np.percentile(v, 99):.2f} ms, max {v.max():.2f} ms")
     s = np.array(state_delays) * 1e3
@@ -287,6 +330,21 @@ def chain_latency(seconds: float) -> None:
             print(f"    {name:12s} p50 {np.percentile(h, 50):7.2f} ms, p90 "
                   f"{np.percentile(h, 90):7.2f} ms, p99 {np.percentile(h, 99):7.2f} ms "
                   f"({len(h)} frames)")
+    print("  per hop, from the previous stage's arrival here of the same frame:")
+    for name, before, after in (("IK", "markers", "joint state"),
+                                ("quality -> pose", "quality", "joint state"),
+                                ("assist", "joint state", None)):
+        gaps = [(commands[j - offset][0] if after is None else arrived[after][stamp])
+                - arrived[before][stamp]
+                for j, (_, state) in enumerate(states) if state.trigger == "joint_states"
+                and 0 <= j - offset < len(commands)
+                for stamp in [time_to_seconds(state.header.stamp)]
+                if stamp in arrived[before] and (after is None or stamp in arrived[after])]
+        if gaps:
+            g = np.array(gaps) * 1e3
+            print(f"    {name:16s} p50 {np.percentile(g, 50):7.2f} ms, p90 "
+                  f"{np.percentile(g, 90):7.2f} ms, p99 {np.percentile(g, 99):7.2f} ms, max "
+                  f"{g.max():7.2f} ms ({len(g)} frames)")
     if envelope_ages:
         e = np.array(envelope_ages) * 1e3
         print(f"  commands triggered by an envelope ({len(e)}): first sample's stamp -> command "
@@ -377,6 +435,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per target and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chain-seconds", type=float, default=20.0)
+    parser.add_argument("--realtime-priority", type=int, default=0, metavar="N",
+                        help="also run the chain with its nodes at SCHED_FIFO N")
     parser.add_argument("--skip-added", action="store_true")
     parser.add_argument("--skip-chain", action="store_true")
     parser.add_argument("--skip-crash", action="store_true")
@@ -386,6 +446,8 @@ def main() -> None:
         added_latency(args.seconds, args.rounds)
     if not args.skip_chain:
         chain_latency(args.chain_seconds)
+        if args.realtime_priority:
+            chain_latency(args.chain_seconds, args.realtime_priority)
     if not args.skip_crash:
         crash()
     print_load(at_end=True)

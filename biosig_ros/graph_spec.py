@@ -146,6 +146,13 @@ NODE_ARGUMENTS = (
     _arg("frame_prefix", "prefix of the IK segment frames on /tf ({namespace} = the graph's "
          "namespace); '' = the parameter file's ('{namespace}/': s1/thorax in namespace s1)",
          ("ik", "tf_prefix")),
+    _arg("realtime_priority", "SCHED_FIFO priority (1-99) of the nodes between the devices and "
+         "a robot's command (the replay or the device nodes, emg_processing, ik, assist): on a "
+         "busy PC they run before everything else (needs CAP_SYS_NICE or an rtprio limit; "
+         "refused: a warning); '' = the parameter files' (0: normal scheduling)",
+         *((node, "realtime_priority") for node in ("ik", "emg_processing", "replay",
+                                                    "vicon_markers", "trigno_emg", "assist")),
+         type=int),
     _arg("log_level", "log level of every node (debug, info, warn, error, fatal); '' = info",
          (EVERY_NODE, "--log-level"), choices=LOG_LEVELS),
 )

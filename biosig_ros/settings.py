@@ -57,6 +57,15 @@ def doc_field(default, doc: str, *, range: tuple | None = None, runtime: bool = 
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def realtime_priority_field():
+    """The `realtime_priority` parameter of the nodes between a device and a robot's command."""
+    return doc_field(
+        0, "SCHED_FIFO priority (1-99) for this node's threads, so that on a busy PC the chain "
+        "a robot acts on runs before everything else (docs/robot_integration.md); 0 = normal "
+        "scheduling. Needs CAP_SYS_NICE or an rtprio limit: when refused, a warning and normal "
+        "scheduling", range=(0, 99))
+
+
 def field_default(field: dataclasses.Field):
     """The default of a dataclass field (None when it has none), tuples as lists."""
     if field.default is not dataclasses.MISSING:

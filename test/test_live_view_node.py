@@ -13,6 +13,7 @@ from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
 from biosig_ros.ros.conversions import time_to_seconds
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.viewers.skeleton import Skeleton
 
 from live_feed import WU, LiveFeed
@@ -171,6 +172,47 @@ def test_topic_names_follow_the_namespace(probe):
         feed.stop()
         state = json.loads(urllib.request.urlopen(url + "state.json", timeout=20).read())
     assert state["meta"]["streams"]["joints"]["topic"] == "/lab1/ik/joint_states"
+
+
+def joint_state(names, efforts, stamp: float) -> JointState:
+    msg = JointState(name=list(names), effort=list(efforts))
+    msg.header.stamp.sec, nanoseconds = divmod(round(stamp * 1e9), 10**9)
+    msg.header.stamp.nanosec = nanoseconds
+    return msg
+
+
+def test_torques_of_the_chosen_dofs_come_from_a_reliable_publisher_and_bad_ones_are_named(
+        probe):
+    """As torque_node publishes (reliable, volatile): the chosen DoFs' efforts at their stamps,
+    a DoF the topic lacks listed; a message whose efforts do not pair with its names: a line."""
+    elbow = "ulna_elbow_flexion_RotZ"
+    muscle = probe.publisher(JointState, "/torque/muscle", output_qos())
+    node, url = start_view(probe, model_path="", torque_dofs=[elbow, "not_a_dof"])
+    with node:
+        assert probe.wait_for_subscribers(muscle, timeout=30), node.output()
+        sent = {}
+        for k in range(60):
+            stamp = 1000.0 + k / 50
+            sent[round(stamp, 6)] = 10.0 + k
+            muscle.publish(joint_state(["thorax_RotX", elbow], [-1.0, 10.0 + k], stamp))
+            if k == 30:
+                muscle.publish(joint_state(["thorax_RotX", elbow], [1.0], stamp + 0.001))
+            time.sleep(0.01)  # the node's queue holds 50: a burst would overflow it
+
+        def history():
+            state = json.loads(urllib.request.urlopen(url + "state.json", timeout=20).read())
+            return state, state["history"]["torque_muscle"]
+
+        assert probe.wait_until(lambda: len(history()[1]) >= 40, 30), node.output()
+        assert node.wait_for_output("torque_muscle: message ignored: 2 names, 1 efforts", 10)
+        state, points = history()
+    for _, t, values in points:
+        assert values == [sent[round(t, 6)], None]
+    meta = state["meta"]
+    assert meta["torques"]["dofs"] == [elbow, "not_a_dof"]
+    assert meta["streams"]["torque_muscle"]["missing"] == ["not_a_dof"]
+    assert meta["streams"]["torque_muscle"]["topic"] == "/torque/muscle"
+    assert state["stats"]["torque_inverse_dynamics"]["messages"] == 0  # nobody publishes it
 
 
 def test_diagnostics_report_the_address_and_browsers(probe):

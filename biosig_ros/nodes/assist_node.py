@@ -45,6 +45,7 @@ from biosig_ros.ros.diagnostics import Diagnostics
 from biosig_ros.ros.ik_quality import quality_type
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import control_input_qos, output_qos
 
 LEVELS = {"ok": diagnostics.OK, WARN: diagnostics.WARN, ERROR: diagnostics.ERROR}
@@ -58,6 +59,7 @@ class AssistNode(Node):
     def __init__(self):
         super().__init__("assist")
         self.settings = s = declare_settings(self, AssistSettings)
+        apply_priorities(self, s.realtime_priority)
         n = len(s.joints)
         pose = self._pose_support() if s.uses_pose else None
         quality = quality_type() if s.quality_topic and pose is not None else None

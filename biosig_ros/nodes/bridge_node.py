@@ -14,7 +14,6 @@ fail, WARN while an input stream had index gaps within the last window.
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 
 from rclpy.node import Node
@@ -36,10 +35,6 @@ from biosig_ros.nodes.recording_services import (
     recording_problem, recording_service, recording_values)
 
 
-# The server thread shares the GIL with the executor thread, which runs Python most of the
-# time at 400 messages/s; a thread waiting for the GIL gets it after at most the switch
-# interval (5 ms by default), which would be the reply latency floor under load.
-GIL_SWITCH_INTERVAL_S = 0.0005
 # How often topics without publishers yet are looked for (the MCAP recorder: 1 s).
 DISCOVERY_PERIOD_S = 0.5
 # Messages waiting for the intake thread: about 20 s of the demo's five topics at 100 Hz.
@@ -53,7 +48,6 @@ def stamp_ns(msg) -> int:
 class BridgeNode(Node):
     def __init__(self):
         super().__init__("bridge")
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.settings = declare_settings(self, BridgeSettings)
         self.server_settings = declare_settings(self, ServerSettings)
         self.recorder_settings = declare_settings(self, RecorderSettings,

@@ -37,6 +37,7 @@ from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.srv import CalibrateMvc
 
@@ -57,6 +58,7 @@ class EmgProcessingNode(Node):
     def _setup(self) -> None:
         self.settings = s = declare_settings(self, EmgProcessingSettings,
                                              on_change=self._on_change)
+        apply_priorities(self, s.realtime_priority)
         mvc, names, source = self._initial_mvc()
         if s.mode == "biosiglive":
             self._log_biosiglive_call()

@@ -32,8 +32,9 @@ from biosig_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Diagnostics, loss
 from biosig_ros.ros.node_context import expand_frame_prefix, node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.stream_stats import StreamStats
 
 
@@ -61,6 +62,7 @@ class IkNodeSettings(IkSettings):
         "loop")
     pin_cpu: int = doc_field(-1, "the core for pin_threads; -1 = the last core the process may "
                              "use", range=(-1, None))
+    realtime_priority: int = realtime_priority_field()
     max_lag: float = doc_field(
         0.02, "seconds a frame may wait for the solver; older ones are skipped for the newest",
         range=(0.0, None), runtime=True)
@@ -112,6 +114,7 @@ class IkNode(Node):
             self.settings = dataclasses.replace(
                 self.settings, marker_name_map=[*self.settings.marker_name_map, *mapped])
         pinned = pin_python_threads(self.settings.pin_cpu) if self.settings.pin_threads else None
+        apply_priorities(self, self.settings.realtime_priority)  # before the solver thread
         self.solver = IkSolver(self.settings)  # ConfigError (missing model...) ends the node
         model = self.solver.model
         self._marker_names = list(model.marker_names)

@@ -1,7 +1,7 @@
 """live_view: the package's topics drawn in a web browser, and as standard viewer messages.
 
-Subscribes to the EMG envelope and raw EMG (SignalChunk), the markers (MarkerSet) and the joint
-states (JointState); serves a page on http://127.0.0.1:8080/ (biosig_ros.viewers: decimation,
+Subscribes to the EMG envelope and raw EMG (SignalChunk), the markers (MarkerSet), the joint
+states (JointState) and torque_node's joint torques (JointState efforts); serves a page on http://127.0.0.1:8080/ (biosig_ros.viewers: decimation,
 framing, HTTP server and refresh on their own threads: the callbacks here only hand data over).
 It also publishes what RViz, Foxglove, PlotJuggler and rqt_plot draw without the package's
 messages: viz/markers (MarkerArray: marker spheres, skeleton lines) and emg/envelope_channels
@@ -31,6 +31,7 @@ from biosig_ros.ros.viz_messages import ChannelStates, MarkerArrays
 from biosig_ros.viewers.live_view import LiveView, LiveViewSettings
 from biosig_ros.viewers.skeleton import Skeleton
 from biosig_ros.viewers.streams import RateGate
+from biosig_ros.viewers.torques import TORQUE_STREAMS
 
 _RAW_CHECK_S = 0.25   # how soon raw EMG starts after a browser asks for it
 _RAW_LINGER_S = 10.0  # kept this long after the last browser showing it went
@@ -55,8 +56,7 @@ class LiveViewNode(Node):
         super().__init__("live_view")
         self.settings = settings = declare_settings(self, LiveViewSettings)
         self.skeleton = Skeleton.load(settings.model_path) if settings.model_path else None
-        topics = {"envelope": settings.envelope_topic, "raw": settings.raw_topic,
-                  "markers": settings.markers_topic, "joints": settings.joints_topic}
+        topics = settings.topics()
         shown = {key: self.resolve_topic_name(name) if name else ""
                  for key, name in topics.items()}
         # Topics are read in batches (see ros/polled_intake.py), by default by the view's
@@ -90,6 +90,9 @@ class LiveViewNode(Node):
         subscriptions = ((SignalChunk, settings.envelope_topic, self._on_envelope, False),
                          (MarkerSet, settings.markers_topic, self._on_markers, True),
                          (JointState, settings.joints_topic, self._on_joints, False))
+        subscriptions += tuple(
+            (JointState, topics[stream], lambda msg, s=stream: self._on_torque(s, msg), False)
+            for stream in TORQUE_STREAMS)  # '' when no torque DoF is plotted
         for msg_type, topic, callback, raw in subscriptions:
             if topic:
                 self._intake.subscribe(msg_type, topic, callback, input_qos(), raw=raw)
@@ -182,6 +185,13 @@ class LiveViewNode(Node):
             if (self._viz_publisher is not None and not self.settings.markers_topic
                     and self._viz_gate.due(stamp)):
                 self._publish_viz()
+
+    def _on_torque(self, stream: str, msg: JointState) -> None:
+        try:
+            self.view.state.on_torque(stream, list(msg.name), msg.effort,
+                                      time_to_seconds(msg.header.stamp))
+        except ValueError as error:
+            self._bad(stream, error)
 
     def _publish_viz(self) -> None:
         """One MarkerArray: the markers as they are, the skeleton at the newest pose."""

@@ -33,8 +33,9 @@ from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg, seconds_to_ti
 from biosig_ros.ros.node_context import node_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import output_qos
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.signals import SignalChunk
 from biosig_ros.stream_stats import StreamStats
 
@@ -63,6 +64,7 @@ class ReplayOptions:
         "node's start) and stamp on it: the clock of nodes run with use_sim_time:=true")
     clock_rate: float = doc_field(100.0, "/clock messages per second (publish_clock)",
                                   range=(1.0, 1000.0))
+    realtime_priority: int = realtime_priority_field()
 
     def __post_init__(self):
         if self.publish_rate <= 0:
@@ -80,6 +82,7 @@ class ReplayNode(Node):
         super().__init__("replay")
         self.recording_settings = declare_settings(self, RecordingSettings)
         self.options = declare_settings(self, ReplayOptions)
+        apply_priorities(self, self.options.realtime_priority)  # before the pacer thread
         self.recording = load_recording(self.recording_settings)
         self.diagnostics = diagnostics.Diagnostics(self, hardware_id=str(self.recording.path))
 

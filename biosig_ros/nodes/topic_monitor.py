@@ -16,6 +16,7 @@ from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos
 from biosig_ros.settings import doc_field
 from biosig_ros.ros.node_context import node_seconds
@@ -45,6 +46,9 @@ class MonitorSettings:
         "the node's namespace)")
     period: float = doc_field(1.0, "seconds between two printed reports", range=(0.01, 3600.0),
                               runtime=True)
+    niceness: int = doc_field(
+        10, "added to this process's nice value at start: on a busy machine the nodes a robot "
+        "depends on (IK, assist) then take the CPU first; 0 = unchanged", range=(0, 19))
 
     def __post_init__(self):
         for entry in self.topics:
@@ -60,6 +64,7 @@ class TopicMonitor(Node):
     def __init__(self):
         super().__init__("monitor")
         self.settings = declare_settings(self, MonitorSettings, on_change=self._on_change)
+        apply_priorities(self, niceness=self.settings.niceness)
         self.stats: dict[str, StreamStats] = {}
         self.delays: dict[str, float] = {}
         self._message_counts: dict[str, int] = {}

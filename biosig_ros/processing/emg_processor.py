@@ -26,7 +26,7 @@ from biosig_ros.processing.mvc import MVC_METHODS, check_mvc
 from biosig_ros.processing.mvc_recorder import MvcRecorder, MvcRecorderSettings, MvcResult
 from biosig_ros.processing.stream_continuity import (
     LATE, RESTART, ContinuitySettings, StreamContinuity)
-from biosig_ros.settings import doc_field, require_choice
+from biosig_ros.settings import doc_field, realtime_priority_field, require_choice
 from biosig_ros.signals import SignalChunk
 
 MODES = ("streaming", "biosiglive")
@@ -65,6 +65,7 @@ class EmgProcessingSettings(EmgPipelineSettings):
                                   "reset); less is a late chunk (dropped)", range=(1e-3, 3600.0))
     loss_window_s: float = _doc(10.0, "diagnostics stay WARN this long after input samples were "
                                 "lost, late or refused", range=(0.1, 3600.0))
+    realtime_priority: int = realtime_priority_field()
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.robot.assist_law import JointLaw
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 
 PER_JOINT = ("antagonists", "gains", "deadbands", "torque_limits", "rate_limits",
              "gravity_dofs", "gravity_signs", "torque_dofs", "torque_gains")
@@ -94,6 +94,7 @@ class AssistSettings:
     max_future_stamp: float = doc_field(
         0.02, "s: an input stamped further than this in the future is a fault (unsynchronised "
         "clocks across machines)", range=(0.0, 10.0))
+    realtime_priority: int = realtime_priority_field()
     command_memory: str = doc_field(
         "auto", "file keeping the last command published, so that a node restarted after a "
         "crash ramps down from what the controller still holds instead of stepping to 0; "

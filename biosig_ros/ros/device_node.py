@@ -27,8 +27,9 @@ from biosig_ros.devices.device_link import (CONNECTED, CONNECTING, STREAMING, De
                                             DeviceLink, LinkStatus)
 from biosig_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import output_qos
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 
 GRACE_S = 0.5          # a lost device is reported once the loss is this old (see docstring)
 REPORT_PERIOD_S = 0.1  # how often link states are looked at from the executor thread
@@ -47,6 +48,7 @@ class DeviceNodeSettings:
                                       "false: wait for lifecycle transitions")
     frame_id: str = doc_field("world", "header.frame_id of the published messages (the lab's "
                                        "fixed motion-capture frame, REP-103)")
+    realtime_priority: int = realtime_priority_field()
 
 
 class DeviceNode(LifecycleNode):
@@ -56,6 +58,7 @@ class DeviceNode(LifecycleNode):
     def __init__(self, name: str, settings_type: type, hardware_id: Callable[[object], str]):
         super().__init__(name)
         self.node_settings = declare_settings(self, DeviceNodeSettings)
+        apply_priorities(self, self.node_settings.realtime_priority)  # before the link's threads
         self.settings = declare_settings(self, settings_type, on_change=self._on_settings)
         self.frame_id = self.node_settings.frame_id
         self.link: DeviceLink | None = None     # made at the first configure, kept after

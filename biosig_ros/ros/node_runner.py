@@ -21,6 +21,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from biosig_ros.errors import ConfigError
 from biosig_ros.ros.parameters import undeclared_overrides
+from biosig_ros.ros.process_priority import prompt_thread_switches
 
 EXIT_CONFIG_ERROR = 2
 _STOP_CHECK_S = 0.2  # longest wait between two looks at the stop request (when idle)
@@ -48,6 +49,7 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
               flush=True)
         return EXIT_CONFIG_ERROR
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    prompt_thread_switches()
     stop = threading.Event()
     node = None
     status = 0

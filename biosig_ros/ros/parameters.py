@@ -70,19 +70,20 @@ def describe_field(name: str, field: dataclasses.Field, ros_type: Parameter.Type
     return descriptor
 
 
-def _normalise_override(node: Node, name: str, ros_type: Parameter.Type | None) -> None:
+def _normalise_override(node: Node, name: str, ros_type: Parameter.Type | None) -> bool:
     """Make a file/command-line value of an equivalent type acceptable: YAML `10` for a float
-    parameter, `[]` (which YAML cannot type) for any list, integers in a float list."""
+    parameter, integers in a float list. Returns True when an empty list was given (YAML's
+    `[]`, which rcl cannot type and gives as NOT_SET): the override is removed and the caller
+    declares the parameter as the empty list of its type, not its default."""
     overrides = getattr(node, "_parameter_overrides", None)
     if not overrides or name not in overrides or ros_type is None:
-        return
+        return False
     value = overrides[name].value
     if ros_type == Parameter.Type.DOUBLE and isinstance(value, int) and not isinstance(value, bool):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(value))
     elif ros_type in _ARRAY_TYPES.values() and (value is None or len(value) == 0):
-        # rcl gives YAML's untyped `[]` as NOT_SET: the default is used, and an empty list is
-        # every list's default here.
         del overrides[name]
+        return True
     elif ros_type == Parameter.Type.DOUBLE_ARRAY and value is not None and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         overrides[name] = Parameter(name, Parameter.Type.DOUBLE_ARRAY, [float(v) for v in value])
@@ -160,12 +161,12 @@ def declare_settings(node: Node, settings_type: type, prefix: str = "",
         writable = is_runtime(field) and on_change is not None
         descriptor = describe_field(name, field, ros_type, writable)
         check_given_types(node, name, ros_type)
-        _normalise_override(node, name, ros_type)
+        given_empty = _normalise_override(node, name, ros_type)
         overridden = name in (getattr(node, "_parameter_overrides", None) or {})
         try:
             if ros_type is None:
                 node.declare_parameter(name, default, descriptor)
-            elif default == [] and not overridden:
+            elif given_empty or (default == [] and not overridden):
                 _declare_empty_list(node, name, ros_type, descriptor)
             elif default is None or default == []:
                 descriptor.type = ParameterType.PARAMETER_NOT_SET

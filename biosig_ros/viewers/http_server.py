@@ -8,8 +8,8 @@ first, all of them) and that client is sent a fresh snapshot instead, so its cha
 consistent; a socket that accepts nothing for `write_timeout` seconds is closed (the browser's
 EventSource reconnects by itself).
 
-Routes: `/` (the page), `/app.js`, `/style.css`, `/events` (SSE; `?raw=1` adds raw EMG),
-`/state.json` (a snapshot, for tools and tests).
+Routes: `/` (the page), its scripts and style (every file of static/), `/events` (SSE;
+`?raw=1` adds raw EMG), `/state.json` (a snapshot, for tools and tests).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the live page shows, kept between refreshes, and its JSON framing.
 
-The ingest methods (on_signal, on_markers, on_joints) are called by the node's topic callbacks:
+The ingest methods (on_signal, on_markers, on_joints, on_torque) are called by the node's topic callbacks:
 they only decimate into bounded buffers under a lock. `frame()` (the refresh thread, ~30 Hz)
 takes what arrived since the previous refresh and encodes it once for every browser;
 `snapshot()` encodes what a browser that (re)connects starts with: the description of every
@@ -9,7 +9,8 @@ browser may still receive after it, are to be skipped.
 
 Messages (one JSON object each):
   init:  {"type": "init", "seq", "meta", "history": {stream: points}, "markers", "skeleton"}
-  frame: {"type": "frame", "seq", "time", stream: new points..., "markers", "skeleton", "sync",
+  frame: {"type": "frame", "seq", "time", stream: new points... (envelope, joints,
+          torque_muscle, torque_inverse_dynamics; raw when asked), "markers", "skeleton", "sync",
           "recv": {stream: wall time the newest message arrived}, "stats" (about once a
           second), "meta" (when a stream's channels, unit or rate changed)}
 The markers shown are those of the skeleton's frame (same stamp) while that frame is among the
@@ -18,7 +19,9 @@ are behind the newest markers ({"paired": true, "lag": s}); otherwise (no pose y
 older than that, or no marker frame of its stamp) the newest markers, and "sync" gives how far
 the skeleton's pose is behind them ({"paired": false, "lag": s}; null without a skeleton).
 Points are [index, t, values] (raw EMG: [index, t, mins, maxs]); t is the sample's capture time
-(POSIX seconds). Non-finite numbers travel as null (JSON has no NaN).
+(POSIX seconds). Non-finite numbers travel as null (JSON has no NaN). Torque points carry the
+efforts of meta.torques.dofs in that order (null: a DoF the topic does not name, listed in its
+stream's meta "missing"); meta.torques.dofs empty = no torque plot.
 """
 from __future__ import annotations
 
@@ -31,9 +34,10 @@ import numpy as np
 
 from biosig_ros.viewers.skeleton import Skeleton, dof_display
 from biosig_ros.viewers.streams import MINMAX, PoseSeries, SignalSeries, StreamHealth
+from biosig_ros.viewers.torques import TORQUE_STREAMS, TORQUE_UNIT, TorqueSeries, chosen_dofs
 
 SIGNAL_STREAMS = ("envelope", "raw")
-STREAMS = ("envelope", "raw", "markers", "joints")
+STREAMS = ("envelope", "raw", "markers", "joints", *TORQUE_STREAMS)
 _STATS_PERIOD_S = 1.0
 # Marker frames kept to pair with the skeleton: 5 s at 100 Hz (an IK node that far behind is
 # shown unpaired, with its lag).
@@ -57,11 +61,12 @@ def is_mvc_fraction(unit: str) -> bool:
 
 
 class LiveState:
-    """The latest data of the four streams, decimated; thread-safe."""
+    """The latest data of the streams, decimated; thread-safe."""
 
     def __init__(self, topics: dict[str, str], window_s: float, chart_rate: float,
                  raw_chart_rate: float, refresh_rate: float, skeleton: Skeleton | None = None,
-                 clock=time.time):
+                 clock=time.time, torque_dofs=()):
+        """torque_dofs: the DoFs whose torques are plotted (none: no torque plot)."""
         self._lock = threading.Lock()
         self._clock = clock
         self.topics = dict(topics)
@@ -71,6 +76,9 @@ class LiveState:
         self.series = {"envelope": SignalSeries(window_s, chart_rate),
                        "raw": SignalSeries(window_s, raw_chart_rate, MINMAX),
                        "joints": PoseSeries(window_s, chart_rate)}
+        self.torque_dofs = chosen_dofs(torque_dofs)
+        for stream in TORQUE_STREAMS:
+            self.series[stream] = TorqueSeries(self.torque_dofs, window_s, chart_rate)
         self.health = {name: StreamHealth(clock) for name in STREAMS}
         self._marker_names: list[str] = []
         self._marker_version = 0
@@ -124,6 +132,13 @@ class LiveState:
                 self._q, self._q_stamp, self._q_new = q, stamp, True
         return q
 
+    def on_torque(self, stream: str, names: list[str], efforts, stamp: float) -> None:
+        """A torque_node JointState of `stream` (a TORQUE_STREAMS key): DoF names and efforts
+        (N.m). ValueError when names and efforts do not pair (nothing is kept)."""
+        with self._lock:
+            self.series[stream].add_efforts(names, efforts, stamp)
+            self.health[stream].record(stamp)
+
     # --- encoding (refresh thread, HTTP threads) ------------------------------------------
 
     def _meta_key(self) -> tuple:
@@ -143,6 +158,8 @@ class LiveState:
                 "markers": {"topic": self.topics.get("markers", ""),
                             "names": self._marker_names},
                 "dofs": dof_display(joints, rotational),
+                "torques": {"dofs": self.torque_dofs, "unit": TORQUE_UNIT,
+                            "streams": list(TORQUE_STREAMS)},
                 "skeleton": self.skeleton.meta() if self.skeleton is not None else None}
 
     def _skeleton_now(self) -> dict | None:
@@ -195,6 +212,7 @@ class LiveState:
         parts = [f'{{"type":"frame","seq":{seq},"time":{now!r}',
                  f',"envelope":{dumps_numbers(new["envelope"])}',
                  f',"joints":{dumps_numbers(new["joints"])}',
+                 *(f',"{name}":{dumps_numbers(new[name])}' for name in TORQUE_STREAMS),
                  f',"markers":{dumps_numbers(markers)}',
                  f',"skeleton":{dumps_numbers(skeleton)}',
                  f',"sync":{json.dumps(sync)}',

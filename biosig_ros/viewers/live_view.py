@@ -18,6 +18,7 @@ from biosig_ros.settings import doc_field as _doc
 from biosig_ros.viewers.http_server import LiveServer
 from biosig_ros.viewers.live_state import LiveState
 from biosig_ros.viewers.skeleton import Skeleton
+from biosig_ros.viewers.torques import chosen_dofs
 
 
 _PORT_ATTEMPTS = 10  # a taken port: try the next ones before giving up
@@ -35,6 +36,14 @@ class LiveViewSettings:
                                      "('' = none)")
     markers_topic: str = _doc("markers", "MarkerSet drawn in the 3D view ('' = none)")
     joints_topic: str = _doc("ik/joint_states", "JointState of the model's DoFs ('' = none)")
+    torque_dofs: list[str] = _doc(
+        ["ulna_elbow_flexion_RotZ"], "model DoFs whose joint torques are plotted, muscle model "
+        "and inverse dynamics (torque_node, in the exo_demo graph); [] = no torque plot")
+    torque_muscle_topic: str = _doc("torque/muscle", "JointState of the muscle-model torques "
+                                                     "(effort, N.m per DoF; '' = none)")
+    torque_inverse_dynamics_topic: str = _doc(
+        "torque/inverse_dynamics", "JointState of the inverse-dynamics torques (effort, N.m "
+        "per DoF; '' = none)")
     model_path: str = _doc("data/Wu_Shoulder_Model_mod_wt_wrapp.bioMod",
                            "biorbd model whose skeleton is drawn from the joint states "
                            "('' = no skeleton)")
@@ -77,6 +86,14 @@ class LiveViewSettings:
             if spec.name.endswith("topic") and value.startswith("~"):
                 raise ConfigError(f"parameter '{spec.name}': a private name makes no sense here")
 
+    def topics(self) -> dict[str, str]:
+        """Stream -> topic as given ('' = not taken); no torque topic without torque DoFs."""
+        plotted = bool(chosen_dofs(self.torque_dofs))
+        return {"envelope": self.envelope_topic, "raw": self.raw_topic,
+                "markers": self.markers_topic, "joints": self.joints_topic,
+                "torque_muscle": self.torque_muscle_topic if plotted else "",
+                "torque_inverse_dynamics": self.torque_inverse_dynamics_topic if plotted else ""}
+
 
 class LiveView:
     """State + server + refresh thread. `start()` binds the port (ConfigError if taken)."""
@@ -89,11 +106,10 @@ class LiveView:
         simulated under use_sim_time, to match the stamps)."""
         self.settings = settings
         self._before_refresh = before_refresh  # e.g. the node taking its queued messages
-        topics = topics or {"envelope": settings.envelope_topic, "raw": settings.raw_topic,
-                            "markers": settings.markers_topic, "joints": settings.joints_topic}
+        topics = topics or settings.topics()
         self.state = LiveState(topics, settings.window_s, settings.chart_rate,
                                settings.raw_chart_rate, settings.refresh_rate, skeleton,
-                               clock)
+                               clock, settings.torque_dofs)
         self.server = self._bind(settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_loop, name="live-refresh",

@@ -1,10 +1,13 @@
 // biosig_ros live view: draws what the live_view node pushes over Server-Sent Events.
 // No library: canvas 2D for the strip charts, the bars and a small orbit projection for 3D.
-// window.__liveView exposes what was drawn last (for tests and benchmarks).
+// window.__liveView exposes what was drawn last (for tests and benchmarks). Panels of their own
+// files (torques.js) register a drawing function in window.__liveViewPanels; each gets `kit`.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const STREAMS = ["envelope", "raw", "joints"];
+  const STREAMS = ["envelope", "raw", "joints", "torque_muscle", "torque_inverse_dynamics"];
+  const emptySeries = () => Object.fromEntries(STREAMS.map((name) => [name, []]));
+  const panels = window.__liveViewPanels = window.__liveViewPanels || [];
   const LAG_LIMIT_S = 2.0;
   const api = window.__liveView = {
     connected: false, inits: 0, framesReceived: 0, frames: 0, fps: 0, seq: 0, errors: 0,
@@ -15,7 +18,7 @@
     received: {},
   };
   const state = {
-    meta: null, series: { envelope: [], raw: [], joints: [] }, markers: null, skeleton: null,
+    meta: null, series: emptySeries(), markers: null, skeleton: null,
     stats: {}, recv: {}, drawnRecv: {}, dirty: false, drawTimes: [], initSeq: -1,
   };
   const camera = { azimuth: -60, elevation: 15, zoom: 1, center: null, radius: 0.5 };
@@ -95,7 +98,7 @@
   }
   function applyMeta(meta) {
     state.meta = meta;
-    state.series = { envelope: [], raw: [], joints: [] };
+    state.series = emptySeries();
     api.charts = {}; api.bars = {};
   }
   function append(name, points) {
@@ -428,6 +431,7 @@
   function draw() {
     const start = performance.now();
     drawEmg(); drawBars(); drawAngles(); drawView(); drawStats(); measureDelays();
+    for (const panel of panels) panel(kit);
     api.frames++;
     const now = performance.now();
     api.drawMs = now - start;
@@ -444,6 +448,8 @@
     }
     requestAnimationFrame(loop);
   }
+  // What panels of other files draw with (see the top).
+  const kit = { $, api, state, prepare, color, si, waiting, strip, extent, windowS, topic };
   $("raw-toggle").addEventListener("change", connect);
   $("labels-toggle").addEventListener("change", () => { state.dirty = true; });
   window.addEventListener("resize", () => { state.dirty = true; });
