@@ -27,9 +27,9 @@ WORKERS_FAST_TIER = 3
 GRAPHS = frozenset({
     "test_assist_muscle_torque.py", "test_bridge_record_under_load.py", "test_exo_demo.py",
     "test_framing.py", "test_graph.py", "test_ik_continuity_node.py", "test_lab_recordings.py",
-    "test_live_view_browser.py", "test_mcap_demo.py", "test_namespaces.py",
-    "test_onboarding.py", "test_panel_gui.py", "test_qos_outputs.py", "test_shared_memory.py",
-    "test_sim_time.py", "test_supervision.py",
+    "test_live_view_browser.py", "test_live_view_torques_browser.py", "test_mcap_demo.py",
+    "test_namespaces.py", "test_onboarding.py", "test_panel_gui.py", "test_qos_outputs.py",
+    "test_shared_memory.py", "test_sim_time.py", "test_supervision.py",
 })
 
 # The longest files (the whole suite's --durations, docs/testing.md), in that order; every

@@ -1,5 +1,6 @@
 """The parallel run's settings (parallel.py): worker count of `-n auto`, file order."""
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -62,6 +63,16 @@ def test_a_file_is_one_unit_of_work_and_the_graph_files_are_one_together():
         f"test/{sorted(GRAPHS)[-1]}::test_y") == "graphs"
     assert scope_of("test/test_tiers.py::test_a[x::y]") == "test/test_tiers.py"
     assert scope_of("test/test_tiers.py") == "test/test_tiers.py"
+
+
+def test_every_file_that_runs_a_graph_or_a_browser_is_among_the_graph_files():
+    """A new test file starting graphs runs beside the other graphs only once listed."""
+    exiting_at_once = {"test_start_values.py"}  # graphs refused at start: no streaming
+    this = Path(__file__).name
+    starts = re.compile(r"\b(GraphProcess|start_graph|Browser)\(|BUSY_LOOP")
+    running = {p.name for p in Path(__file__).parent.glob("test_*.py")
+               if p.name != this and starts.search(p.read_text(encoding="utf-8"))}
+    assert running - exiting_at_once <= GRAPHS, sorted(running - exiting_at_once - GRAPHS)
 
 
 def test_the_named_files_exist():
