@@ -12,12 +12,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from ros_harness import isolate_ros_graph  # noqa: E402
-from parallel import file_scheduler, longest_first, worker_count  # noqa: E402
+from parallel import (close_slots, file_scheduler, is_alone, longest_first,  # noqa: E402
+                      open_slots, run_slot, worker_count)
 from tiers import fast_only, fast_tier_guard, in_fast_tier, is_integration  # noqa: E402
 
 # Parallel runs and their workers (or a lab's live graph) never see each other's topics: each
 # process importing this (the pytest-xdist controller, every worker) claims a domain of its own.
 isolate_ros_graph()
+# The lock files through which a test of parallel.ALONE runs with no other beside it.
+_SLOTS = open_slots()
+
+
+def pytest_unconfigure(config):
+    close_slots(_SLOTS)
 
 
 def pytest_addoption(parser):
@@ -64,9 +71,11 @@ def ros_home_of_this_run(tmp_path_factory):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     """Fast-tier tests (and their fixtures) run under the guard in every run, the whole
-    suite included: one that starts a process or DDS fails there, not only under --fast."""
-    if is_integration(item):
-        yield
-        return
-    with fast_tier_guard(item.nodeid):
-        yield
+    suite included: one that starts a process or DDS fails there, not only under --fast.
+    Every test holds its slot of the parallel run (parallel.run_slot)."""
+    with run_slot(is_alone(item)):
+        if is_integration(item):
+            yield
+            return
+        with fast_tier_guard(item.nodeid):
+            yield

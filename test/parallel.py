@@ -13,7 +13,11 @@ test file alone (or a `file::test`) runs in this process, as `-n 0` does.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 WORKERS_ENVIRONMENT = "BIOSIG_ROS_TEST_WORKERS"
@@ -31,6 +35,17 @@ GRAPHS = frozenset({
     "test_namespaces.py", "test_onboarding.py", "test_panel_gui.py", "test_qos_outputs.py",
     "test_shared_memory.py", "test_sim_time.py", "test_supervision.py",
 })
+
+# Tests that run with no other test of the run beside them (in every worker, the others wait
+# at their next test): the assist chain refuses inputs older than 100 ms, which a graph
+# starved by the run's other workers exceeds; the bridge's recording under CPU load starts
+# its own busy loops. A file name, or file::test.
+ALONE = frozenset({
+    "test_exo_demo.py", "test_assist_muscle_torque.py", "test_bridge_record_under_load.py",
+    "test_panel_gui.py::test_exo_demo_in_a_namespace",
+    "test_ik_node.py::test_joint_states_from_markers_of_another_process",
+})
+SLOTS_ENVIRONMENT = "BIOSIG_ROS_TEST_SLOTS"  # the run's lock files, shared with its workers
 
 # The longest files (the whole suite's --durations, docs/testing.md), in that order; every
 # other file follows in collection order.
@@ -89,3 +104,44 @@ def file_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return scope_of(nodeid)
     return FileScheduling(config, log)
+
+
+def is_alone(item) -> bool:
+    name = Path(str(item.path)).name
+    return name in ALONE or f"{name}::{item.originalname}" in ALONE
+
+
+def open_slots(environment=os.environ) -> str | None:
+    """In the pytest process that starts the workers (not in a worker): a directory for the
+    run's lock files, passed on to the workers in the environment. Returns it (None in a
+    worker)."""
+    if "PYTEST_XDIST_WORKER" in environment:
+        return None
+    directory = tempfile.mkdtemp(prefix="biosig_ros-test-slots-")
+    environment[SLOTS_ENVIRONMENT] = directory
+    return directory
+
+
+def close_slots(directory: str | None) -> None:
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def run_slot(alone: bool, environment=os.environ):
+    """Hold the run's slot lock while a test runs: shared for most tests, exclusive for those of
+    ALONE. A turnstile in front keeps the exclusive one from waiting forever behind a stream
+    of shared ones: once it waits, no new test starts until it has run."""
+    directory = environment.get(SLOTS_ENVIRONMENT)
+    if not directory or not os.path.isdir(directory):
+        yield
+        return
+    with open(os.path.join(directory, "turnstile"), "a") as turnstile, \
+            open(os.path.join(directory, "slots"), "a") as slots:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(slots, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            if not alone:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        yield  # both locks are released when their files close

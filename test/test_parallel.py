@@ -7,8 +7,10 @@ from types import SimpleNamespace
 import pytest
 
 import parallel
-from parallel import (GRAPHS, LONGEST, WORKERS_ENVIRONMENT, WORKERS_FAST_TIER,
-                      WORKERS_WHOLE_SUITE, longest_first, scope_of, worker_count)
+from parallel import (ALONE, GRAPHS, LONGEST, WORKERS_ENVIRONMENT, WORKERS_FAST_TIER,
+                      WORKERS_WHOLE_SUITE, is_alone, longest_first, run_slot, scope_of,
+                      worker_count)
+from ros_harness import wait_until
 
 
 def config(*args):
@@ -97,3 +99,65 @@ def test_ros_home_is_this_runs_own(ros_home_of_this_run, tmp_path_factory):
     directory, not ~/.ros shared with parallel workers and other runs."""
     assert os.environ["ROS_HOME"] == str(ros_home_of_this_run)
     assert ros_home_of_this_run.parent == tmp_path_factory.getbasetemp()
+
+
+def test_a_test_run_alone_waits_for_the_running_ones_and_holds_back_the_next(tmp_path):
+    """run_slot across threads (flock: each open file is its own lock holder, as a worker is)."""
+    import threading
+
+    environment = {parallel.SLOTS_ENVIRONMENT: str(tmp_path)}
+    events = []
+    shared_in, shared_may_leave, alone_in, alone_may_leave = (threading.Event() for _ in "1234")
+
+    def shared(may_leave, name):
+        with run_slot(False, environment):
+            events.append(name)
+            shared_in.set()
+            assert may_leave.wait(60)
+
+    def alone():
+        with run_slot(True, environment):
+            events.append("alone")
+            alone_in.set()
+            assert alone_may_leave.wait(60)
+
+    first = threading.Thread(target=shared, args=(shared_may_leave, "first"))
+    first.start()
+    assert shared_in.wait(60)
+    lone = threading.Thread(target=alone)
+    lone.start()
+    assert not alone_in.wait(0.5)            # a test running: the lone one waits
+    later_may_leave = threading.Event()
+    later = threading.Thread(target=shared, args=(later_may_leave, "later"))
+    later.start()
+    assert not wait_until(lambda: "later" in events, 0.5)  # nor does a test started after it
+    shared_may_leave.set()
+    assert alone_in.wait(60)
+    assert events == ["first", "alone"]      # the later one did not pass it
+    alone_may_leave.set()
+    later_may_leave.set()
+    for thread in (first, lone, later):
+        thread.join(60)
+    assert events == ["first", "alone", "later"]
+
+
+def test_without_the_runs_directory_a_slot_is_free(tmp_path):
+    with run_slot(True, {}), run_slot(True, {parallel.SLOTS_ENVIRONMENT: str(tmp_path / "no")}):
+        pass
+
+
+def test_the_tests_run_alone_are_named_by_file_or_by_test():
+    def item(name, test):
+        return SimpleNamespace(path=Path("test") / name, originalname=test)
+
+    assert is_alone(item("test_exo_demo.py", "anything"))
+    assert is_alone(item("test_ik_node.py", "test_joint_states_from_markers_of_another_process"))
+    assert not is_alone(item("test_ik_node.py", "test_replay_node_feeds_ik_node"))
+    names = {p.name for p in Path(__file__).parent.glob("test_*.py")}
+    assert {entry.split("::")[0] for entry in ALONE} <= names
+
+
+def test_every_process_of_the_run_shares_its_slots_directory():
+    """Set by the pytest process that starts the workers, inherited by them."""
+    directory = Path(os.environ[parallel.SLOTS_ENVIRONMENT])
+    assert directory.is_dir() and directory.name.startswith("biosig_ros-test-slots-")
