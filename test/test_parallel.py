@@ -161,3 +161,11 @@ def test_every_process_of_the_run_shares_its_slots_directory():
     """Set by the pytest process that starts the workers, inherited by them."""
     directory = Path(os.environ[parallel.SLOTS_ENVIRONMENT])
     assert directory.is_dir() and directory.name.startswith("biosig_ros-test-slots-")
+
+
+def test_a_running_test_holds_its_slot():
+    """conftest.py wraps every test in run_slot: while this one runs, no test of ALONE can."""
+    import fcntl
+    with open(Path(os.environ[parallel.SLOTS_ENVIRONMENT]) / "slots", "a") as slots:
+        with pytest.raises(OSError):
+            fcntl.flock(slots, fcntl.LOCK_EX | fcntl.LOCK_NB)
