@@ -213,7 +213,12 @@ def recording() -> None:
                                "muscle")))
 
     first, second = slice(0, half), slice(half, None)
-    fit = calibrate_gains(est.model, est.groups, part(first), dofs)
+    # as the node's ~/calibrate fits: activations low-passed by calibration_smoothing_hz
+    smoothing = dict(smoothing_hz=est.settings.calibration_smoothing_hz,
+                     frame_rate=est.settings.frame_rate)
+    print(f"  calibration_smoothing_hz {est.settings.calibration_smoothing_hz:g} (the node's "
+          "default)")
+    fit = calibrate_gains(est.model, est.groups, part(first), dofs, **smoothing)
     est2 = estimator()
     est2.set_gains(fit.gains)
     muscle2 = np.array([est2.step(t, qi, qdi, est2.normalise(e, "V")).muscle
@@ -222,7 +227,7 @@ def recording() -> None:
     rmse_a, r2_a = fit_quality(muscle2[second][:, columns], inverse[second][:, columns])
     print(f"  fitted on the first half, second half     : RMSE {rmse_b:.3f} -> {rmse_a:.3f} N.m, "
           f"R^2 {r2_b:.3f} -> {r2_a:.3f}")
-    whole = calibrate_gains(est.model, est.groups, window, dofs)
+    whole = calibrate_gains(est.model, est.groups, window, dofs, **smoothing)
     print(f"  fitted on all frames (in-sample)          : RMSE {whole.rmse_before:.3f} -> "
           f"{whole.rmse_after:.3f} N.m, R^2 {whole.r2_before:.3f} -> {whole.r2_after:.3f}")
     print("  gains (all frames): " + ", ".join(f"{n}={g:.2f}" for n, g in

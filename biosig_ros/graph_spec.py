@@ -147,11 +147,12 @@ NODE_ARGUMENTS = (
          "namespace); '' = the parameter file's ('{namespace}/': s1/thorax in namespace s1)",
          ("ik", "tf_prefix")),
     _arg("realtime_priority", "SCHED_FIFO priority (1-99) of the nodes between the devices and "
-         "a robot's command (the replay or the device nodes, emg_processing, ik, assist): on a "
-         "busy PC they run before everything else (needs CAP_SYS_NICE or an rtprio limit; "
-         "refused: a warning); '' = the parameter files' (0: normal scheduling)",
+         "a robot's command (the replay or the device nodes, emg_processing, ik, torque, "
+         "assist): on a busy PC they run before everything else (needs CAP_SYS_NICE or an "
+         "rtprio limit; refused: a warning); '' = the parameter files' (0: normal scheduling)",
          *((node, "realtime_priority") for node in ("ik", "emg_processing", "replay",
-                                                    "vicon_markers", "trigno_emg", "assist")),
+                                                    "vicon_markers", "trigno_emg", "torque",
+                                                    "assist")),
          type=int),
     _arg("log_level", "log level of every node (debug, info, warn, error, fatal); '' = info",
          (EVERY_NODE, "--log-level"), choices=LOG_LEVELS),

@@ -258,6 +258,22 @@ def test_pose_faults(wu):
         support(wu).bind(["a", "b"])
 
 
+def test_a_free_rotation_wrapping_is_no_jump(wu):
+    """IK publishes a free rotation (the Wu thorax: range [-pi, pi]) wrapped into its range:
+    crossing -pi/pi is a step of a few mrad, not of 2 pi (watch_dofs [] = every DoF)."""
+    thorax = wu.dof_names.index("thorax_RotX")
+    pose = support(wu)
+    before, after = POSE.copy(), POSE.copy()
+    before[thorax], after[thorax] = math.pi - 0.002, -math.pi + 0.002
+    pose.update(before)
+    pose.update(after)
+    pose.update(before)
+    stepped = before.copy()
+    stepped[thorax] = math.pi - 0.5  # 0.498 rad from the previous pose: a jump
+    with pytest.raises(InputFault, match="thorax_RotX moved 0.498"):
+        pose.update(stepped)
+
+
 # --- the simulated exoskeleton ------------------------------------------------------------
 
 def test_exo_reaches_the_torque_over_damping_speed_and_stops_at_its_limits():

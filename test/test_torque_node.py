@@ -67,7 +67,9 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
             pose.position = trial.q[k].tolist()
             pose.velocity = trial.qdot[k].tolist()
             poses.publish(pose)
-            probe.wait_until(lambda: len(inverse) >= k - 5, 10)
+            # paced by the node's answers; a node that stops answering fails here, not after
+            # a timeout per remaining frame
+            assert probe.wait_until(lambda: len(inverse) >= k - 5, 60), (k, node.output())
         assert probe.wait_until(lambda: len(muscle) == len(trial.stamps), 30), (
             len(muscle), node.output())
         request = CalibrateTorque.Request(duration=2.0, output_file=str(out_file))
@@ -119,3 +121,57 @@ def test_a_bad_channel_map_stops_the_node_with_one_line_and_status_2(tmp_path):
                      {"model_path": MODEL, "channel_map_file": str(map_file)}) as node:
         assert node.process.wait(timeout=60) == 2, node.output()
         assert "channel EMG1 names muscle 'NOPE', which the model does not have" in node.output()
+
+
+def test_torques_keep_flowing_while_a_calibration_fits(tmp_path):
+    """The fit runs in a worker thread: poses sent after the node said it started fitting get
+    their torques before the service answers (with the fit on the executor thread, none
+    could). Counted, not timed: a long fit (20 s window with force scales) gives time for many
+    round trips, and the test asks for a few."""
+    map_file = tmp_path / "map.yaml"
+    map_file.write_text(yaml.safe_dump(MAP))
+    params = {"model_path": MODEL, "channel_map_file": str(map_file), "window_s": 30.0,
+              "pairing_wait_s": 5.0, "force_scale_change": 0.3}
+    trial = synthetic_trial(len(NAMES), seconds=40.0, seed=6)
+    from biosig_ros.processing.torque_model import TorqueModel
+    dofs = list(TorqueModel(MODEL).dof_names)
+    with NodeProcess("biosig_ros.nodes.torque_node", "torque", params) as node, \
+            RosProbe() as probe:
+        muscle = probe.subscribe(JointState, "/torque/muscle")
+        envelope = probe.publisher(SignalChunkMsg, "/emg/envelope")
+        poses = probe.publisher(JointState, "/ik/joint_states")
+        assert probe.wait_for_subscribers(poses, timeout=90), node.output()
+        assert probe.wait_for_subscribers(envelope, timeout=90), node.output()
+
+        def send(k: int) -> None:
+            envelope.publish(chunk_to_msg(SignalChunk(
+                trial.excitation[k][None, :], k, T0 + trial.stamps[k], 100.0, NAMES, "")))
+            pose = JointState(name=dofs, position=trial.q[k].tolist(),
+                              velocity=trial.qdot[k].tolist())
+            pose.header.stamp = stamp(T0 + trial.stamps[k])
+            poses.publish(pose)
+
+        def send_and_wait(k: int) -> bool:
+            before = len(muscle)
+            send(k)
+            return probe.wait_until(lambda: len(muscle) > before, 30)
+
+        k = 0
+        while k < 2100:  # 21 s of paired frames kept (one may be lost: best effort)
+            send_and_wait(k)
+            k += 1
+        client = probe.node.create_client(CalibrateTorque, "/torque/calibrate")
+        assert client.wait_for_service(timeout_sec=60)
+        answer = client.call_async(CalibrateTorque.Request(duration=20.0))
+        assert probe.wait_until(lambda: "fitting" in node.output(), 60), node.output()
+        during = 0
+        while not answer.done() and k < len(trial.stamps):
+            if send_and_wait(k) and not answer.done():
+                during += 1
+            k += 1
+        assert probe.wait_until(answer.done, 120), node.output()
+        response = answer.result()
+    assert response.success, response.message
+    # Each counted pose was sent after the fit began and answered before the service was.
+    assert during >= 5, (during, node.output()[-2000:])
+    assert "worker thread" in node.output()

@@ -7,13 +7,16 @@ Each pose is paired with the envelope sample nearest its stamp: it waits (at mos
 pairing_wait_s) for the envelope to reach its stamp, then takes the newest sample if it lies
 within max_envelope_age_s, else publishes the inverse dynamics only (counted, flagged).
 Service ~/calibrate (biosig_ros/srv/CalibrateTorque): an async callback that waits, if needed,
-until `duration` seconds of paired frames are kept, fits the gains (torque_calibration), applies
-and saves them. The fit runs on the executor thread (biorbd holds the interpreter lock anyway):
-about (channels + 1) x 0.15 ms per frame, e.g. 1.6 s for 10 s at 100 Hz with 10 channels.
+until `duration` seconds of paired frames are kept, fits the gains (torque_calibration) in a
+worker thread on a model of its own (biorbd models are not thread-safe), then applies and saves
+them on the executor. The fit takes about (channels + 1) x 0.15 ms per frame (1.6 s for 10 s at
+100 Hz with 10 channels); biorbd holds the interpreter lock per call, not across calls, so the
+executor keeps publishing torques meanwhile (more slowly while it runs).
 """
 from __future__ import annotations
 
 import array
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -31,12 +34,14 @@ from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.torque_calibration import TorqueWindow, calibrate_gains
 from biosig_ros.processing.torque_estimator import (TorqueEstimator, TorqueResult,
                                                     TorqueSettings)
+from biosig_ros.processing.torque_model import TorqueModel
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.node_runner import main_for
 from biosig_ros.ros.node_setup import setup_or_destroy
 from biosig_ros.ros.parameters import declare_settings
+from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos, output_qos
-from biosig_ros.settings import doc_field
+from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.srv import CalibrateTorque
 
 
@@ -55,6 +60,7 @@ class TorqueNodeSettings(TorqueSettings):
         "('' = not saved)", runtime=True)
     loss_window_s: float = doc_field(10.0, "/diagnostics stays WARN this long after a pose "
                                      "went without envelope", range=(0.0, None))
+    realtime_priority: int = realtime_priority_field()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,6 +128,7 @@ class TorqueNode(Node):
 
     def _setup(self) -> None:
         self.settings = s = declare_settings(self, TorqueNodeSettings, on_change=self._on_change)
+        apply_priorities(self, s.realtime_priority)  # before the calibration worker
         self.estimator = TorqueEstimator(s)
         model = self.estimator.model
         self._dofs = list(model.dof_names)
@@ -136,6 +143,8 @@ class TorqueNode(Node):
         self._times: deque[float] = deque(maxlen=500)
         self._last_error = ""
         self._waiting: tuple[float, Future] | None = None  # (seconds wanted, its future)
+        self._calibration_model: TorqueModel | None = None  # the worker's, loaded on first use
+        self._calibration_lock = threading.Lock()  # one fit at a time on that model
         self._muscle = self.create_publisher(JointState, "torque/muscle", output_qos())
         self._inverse = self.create_publisher(JointState, "torque/inverse_dynamics",
                                               output_qos())
@@ -293,12 +302,16 @@ class TorqueNode(Node):
             inverse_dynamics=np.array([r.inverse_dynamics for r, _ in chosen]),
             muscle=np.array([r.muscle for r, _ in chosen]))
         est = self.estimator
-        try:
-            fit = calibrate_gains(est.model, est.groups, window, self.settings.calibration_dofs,
-                                  (self.settings.gain_min, self.settings.gain_max),
-                                  self.settings.force_scale_change, est.force_scale)
-        except ValueError as error:
-            response.message = f"calibration failed: {error}"
+        self.get_logger().info(f"calibration: fitting {len(chosen)} frames in a worker thread "
+                               "(torques keep flowing)")
+        outcome = await self._fit_in_worker(window, [g.copy() for g in est.groups],
+                                            est.force_scale.copy())
+        if isinstance(outcome, str):
+            response.message = f"calibration failed: {outcome}"
+            return response
+        fit = outcome
+        if len(fit.gains) != len(est.gains):
+            response.message = "calibration failed: the envelope's channels changed during the fit"
             return response
         est.set_gains(fit.gains, fit.force_scale)
         est.channel_map.notes = fit.notes()
@@ -324,6 +337,29 @@ class TorqueNode(Node):
                             f"{fit.r2_after:.3f}; {note}")
         self.get_logger().info("calibration: " + response.message)
         return response
+
+    async def _fit_in_worker(self, window: TorqueWindow, groups, force_scale):
+        """calibrate_gains in a worker thread: the CalibrationResult, or the error's text."""
+        done = Future()
+        s = self.settings
+
+        def fit_on_own_model():
+            if self._calibration_model is None:  # its own: the estimator's is in use
+                self._calibration_model = TorqueModel(self.estimator.model.path)
+            return calibrate_gains(self._calibration_model, groups, window, s.calibration_dofs,
+                                   (s.gain_min, s.gain_max), s.force_scale_change, force_scale,
+                                   s.calibration_smoothing_hz, s.frame_rate)
+
+        def fit():
+            try:
+                with self._calibration_lock:
+                    fitted = fit_on_own_model()
+                done.set_result(fitted)
+            except Exception as error:  # noqa: BLE001 - answered, never a dead service
+                done.set_result(str(error) or type(error).__name__)
+
+        threading.Thread(target=fit, name="torque-calibration", daemon=True).start()
+        return await done
 
     # --- diagnostics ---------------------------------------------------------------------
 

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from biosig_ros.processing.ik_model import IkModel
-
-_FULL_TURN = 2 * math.pi - 1e-9
+from biosig_ros.processing.ik_model import IkModel, free_rotations, wrapped_step
 
 
 @dataclass
@@ -44,7 +42,7 @@ class PoseContinuity:
     def __init__(self, model: IkModel, max_pose_step: float, max_translation_step: float):
         self.dof_names = model.dof_names
         self.rotational = model.rotational.copy()
-        self.free = model.rotational & ((model.q_max - model.q_min) >= _FULL_TURN)
+        self.free = free_rotations(model.q_min, model.q_max, model.rotational)
         self.wrap_low = np.where(self.free, (model.q_min + model.q_max) / 2 - math.pi, 0.0)
         self.limits = np.where(model.rotational, max_pose_step, max_translation_step)
         self.previous: np.ndarray | None = None
@@ -60,10 +58,7 @@ class PoseContinuity:
 
     def steps(self, q: np.ndarray, previous: np.ndarray) -> np.ndarray:
         """|q - previous| per DoF, free rotations modulo 2 pi."""
-        change = q - previous
-        if self.free.any():
-            change[self.free] = (change[self.free] + math.pi) % (2 * math.pi) - math.pi
-        return np.abs(change)
+        return np.abs(wrapped_step(q - previous, self.free))
 
     def follow(self, q: np.ndarray, restart: str = "") -> Continuity:
         """The published pose q (wrapped) against the previous one. restart: why tracking

@@ -5,6 +5,7 @@ the model only loads with that folder beside it; a missing mesh is reported as s
 """
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ import numpy as np
 from biosig_ros.errors import ConfigError
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.ik_biorbd import ModelBuffers
+
+FULL_TURN = 2 * math.pi - 1e-9  # a range this wide holds every angle of the rotation
 
 
 def _import_biorbd():
@@ -102,6 +105,35 @@ def load_model(path: str | Path) -> IkModel:
     return _describe(resolved.resolve(), model)
 
 
+def dof_ranges(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q_min, q_max, rotational) per DoF of a biorbd model, in its order."""
+    q_min, q_max, rotational = [], [], []
+    for index in range(model.nbSegment()):
+        segment = model.segment(index)
+        for q_range in segment.QRanges():
+            q_min.append(q_range.min())
+            q_max.append(q_range.max())
+        # biorbd lists a segment's translations before its rotations.
+        rotational += [False] * segment.nbDofTrans() + [True] * segment.nbDofRot()
+    return (np.array(q_min, dtype=float), np.array(q_max, dtype=float),
+            np.array(rotational, dtype=bool))
+
+
+def free_rotations(q_min: np.ndarray, q_max: np.ndarray, rotational: np.ndarray) -> np.ndarray:
+    """Per DoF: a rotation whose range spans a full turn (biorbd's [-pi, pi] for a rotation
+    without `ranges`): IK publishes it wrapped (ik_continuity), so a consumer takes its steps
+    modulo 2 pi (a wrap is no motion)."""
+    return rotational & ((q_max - q_min) >= FULL_TURN)
+
+
+def wrapped_step(step: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Steps between two poses with those of free rotations taken into [-pi, pi)."""
+    if free.any():
+        step = step.copy()
+        step[free] = (step[free] + math.pi) % (2 * math.pi) - math.pi
+    return step
+
+
 def _describe(path: Path, model) -> IkModel:
     if model.nbQ() == 0:
         raise ConfigError(f"model_path: {path} has no degree of freedom")
@@ -113,16 +145,13 @@ def _describe(path: Path, model) -> IkModel:
         raise ConfigError(f"model_path: {path} has no technical marker to track")
     if len(set(marker_names)) != len(marker_names):
         raise ConfigError(f"model_path: {path} has duplicated marker names")
-    q_min, q_max, rotational, segment_names, segment_dofs = [], [], [], [], []
+    q_min, q_max, rotational = dof_ranges(model)
+    segment_names, segment_dofs, first = [], [], 0
     for index in range(model.nbSegment()):
         segment = model.segment(index)
         segment_names.append(segment.name().to_string())
-        segment_dofs.append(tuple(range(len(q_min), len(q_min) + segment.nbDof())))
-        for q_range in segment.QRanges():
-            q_min.append(q_range.min())
-            q_max.append(q_range.max())
-        # biorbd lists a segment's translations before its rotations.
-        rotational += [False] * segment.nbDofTrans() + [True] * segment.nbDofRot()
+        segment_dofs.append(tuple(range(first, first + segment.nbDof())))
+        first += segment.nbDof()
     technical = [m for m in model.markers() if m.isTechnical()]
     parents = [m.parent().to_string() for m in technical]
     return IkModel(
@@ -130,9 +159,9 @@ def _describe(path: Path, model) -> IkModel:
         model=model,
         dof_names=tuple(n.to_string() for n in model.nameDof()),
         marker_names=marker_names,
-        q_min=np.array(q_min, dtype=float),
-        q_max=np.array(q_max, dtype=float),
-        rotational=np.array(rotational, dtype=bool),
+        q_min=q_min,
+        q_max=q_max,
+        rotational=rotational,
         segment_names=tuple(segment_names),
         segment_parents=tuple(segment_names.index(p) if p in segment_names else -1
                               for p in (model.segment(i).parent().to_string()

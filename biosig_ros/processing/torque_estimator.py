@@ -22,6 +22,7 @@ import numpy as np
 from scipy import signal
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.processing.ik_model import wrapped_step
 from biosig_ros.processing.torque_channel_map import ChannelMap
 from biosig_ros.processing.torque_model import TorqueModel
 from biosig_ros.settings import doc_field
@@ -55,6 +56,10 @@ class TorqueSettings:
         "DoFs whose torques the calibration matches")
     gain_min: float = doc_field(0.0, "lowest gain the calibration may fit", range=(0.0, None))
     gain_max: float = doc_field(20.0, "highest gain the calibration may fit", range=(0.0, None))
+    calibration_smoothing_hz: float = doc_field(
+        1.0, "calibration: low-pass (zero phase) of the channel activations before the fit, "
+        "against the envelope's noise (see processing/torque_calibration.py); 0 = none",
+        range=(0.0, None))
     force_scale_change: float = doc_field(
         0.0, "calibration: also fit each mapped muscle's active-force scale within 1 +/- this "
         "(after the gains, gains held); 0 = gains only", range=(0.0, 0.9))
@@ -68,6 +73,9 @@ class TorqueSettings:
         if not self.velocity_cutoff_hz < self.frame_rate / 2:
             raise ConfigError(f"parameter 'velocity_cutoff_hz' ({self.velocity_cutoff_hz:g}) "
                               f"must be below half the frame_rate ({self.frame_rate / 2:g} Hz)")
+        if not 0 <= self.calibration_smoothing_hz < self.frame_rate / 2:
+            raise ConfigError("parameter 'calibration_smoothing_hz' must be >= 0 and below "
+                              f"half the frame_rate ({self.frame_rate / 2:g} Hz)")
         if not 0 <= self.force_scale_change < 1:
             raise ConfigError("parameter 'force_scale_change' must be >= 0 and < 1")
         if not 0 <= self.gain_min < self.gain_max:
@@ -99,13 +107,15 @@ class StreamingLowPass:
 
 
 class StreamingDifferentiator:
-    """q -> low-passed qdot and qddot (backward differences at the stamps' intervals)."""
+    """q -> low-passed qdot and qddot (backward differences at the stamps' intervals; free
+    rotations' steps modulo 2 pi: IK publishes them wrapped, and a wrap is no motion)."""
 
-    def __init__(self, settings: TorqueSettings, width: int):
+    def __init__(self, settings: TorqueSettings, width: int, free: np.ndarray | None = None):
         args = (settings.filter_order, settings.velocity_cutoff_hz, settings.frame_rate, width)
         self._velocity = StreamingLowPass(*args)
         self._acceleration = StreamingLowPass(*args)
         self._max_gap = settings.max_gap_s
+        self._free = np.zeros(width, dtype=bool) if free is None else free
         self._last: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, q, qdot
         self.restarts = 0
 
@@ -120,7 +130,7 @@ class StreamingDifferentiator:
             self._last = (stamp, q.copy(), zero)
             self.restarts += last is not None
             return zero, zero.copy(), True
-        qdot = self._velocity.step((q - last[1]) / dt)
+        qdot = self._velocity.step(wrapped_step(q - last[1], self._free) / dt)
         qddot = self._acceleration.step((qdot - last[2]) / dt)
         self._last = (stamp, q.copy(), qdot)
         return qdot, qddot, False
@@ -150,7 +160,8 @@ class TorqueEstimator:
         self.channel_map.check(self.model.muscle_names)
         self.unmapped_muscles = self.channel_map.unmapped(self.model.muscle_names)
         self.force_scale = self.channel_map.scales(self.model.muscle_names)
-        self.differentiator = StreamingDifferentiator(settings, self.model.nb_q)
+        self.differentiator = StreamingDifferentiator(settings, self.model.nb_q,
+                                                      self.model.free_rotations)
         self.channel_names: list[str] = []
         self._groups: list[np.ndarray] = []
         self._gains = np.zeros(0)

@@ -22,6 +22,7 @@ import numpy as np
 from biosig_ros.errors import ConfigError
 from biosig_ros.paths import resolve_data_path
 from biosig_ros.processing.ik_biorbd import Aliased
+from biosig_ros.processing.ik_model import dof_ranges, free_rotations
 
 
 class TorqueModel:
@@ -38,6 +39,7 @@ class TorqueModel:
         except Exception as error:  # noqa: BLE001 - biorbd raises RuntimeError and others
             raise ConfigError(f"model {self.path} could not be loaded: {error}") from error
         self.nb_q = self.model.nbQ()
+        self.free_rotations = free_rotations(*dof_ranges(self.model))  # published wrapped
         self.dof_names = tuple(n.to_string() for n in self.model.nameDof())
         self.muscle_names = tuple(n.to_string() for n in self.model.muscleNames())
         if not self.muscle_names:
@@ -97,6 +99,10 @@ class TorqueModel:
         torque = self.model.InverseDynamics(self._q.set(q), self._qdot.set(qdot),
                                             self._qddot.set(qddot))
         return np.asarray(torque.to_array(), dtype=float)
+
+    def mass_matrix(self, q: np.ndarray) -> np.ndarray:
+        """nq x nq joint-space mass matrix at q (for forward simulations)."""
+        return np.asarray(self.model.massMatrix(self._q.set(q)).to_array(), dtype=float)
 
     def muscle_basis(self, groups: list[np.ndarray], activations: np.ndarray, q: np.ndarray,
                      qdot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

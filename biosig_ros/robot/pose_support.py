@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from biosig_ros.processing.ik_model import IkModel
+from biosig_ros.processing.ik_model import IkModel, free_rotations
 from biosig_ros.robot.assist_law import InputFault
 
 try:  # biorbd's SWIG typemaps leak on every numpy argument (~0.5 kB a call: 165 MB/h at 100 Hz)
@@ -38,6 +38,9 @@ class PoseSupport:
         self.watch = np.array([names.index(d) for d in (watch_dofs or names)])
         self._limits = [(int(k), float(model.q_min[k] - range_margin),
                          float(model.q_max[k] + range_margin)) for k in self.watch]
+        # IK publishes a free rotation wrapped (ik_continuity): its step is taken modulo 2 pi
+        self._free = set(np.flatnonzero(free_rotations(model.q_min, model.q_max,
+                                                       model.rotational)).tolist())
         self.max_step = max_step
         self._q, self._zero = self._vectors(model)
         self._order_list: list[int] = []  # message index of each model DoF
@@ -105,8 +108,11 @@ class PoseSupport:
         if previous is not None and self.max_step > 0:
             step, k = -1.0, 0
             for j, _, _ in self._limits:  # the largest step (the first of equal ones)
-                if abs(q[j] - previous[j]) > step:
-                    step, k = abs(q[j] - previous[j]), j
+                change = q[j] - previous[j]
+                if j in self._free:
+                    change = (change + math.pi) % (2 * math.pi) - math.pi
+                if abs(change) > step:
+                    step, k = abs(change), j
             if step > self.max_step:
                 raise InputFault(f"pose jumped: {self.model.dof_names[k]} moved {step:.3f} rad "
                                  f"in one frame (IK re-initialisation or skipped frames; "
