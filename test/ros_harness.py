@@ -27,6 +27,10 @@ from biosig_ros.ros.qos import sensor_qos
 
 REPO = Path(__file__).resolve().parent.parent
 _DOMAIN_LOCKS: list = []
+# The default wait for liveness (a node up, a subscriber matched, a message in, a service
+# answer): a bound for a failure, never a figure. Generous: in a parallel run, a node started
+# beside a graph on a 2-CPU machine shared with other work took more than 20 s to start.
+LIVENESS_TIMEOUT = 60.0
 
 
 def isolate_ros_graph(environment=os.environ) -> int:
@@ -90,7 +94,7 @@ def shipped_parameters(config_file: str, **overrides) -> dict:
     return {**params["/**"]["ros__parameters"], **overrides}
 
 
-def wait_until(condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
+def wait_until(condition, timeout: float = LIVENESS_TIMEOUT, interval: float = 0.02) -> bool:
     """Poll condition() until it is true or timeout seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,7 +127,7 @@ class NodeProcess:
     def output(self) -> str:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")
 
-    def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
+    def wait_for_output(self, text: str, timeout: float = LIVENESS_TIMEOUT) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.output():
@@ -187,7 +191,7 @@ class RosProbe:
     def publisher(self, msg_type, topic: str, qos=None):
         return self.node.create_publisher(msg_type, topic, qos or sensor_qos())
 
-    def call(self, srv_type, name: str, request, timeout: float = 20.0):
+    def call(self, srv_type, name: str, request, timeout: float = LIVENESS_TIMEOUT):
         client = self.node.create_client(srv_type, name)
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"service {name} not available")
@@ -199,10 +203,12 @@ class RosProbe:
             time.sleep(0.01)
         return future.result()
 
-    def wait_until(self, condition, timeout: float = 20.0, interval: float = 0.02) -> bool:
+    def wait_until(self, condition, timeout: float = LIVENESS_TIMEOUT,
+                   interval: float = 0.02) -> bool:
         return wait_until(condition, timeout, interval)
 
-    def wait_for_subscribers(self, publisher, count: int = 1, timeout: float = 20.0) -> bool:
+    def wait_for_subscribers(self, publisher, count: int = 1,
+                             timeout: float = LIVENESS_TIMEOUT) -> bool:
         return self.wait_until(lambda: publisher.get_subscription_count() >= count, timeout)
 
     def close(self):

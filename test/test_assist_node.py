@@ -547,7 +547,7 @@ def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
                                      and "wrong length" in s[-1].message)
         assert all(m.effort[0] == 0.0 for _, m in list(states))
         publisher.publish(Float64MultiArray(data=[50.0]))  # beyond max_torque (10): saturates
-        assert loop.probe.wait_until(lambda: states[-1][1].effort[0] == 10.0)
+        assert loop.probe.wait_until(lambda: states and states[-1][1].effort[0] == 10.0)
         assert loop.probe.wait_until(lambda: states[-1][1].position[0] == 2.5)  # hard stop
     finally:
         sim.stop()

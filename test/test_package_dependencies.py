@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Python module -> rosdep key, where the two differ (ROS packages: the same name).
 ROSDEP_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "numba": "python3-numba",
                "yaml": "python3-yaml", "pytest": "python3-pytest",
-               "hypothesis": "python3-hypothesis", "PyQt5": "python3-pyqt5",
-               "pyqtgraph": "python3-pyqtgraph"}
+               "hypothesis": "python3-hypothesis", "xdist": "python3-pytest-xdist",
+               "PyQt5": "python3-pyqt5", "pyqtgraph": "python3-pyqtgraph"}
 # Python module -> PyPI distribution, for the imports rosdep has no key for.
 PIP_ONLY = {"biorbd": "biorbd", "ezc3d": "ezc3d", "mcap": "mcap", "mcap_ros2": "mcap-ros2-support"}
 PIP_ONLY_FOR_TESTS = {"biosiglive": "biosiglive"}

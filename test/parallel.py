@@ -1,0 +1,148 @@
+"""Parallel runs with pytest-xdist (docs/testing.md, "Parallel runs").
+
+pytest.ini runs `-n auto --dist loadfile`, with the scheduler below: every test file goes whole
+to one worker (a module's shared fixtures, such as the live view's demo graph, start once),
+and the files that run whole graphs (GRAPHS: a demo graph alone takes about a core) go to one
+worker together, one after the other, so that two graphs never starve each other and the node
+tests beside them of the machine's 2 CPUs. The files are handed out longest first (GRAPHS
+first) so that no long file starts last. Most of the other tests' time is waiting (process
+start-up, DDS discovery, timeouts), not CPU, so more workers than CPUs pay.
+
+`-n auto` means BIOSIG_ROS_TEST_WORKERS workers when set, otherwise the defaults below; one
+test file alone (or a `file::test`) runs in this process, as `-n 0` does.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+WORKERS_ENVIRONMENT = "BIOSIG_ROS_TEST_WORKERS"
+# Chosen on the 2-CPU machine (docs/testing.md, "Measured"): the whole suite's graphs in one
+# worker and the rest in two; the fast tier is CPU-bound in part, and every worker collects
+# the suite again (about 4 s of CPU each).
+WORKERS_WHOLE_SUITE = 3
+WORKERS_FAST_TIER = 3
+
+# Files that run whole graphs, Chromium or busy loops: one worker runs them one after another.
+GRAPHS = frozenset({
+    "test_assist_muscle_torque.py", "test_bridge_record_under_load.py", "test_exo_demo.py",
+    "test_framing.py", "test_graph.py", "test_ik_continuity_node.py", "test_lab_recordings.py",
+    "test_live_view_browser.py", "test_live_view_torques_browser.py", "test_mcap_demo.py",
+    "test_namespaces.py", "test_onboarding.py", "test_panel_gui.py", "test_qos_outputs.py",
+    "test_shared_memory.py", "test_sim_time.py", "test_supervision.py",
+    "test_torque_chain.py",  # replay -> emg_processing -> ik -> torque_node: a graph's load
+})
+
+# Tests that run with no other test of the run beside them (in every worker, the others wait
+# at their next test): the assist chain refuses inputs older than 100 ms, which a graph
+# starved by the run's other workers exceeds; the bridge's recording under CPU load starts
+# its own busy loops. A file name, or file::test.
+ALONE = frozenset({
+    "test_exo_demo.py", "test_assist_muscle_torque.py", "test_bridge_record_under_load.py",
+    "test_panel_gui.py::test_exo_demo_in_a_namespace",
+    "test_ik_node.py::test_joint_states_from_markers_of_another_process",
+})
+SLOTS_ENVIRONMENT = "BIOSIG_ROS_TEST_SLOTS"  # the run's lock files, shared with its workers
+
+# The longest files (the whole suite's --durations, docs/testing.md), in that order; every
+# other file follows in collection order.
+LONGEST = (
+    "test_ik_memory.py", "test_bio_check.py", "test_assist_node.py", "test_ik_node.py",
+    "test_pip_mcap.py", "test_assist_controller.py", "test_ik_continuity.py", "test_emg_node.py",
+    "test_bridge_node.py", "test_parameters_across_processes.py", "test_ik_outputs.py",
+    "test_live_view_node.py", "test_emg_biosiglive_compat.py", "test_shell_path.py",
+    "test_ik_solver.py", "test_pip_core.py", "test_bridge_abuse.py", "test_device_lifecycle.py",
+    "test_trigno_client.py",
+)
+
+
+def worker_count(config, fast: bool) -> int:
+    given = os.environ.get(WORKERS_ENVIRONMENT, "").strip()
+    if given:
+        try:
+            return max(0, int(given))
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENVIRONMENT}={given!r}: expected a number of workers "
+                             "(0 = no worker, the tests run in the pytest process)") from None
+    if _one_file(config.args):
+        return 0
+    return WORKERS_FAST_TIER if fast else WORKERS_WHOLE_SUITE
+
+
+def _one_file(args: list[str]) -> bool:
+    """Whether the command line names a single test file (whole, or some of its tests)."""
+    files = {arg.split("::", 1)[0] for arg in args}
+    return len(files) == 1 and next(iter(files)).endswith(".py")
+
+
+def longest_first(items: list) -> list:
+    """The items of GRAPHS' files first, then those of LONGEST's, then the others (a stable
+    sort: the order within a file and among the other files is kept). Every worker sorts its
+    collection the same way (xdist checks that they agree)."""
+    rank = {name: place for place, name in enumerate(LONGEST)}
+
+    def place(item) -> int:
+        name = Path(str(item.path)).name
+        return -1 if name in GRAPHS else rank.get(name, len(rank))
+    return sorted(items, key=place)
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or one unit for every file of GRAPHS."""
+    path = nodeid.split("::", 1)[0]
+    return "graphs" if Path(path).name in GRAPHS else path
+
+
+def file_scheduler(config, log):
+    """pytest-xdist's `loadfile` scheduler with the files of GRAPHS as one unit of work."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+    return FileScheduling(config, log)
+
+
+def is_alone(item) -> bool:
+    name = Path(str(item.path)).name
+    return name in ALONE or f"{name}::{item.originalname}" in ALONE
+
+
+def open_slots(environment=os.environ) -> str | None:
+    """In the pytest process that starts the workers (not in a worker): a directory for the
+    run's lock files, passed on to the workers in the environment. Returns it (None in a
+    worker)."""
+    if "PYTEST_XDIST_WORKER" in environment:
+        return None
+    directory = tempfile.mkdtemp(prefix="biosig_ros-test-slots-")
+    environment[SLOTS_ENVIRONMENT] = directory
+    return directory
+
+
+def close_slots(directory: str | None) -> None:
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def run_slot(alone: bool, environment=os.environ):
+    """Hold the run's slot lock while a test runs: shared for most tests, exclusive for those of
+    ALONE. A turnstile in front keeps the exclusive one from waiting forever behind a stream
+    of shared ones: once it waits, no new test starts until it has run."""
+    directory = environment.get(SLOTS_ENVIRONMENT)
+    if not directory or not os.path.isdir(directory):
+        yield
+        return
+    with open(os.path.join(directory, "turnstile"), "a") as turnstile, \
+            open(os.path.join(directory, "slots"), "a") as slots:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(slots, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            if not alone:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+        yield  # both locks are released when their files close
