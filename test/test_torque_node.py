@@ -2,6 +2,7 @@
 the model itself), reads torque/muscle and torque/inverse_dynamics, and calls ~/calibrate."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,14 @@ T0 = 1_750_000_000.0
 JUMP = 150  # the frame IK's quality flags as a discontinuity
 
 
+def settle_discovery() -> None:
+    """A publisher sees its subscriber matched before that subscriber's (best-effort) reader
+    has matched it back: what is sent meanwhile is lost, and these tests pace every message
+    on the node's answers (a lost pose would never be answered). The replay node waits the
+    same way (settle_time)."""
+    time.sleep(2.0)
+
+
 def stamp(t: float) -> Time:
     sec = int(t)
     return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)))
@@ -58,6 +67,7 @@ def test_node_publishes_the_cores_torques_and_calibrates(tmp_path):
         ik_quality = probe.publisher(IkQuality, "/ik/quality", output_qos())
         for publisher in (poses, envelope, ik_quality):
             assert probe.wait_for_subscribers(publisher, timeout=90), node.output()
+        settle_discovery()
         dofs = None
         for k, t in enumerate(trial.stamps):
             envelope.publish(chunk_to_msg(SignalChunk(
@@ -161,6 +171,7 @@ def test_torques_keep_flowing_while_a_calibration_fits(tmp_path):
         poses = probe.publisher(JointState, "/ik/joint_states")
         assert probe.wait_for_subscribers(poses, timeout=90), node.output()
         assert probe.wait_for_subscribers(envelope, timeout=90), node.output()
+        settle_discovery()
 
         def send(k: int) -> None:
             envelope.publish(chunk_to_msg(SignalChunk(

@@ -40,6 +40,15 @@ class BlockingClient:
     def Disconnect(self):
         self.connected = False
 
+    def GetSubjectNames(self):            # a scene with one visible marker: the warm-up
+        return ["subject"]                # pulls end at once
+
+    def GetMarkerNames(self, subject):
+        return [("M1", "root")]
+
+    def GetMarkerGlobalTranslation(self, subject, name):
+        return (1.0, 2.0, 3.0), False
+
     def __getattr__(self, name):          # SetBufferSize, Enable*, GetFrame, SetStreamMode
         return lambda *args: self.calls.append(name) or True
 
@@ -77,3 +86,19 @@ def test_a_refused_connection_names_host_and_port_and_the_next_try_is_new(adapte
     BlockingClient.fail = None
     adapter.connect("192.168.1.5:802", "ClientPull", 1, False, timeout=5.0)
     assert len(BlockingClient.created) == 2 and adapter.is_connected()
+
+
+@pytest.mark.parametrize("hidden_frames, pulls", [(0, 2), (5, 6)])
+def test_the_warm_up_pulls_until_a_frame_carries_markers(adapter, hidden_frames, pulls):
+    """The server applies the enabled data types some frames late on a loaded machine: frames
+    before that would reach the stream with every marker 'occluded'."""
+    BlockingClient.release.set()
+
+    class LateMarkers(BlockingClient):
+        def GetMarkerGlobalTranslation(self, subject, name):
+            return (1.0, 2.0, 3.0), self.calls.count("GetFrame") <= hidden_frames
+
+    adapter._new_client = LateMarkers
+    adapter.connect("10.0.0.7", "ServerPush", 1, False, timeout=5.0)
+    client = BlockingClient.created[-1]
+    assert client.calls.count("GetFrame") == pulls and client.calls[-1] == "SetStreamMode"

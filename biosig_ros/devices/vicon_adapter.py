@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 from typing import Callable
 
 import numpy as np
 
 from biosig_ros.devices.device_link import DeviceError
 from biosig_ros.errors import ConfigError
+
+_WARM_UP_S = 1.0  # longest the connection waits for a frame with markers (none may be in view)
 
 SDK_MODULE = "vicon_dssdk.ViconDataStream"
 DEFAULT_PORT = 801
@@ -147,15 +150,26 @@ class ViconAdapter:
             self._call("EnableDeviceData", c.EnableDeviceData)
         # Vicon's client sends the data types enabled above from its I/O thread, after the
         # next packet it reads, whereas SetStreamMode(ServerPush) goes out at once: the first
-        # pushed frames would lack the markers (reported occluded). Two frames pulled first
-        # (the mode after Connect is ClientPull) get the types to the server before it pushes.
-        for _ in range(2):
+        # pushed frames would lack the markers (reported occluded). Frames pulled first (the
+        # mode after Connect is ClientPull) get the types to the server before it pushes:
+        # two at least, and on a loaded machine more, until one carries a visible marker
+        # (bounded: a scene may have no subject in view).
+        deadline = time.monotonic() + _WARM_UP_S
+        for pulled in range(1, 1000):
             self._call("GetFrame", c.GetFrame)
+            if pulled >= 2 and (self._any_marker_visible() or time.monotonic() > deadline):
+                break
         # That pulled frame is still the client's current one: not the stream's first (the
         # frames between it and the first pushed one were never sent, nor lost).
         self._warm_up_frame = int(self._call("GetFrameNumber", c.GetFrameNumber))
         mode = getattr(self._module.Client.StreamMode, f"E{stream_mode}")
         self._call("SetStreamMode", c.SetStreamMode, mode)
+
+    def _any_marker_visible(self) -> bool:
+        """Whether the current frame holds the position of any subject's marker."""
+        get = self._live.GetMarkerGlobalTranslation
+        return any(not self._call("GetMarkerGlobalTranslation", get, subject, name)[1]
+                   for subject in self.subject_names() for name in self.marker_names(subject))
 
     def _connected_client(self, host: str, timeout: float):
         """A client connected to host. The SDK's Connect blocks without a time limit (a host
