@@ -47,7 +47,10 @@ def _complete(client):
     if SUBJECT not in names or not client.GetDeviceNames():
         return False
     markers = [m for m, _ in client.GetMarkerNames(SUBJECT)]
-    return any(not client.GetMarkerGlobalTranslation(SUBJECT, m)[1] for m in markers)
+    output, component, _ = client.GetDeviceOutputDetails("EMG")[0]
+    # the device data may come some frames after the markers (each type is applied apart)
+    return (any(not client.GetMarkerGlobalTranslation(SUBJECT, m)[1] for m in markers)
+            and not client.GetDeviceOutputValues("EMG", output, component)[1])
 
 
 def check_frame(client, server, truth, device_outputs):

@@ -152,12 +152,14 @@ class ViconAdapter:
         # next packet it reads, whereas SetStreamMode(ServerPush) goes out at once: the first
         # pushed frames would lack the markers (reported occluded). Frames pulled first (the
         # mode after Connect is ClientPull) get the types to the server before it pushes:
-        # two at least, and on a loaded machine more, until one carries a visible marker
-        # (bounded: a scene may have no subject in view).
+        # two at least, and on a loaded machine more, until one carries a visible marker and
+        # (devices) a device value (bounded: a scene may have nothing in view).
         deadline = time.monotonic() + _WARM_UP_S
         for pulled in range(1, 1000):
             self._call("GetFrame", c.GetFrame)
-            if pulled >= 2 and (self._any_marker_visible() or time.monotonic() > deadline):
+            if pulled >= 2 and ((self._any_marker_visible() and
+                                 (not devices or self._any_device_value()))
+                                or time.monotonic() > deadline):
                 break
         # That pulled frame is still the client's current one: not the stream's first (the
         # frames between it and the first pushed one were never sent, nor lost).
@@ -170,6 +172,12 @@ class ViconAdapter:
         get = self._live.GetMarkerGlobalTranslation
         return any(not self._call("GetMarkerGlobalTranslation", get, subject, name)[1]
                    for subject in self.subject_names() for name in self.marker_names(subject))
+
+    def _any_device_value(self) -> bool:
+        """Whether the current frame holds a value of any device output."""
+        return any(not self.device_values(device, output, component)[1]
+                   for device in self.device_names()
+                   for output, component, _unit in self.device_outputs(device))
 
     def _connected_client(self, host: str, timeout: float):
         """A client connected to host. The SDK's Connect blocks without a time limit (a host
