@@ -89,8 +89,8 @@ class AssistSettings:
                                     range=(0.001, 10.0))
     max_input_age: float = doc_field(
         0.1, "s: an input whose header stamp (capture time) is older than this on arrival, or "
-        "while in use, is stale: fault, never used (the exo_demo chain delivers in 7 ms at p50, "
-        "21 ms at p99 on the idle machine)", range=(0.001, 10.0))
+        "while in use, is stale: fault, never used (the exo_demo chain delivers in 6 ms at p50, "
+        "10 ms at p99 on the idle machine, docs/robot_integration.md)", range=(0.001, 10.0))
     max_future_stamp: float = doc_field(
         0.02, "s: an input stamped further than this in the future is a fault (unsynchronised "
         "clocks across machines)", range=(0.0, 10.0))
