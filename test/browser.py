@@ -223,6 +223,27 @@ class Page:
         self.browser.command("Target.closeTarget", {"targetId": self.target_id})
 
 
+def module_fixtures(make_graph, width: int, height: int):
+    """The `demo` and `browser` module fixtures of a browser test: make_graph(tmp_dir) starts
+    the graph the page shows (an object with stop()), once per module; one Chromium window."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def demo(tmp_path_factory):
+        graph = make_graph(tmp_path_factory.mktemp("live_view"))
+        try:
+            yield graph
+        finally:
+            graph.stop()
+
+    @pytest.fixture(scope="module")
+    def browser():
+        with Browser(width=width, height=height) as chromium:
+            yield chromium
+
+    return demo, browser
+
+
 def main() -> None:
     """Screenshot of a running live view, e.g. for docs/images:
     python test/browser.py http://127.0.0.1:8080/ docs/images/live_view.png [--raw]"""

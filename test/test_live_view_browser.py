@@ -24,7 +24,7 @@ from biosig_ros.msg import MarkerSet, SignalChunk
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.qos import output_qos
 
-from browser import Browser
+from browser import module_fixtures
 from ros_harness import REPO, RosProbe
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
@@ -113,19 +113,7 @@ class Demo:
         self.probe.close()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    graph = Demo(tmp_path_factory.mktemp("recordings"))
-    try:
-        yield graph
-    finally:
-        graph.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with Browser(width=1400, height=1250) as chromium:
-        yield chromium
+demo, browser = module_fixtures(Demo, width=1400, height=1250)
 
 
 @pytest.fixture(scope="module")

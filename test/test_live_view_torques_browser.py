@@ -16,7 +16,7 @@ from sensor_msgs.msg import JointState
 from biosig_ros.ros.conversions import time_to_seconds
 from biosig_ros.ros.qos import output_qos
 
-from browser import Browser
+from browser import module_fixtures
 from ros_harness import NodeProcess, RosProbe, shipped_parameters
 from test_graph import start_graph
 
@@ -80,19 +80,7 @@ class ExoDemo:
         self.probe.close()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    graph = ExoDemo(tmp_path_factory.mktemp("live_view"))
-    try:
-        yield graph
-    finally:
-        graph.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with Browser(width=1400, height=1400) as chromium:
-        yield chromium
+demo, browser = module_fixtures(ExoDemo, width=1400, height=1400)
 
 
 def drawn(page) -> dict:
