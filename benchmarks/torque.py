@@ -7,8 +7,9 @@ calibration. Prints figures; passes or fails nothing.
 1. Cost: TorqueEstimator.step on the Wu model (15 DoF, 31 muscles) with a 10-channel map,
    a synthetic trial (muscle torque + inverse dynamics per frame): back to back, and paced at
    100 Hz (this machine runs code called every 10 ms several times slower, docs/notes.md).
-2. Added latency: a probe publishes an envelope sample and then a pose with the same stamp at
-   100 Hz, and times torque/muscle from the pose's publication. Targets, alternately, in their
+2. Added latency: a probe publishes an envelope sample, then (as IK does) the frame's
+   IkQuality and its pose with the same stamp at 100 Hz, and times torque/muscle from the
+   pose's publication. Targets, alternately, in their
    own processes (node_runner.main_for): a relay (one JointState per pose, same QoS) and
    torque_node.
 3. data/abd.bio offline through the core: the exo demo's causal envelope (7 Hz low-pass, one
@@ -87,9 +88,9 @@ def added_latency(seconds: float, rounds: int) -> None:
     from ros_harness import NodeProcess, RosProbe
     from sensor_msgs.msg import JointState
 
-    from biosig_ros.msg import SignalChunk
+    from biosig_ros.msg import IkQuality, SignalChunk
     from biosig_ros.processing.torque_synthetic import synthetic_trial
-    from biosig_ros.ros.qos import input_qos
+    from biosig_ros.ros.qos import input_qos, output_qos
 
     trial = synthetic_trial(len(CHANNELS), seconds=seconds + 2.0, seed=1)
     dofs = list(estimator().model.dof_names)
@@ -114,6 +115,7 @@ def added_latency(seconds: float, rounds: int) -> None:
         probe.node.create_subscription(JointState, "/torque/muscle", on_torque, input_qos(1000))
         envelope = probe.publisher(SignalChunk, "/emg/envelope")
         pose = probe.publisher(JointState, "/ik/joint_states")
+        quality = probe.publisher(IkQuality, "/ik/quality", output_qos())  # reliable, as IK's
         for _ in range(rounds):
             for label, (module, arguments, params) in targets.items():
                 name = "relay" if label == "relay" else "torque"
@@ -137,11 +139,14 @@ def added_latency(seconds: float, rounds: int) -> None:
                         joints = JointState(name=dofs, position=trial.q[k].tolist(),
                                             velocity=trial.qdot[k].tolist())
                         joints.header.stamp.sec, joints.header.stamp.nanosec = sec, nsec
+                        frame_quality = IkQuality()
+                        frame_quality.header.stamp = joints.header.stamp
                         next_time += 0.01
                         delay = next_time - time.perf_counter()
                         if delay > 0:
                             time.sleep(delay)
                         envelope.publish(chunk)
+                        quality.publish(frame_quality)
                         with lock:
                             sent[(sec, nsec)] = time.perf_counter()
                         pose.publish(joints)
