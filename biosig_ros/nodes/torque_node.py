@@ -172,6 +172,7 @@ class TorqueNode(Node):
         if quality is not None:  # reliable, as IK publishes it: one lost would flag a frame
             self.create_subscription(quality, s.quality_topic, self._on_quality, output_qos(10))
         self._uses_quality = quality is not None
+        self._quality_heard = False  # a publisher of quality_topic exists (checked each second)
         self.create_timer(min(0.05, s.pairing_wait_s), self._drain)
         self.create_timer(1.0, self._update_diagnostics)
         if not model.leak_free:
@@ -225,7 +226,7 @@ class TorqueNode(Node):
             t = _stamp(pose.header)
             newest = self._envelope.newest()
             waiting = newest is None or newest < t - 0.005 or (
-                self._uses_quality and stamp_key(t) not in self._discontinuities)
+                self._quality_heard and stamp_key(t) not in self._discontinuities)
             if waiting and now - arrival < self.settings.pairing_wait_s:
                 return
             self._pending.popleft()
@@ -258,7 +259,7 @@ class TorqueNode(Node):
             return
         if discontinuity:
             self._counts["discontinuities"] += 1
-        if discontinuity is None and self._uses_quality:
+        if discontinuity is None and self._quality_heard:
             self._counts["without_quality"] += 1
             self._losses.record(1, "poses without their ik/quality")
             result.flags.append(f"no {self.settings.quality_topic} for this pose: a "
@@ -397,6 +398,9 @@ class TorqueNode(Node):
     # --- diagnostics ---------------------------------------------------------------------
 
     def _update_diagnostics(self) -> None:
+        # A source without IK's quality (another IK): poses do not wait for it, unflagged.
+        self._quality_heard = self._uses_quality and bool(
+            self.count_publishers(self.settings.quality_topic))
         c = self._counts
         times = np.array(self._times) * 1000.0 if self._times else np.zeros(1)
         offsets = np.array(self._offsets) * 1000.0 if self._offsets else np.zeros(1)
