@@ -76,7 +76,10 @@ class LiveFeed:
             if delay > 0 and self._stop.wait(delay):
                 return
             first = k * self.chunk
-            stamp = seconds_to_time(time.time())
+            # the schedule's capture time, as a device's: a feed that catches up after a stall
+            # sends its chunks back to back, and send-time stamps would make their samples'
+            # stamps overlap
+            stamp = seconds_to_time(due)
             t = (first + np.arange(self.chunk))[:, None] / self.sample_rate
             envelope = gains * (0.5 + 0.4 * np.sin(2 * np.pi * 0.5 * t + gains))
             if self.unit == "V":

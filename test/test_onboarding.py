@@ -43,7 +43,7 @@ def test_one_command_on_a_nexus_c3d_starts_at_the_first_frame_and_sample(tmp_pat
     with RosProbe() as probe:
         # reliable (the graph's outputs are): a probe slowed by a loaded machine loses nothing
         envelopes = probe.subscribe(SignalChunk, "/emg/envelope", output_qos(1000))
-        residuals = probe.subscribe(MarkerResiduals, "/ik/marker_residuals")
+        residuals = probe.subscribe(MarkerResiduals, "/ik/marker_residuals", output_qos(1000))
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
         graph = subprocess.Popen(
             [sys.executable, "-u", "-m", "biosig_ros.graph", "demo", "--recording", "trial.c3d",
