@@ -102,3 +102,23 @@ def test_the_warm_up_pulls_until_a_frame_carries_markers(adapter, hidden_frames,
     adapter.connect("10.0.0.7", "ServerPush", 1, False, timeout=5.0)
     client = BlockingClient.created[-1]
     assert client.calls.count("GetFrame") == pulls and client.calls[-1] == "SetStreamMode"
+
+
+def test_a_server_without_frames_yet_still_connects(adapter):
+    """Connected but not streaming (Nexus not live): the warm-up gives up after its bound
+    and the connection stands; the node then reads 'not streaming' frame by frame."""
+    BlockingClient.release.set()
+
+    class NoFrames(BlockingClient):
+        def GetFrame(self):
+            self.calls.append("GetFrame")
+            return False
+
+        def GetSubjectNames(self):
+            raise DataStreamException("NoFrame")
+
+    adapter._new_client = NoFrames
+    adapter.connect("10.0.0.7", "ServerPush", 1, True, timeout=5.0)
+    client = BlockingClient.created[-1]
+    assert adapter.is_connected() and client.calls[-1] == "SetStreamMode"
+    assert client.calls.count("GetFrame") >= 2

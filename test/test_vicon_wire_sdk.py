@@ -39,6 +39,9 @@ def connect(server, mode="EServerPush", buffer_size=1):
     # may lack some. Wait for a frame with everything.
     assert wait_until(lambda: client.GetFrame() and _complete(client), timeout=30), \
         "no complete frame from the simulator"
+    # the device data can come a frame or two after the markers (each type is applied apart)
+    wait_until(lambda: _emg_present(client) or (client.GetFrame() and _emg_present(client)),
+               timeout=5)
     return client
 
 
@@ -47,10 +50,12 @@ def _complete(client):
     if SUBJECT not in names or not client.GetDeviceNames():
         return False
     markers = [m for m, _ in client.GetMarkerNames(SUBJECT)]
-    output, component, _ = client.GetDeviceOutputDetails("EMG")[0]
-    # the device data may come some frames after the markers (each type is applied apart)
-    return (any(not client.GetMarkerGlobalTranslation(SUBJECT, m)[1] for m in markers)
-            and not client.GetDeviceOutputValues("EMG", output, component)[1])
+    return any(not client.GetMarkerGlobalTranslation(SUBJECT, m)[1] for m in markers)
+
+
+def _emg_present(client) -> bool:
+    details = client.GetDeviceOutputDetails("EMG")
+    return bool(details) and not client.GetDeviceOutputValues("EMG", *details[0][:2])[1]
 
 
 def check_frame(client, server, truth, device_outputs):

@@ -156,9 +156,8 @@ class ViconAdapter:
         # (devices) a device value (bounded: a scene may have nothing in view).
         deadline = time.monotonic() + _WARM_UP_S
         for pulled in range(1, 1000):
-            self._call("GetFrame", c.GetFrame)
-            if pulled >= 2 and ((self._any_marker_visible() and
-                                 (not devices or self._any_device_value()))
+            got = self._call("GetFrame", c.GetFrame)
+            if pulled >= 2 and ((got and self._carries(devices))
                                 or time.monotonic() > deadline):
                 break
         # That pulled frame is still the client's current one: not the stream's first (the
@@ -166,6 +165,14 @@ class ViconAdapter:
         self._warm_up_frame = int(self._call("GetFrameNumber", c.GetFrameNumber))
         mode = getattr(self._module.Client.StreamMode, f"E{stream_mode}")
         self._call("SetStreamMode", c.SetStreamMode, mode)
+
+    def _carries(self, devices: bool) -> bool:
+        """Whether the current frame holds a visible marker and (devices) a device value; False
+        as well when the server has no frame to describe yet (connected, not streaming)."""
+        try:
+            return self._any_marker_visible() and (not devices or self._any_device_value())
+        except DeviceError:
+            return False
 
     def _any_marker_visible(self) -> bool:
         """Whether the current frame holds the position of any subject's marker."""
