@@ -275,6 +275,18 @@ def healthy_start(run: Run) -> None:
         run.advance(0.005)
 
 
+def commanding_run() -> Run:
+    """Enabled, after 30 periods of the same fresh envelope and pose (the command settled)."""
+    run = Run()
+    healthy_start(run)
+    assert run.c.enable(True)[0]
+    for _ in range(30):
+        run.envelope("fresh", (1.0, 0.0, 1.0))
+        run.pose("fresh", "before", 0.5)
+        run.advance(PERIOD)
+    return run
+
+
 @pytest.mark.parametrize("source", SOURCES)
 @settings(PROPERTY, max_examples=600)
 @given(events=st.lists(EVENTS, max_size=120))
@@ -409,13 +421,7 @@ def test_any_bad_input_while_enabled_faults_at_once(source, prefix, bad, values,
 
 
 def test_a_burst_of_old_messages_faults_at_once_and_ramps_down():
-    run = Run()
-    healthy_start(run)
-    assert run.c.enable(True)[0]
-    for _ in range(30):
-        run.envelope("fresh", (1.0, 0.0, 1.0))
-        run.pose("fresh", "before", 0.5)
-        run.advance(PERIOD)
+    run = commanding_run()
     assert run.c.limiter.command == pytest.approx([3.0, 0.5])
     run.envelope("stale", (1.0, 0.0, 1.0))
     assert run.c.safety.state == FAULT
@@ -521,13 +527,7 @@ def test_a_resumed_command_nobody_hears_ramps_down_after_a_while():
 
 
 def test_the_shutdown_ramp_takes_its_budget_and_never_steps():
-    run = Run()
-    healthy_start(run)
-    assert run.c.enable(True)[0]
-    for _ in range(30):
-        run.envelope("fresh", (1.0, 0.0, 1.0))
-        run.pose("fresh", "before", 0.5)
-        run.advance(PERIOD)
+    run = commanding_run()
     budget = run.c.shutdown_budget()
     assert budget == pytest.approx(3.0 / 20.0 + PERIOD)
     assert run.c.worst_shutdown_budget() == pytest.approx(max(3.0 / 20.0, 0.5 / 10.0) + PERIOD)

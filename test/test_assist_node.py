@@ -231,6 +231,14 @@ class Loop:
             return response.success
         return answers[-1] if self.probe.wait_until(answered, timeout, interval=0.2) else None
 
+    def enabled_until(self, holds, service: str, timeout: float = 60.0) -> bool:
+        """Enable (again whenever a starved input faulted it) until holds() is true."""
+        deadline = time.monotonic() + timeout
+        while not holds() and time.monotonic() < deadline:
+            assert self.enable_when_ready(service=service)
+            self.probe.wait_until(holds, timeout=3)
+        return holds()
+
     def close(self):
         self.feeder.close()
         for node in (self.assist, self.sim):
@@ -466,11 +474,7 @@ def test_a_killed_process_started_again_ramps_down_from_the_command_it_left(loop
         assert node.wait_for_output("ready:", timeout=60), node.output()
         loop.feeder.reset(BIC=0.6, TRI=0.0, FCR=0.3)
         holds = lambda: commands and np.allclose(commands[-1][1].data, expected)  # noqa: E731
-        deadline = time.monotonic() + 60
-        while not holds() and time.monotonic() < deadline:
-            assert loop.enable_when_ready(service="/assist_crash/enable")
-            loop.probe.wait_until(holds, timeout=3)
-        assert holds(), commands[-1][1].data
+        assert loop.enabled_until(holds, "/assist_crash/enable"), commands[-1][1].data
         killed = time.time()
         node.process.send_signal(signal.SIGKILL)
         node.process.wait(timeout=10)
@@ -581,11 +585,7 @@ def test_on_shutdown_the_command_ramps_to_zero_and_zero_is_the_last_command(loop
         # Enabled (again, should the loaded machine starve an input past its timeout) until
         # the command holds its value.
         holds = lambda: np.allclose(commands[-1][1].data, expected)  # noqa: E731
-        deadline = time.monotonic() + 60
-        while not holds() and time.monotonic() < deadline:
-            assert loop.enable_when_ready(service="/assist_close/enable")
-            loop.probe.wait_until(holds, timeout=3)
-        assert holds(), commands[-1][1].data
+        assert loop.enabled_until(holds, "/assist_close/enable"), commands[-1][1].data
         t0 = time.time()
         assert node.stop() == 0, node.output()
         assert "stopped: command 0 published" in node.output()

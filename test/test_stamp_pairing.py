@@ -40,3 +40,13 @@ def test_only_the_newest_qualities_are_kept():
         pairing.quality(float(k), f"q{k}")
     assert pairing.input(0.0, ("x",)) is None and pairing.input(1.0, ("x",)) is None
     assert pairing.input(4.0, ("x",)) == "q4"
+
+
+def test_recent_by_stamp_keeps_the_newest_and_matches_stamps_to_the_nanosecond():
+    from biosig_ros.robot.stamp_pairing import RecentByStamp
+
+    recent = RecentByStamp(kept=2)
+    for k, stamp in enumerate((1.0, 1.01, 1.02)):
+        recent.keep(stamp, f"v{k}")
+    assert 1.0 not in recent and 1.01 in recent and 1.010000001 not in recent
+    assert recent.pop(1.02) == "v2" and recent.pop(1.02) is None

@@ -176,9 +176,8 @@ class ViconAdapter:
 
     def _any_marker_visible(self) -> bool:
         """Whether the current frame holds the position of any subject's marker."""
-        get = self._live.GetMarkerGlobalTranslation
-        return any(not self._call("GetMarkerGlobalTranslation", get, subject, name)[1]
-                   for subject in self.subject_names() for name in self.marker_names(subject))
+        return any(not self.marker_positions(subject, self.marker_names(subject))[1].all()
+                   for subject in self.subject_names())
 
     def _any_device_value(self) -> bool:
         """Whether the current frame holds a value of any device output."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import array
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +38,7 @@ from biosig_ros.processing.torque_calibration import TorqueWindow, calibrate_gai
 from biosig_ros.processing.torque_estimator import (TorqueEstimator, TorqueResult,
                                                     TorqueSettings)
 from biosig_ros.processing.torque_model import TorqueModel
-from biosig_ros.robot.stamp_pairing import stamp_key
+from biosig_ros.robot.stamp_pairing import RecentByStamp
 from biosig_ros.ros.diagnostics import OK, STALE, WARN, Diagnostics, LossWindow
 from biosig_ros.ros.ik_quality import quality_type
 from biosig_ros.ros.node_runner import main_for
@@ -48,8 +48,6 @@ from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import input_qos, output_qos
 from biosig_ros.settings import doc_field, realtime_priority_field
 from biosig_ros.srv import CalibrateTorque
-
-_QUALITIES_KEPT = 64  # IK qualities waiting for their pose (it comes within a frame or two)
 
 
 @dataclass
@@ -146,7 +144,7 @@ class TorqueNode(Node):
         self._envelope = EnvelopeBuffer()
         self._pending: deque[tuple[float, JointState]] = deque()  # (arrival, pose)
         # IK's discontinuity per frame ("" = continues the previous pose), by stamp
-        self._discontinuities: OrderedDict[int, str] = OrderedDict()
+        self._discontinuities = RecentByStamp()
         self._window: deque[TorqueResult] = deque()
         self._window_q: deque[np.ndarray] = deque()
         self._losses = LossWindow(s.loss_window_s)
@@ -205,10 +203,8 @@ class TorqueNode(Node):
         self._drain()
 
     def _on_quality(self, msg) -> None:
-        self._discontinuities[stamp_key(_stamp(msg.header))] = (
-            msg.discontinuity_reason or "discontinuity" if msg.discontinuity else "")
-        while len(self._discontinuities) > _QUALITIES_KEPT:
-            self._discontinuities.popitem(last=False)
+        self._discontinuities.keep(_stamp(msg.header), (
+            msg.discontinuity_reason or "discontinuity" if msg.discontinuity else ""))
         self._drain()
 
     def _refuse(self, text: str) -> None:
@@ -226,7 +222,7 @@ class TorqueNode(Node):
             t = _stamp(pose.header)
             newest = self._envelope.newest()
             waiting = newest is None or newest < t - 0.005 or (
-                self._quality_heard and stamp_key(t) not in self._discontinuities)
+                self._quality_heard and t not in self._discontinuities)
             if waiting and now - arrival < self.settings.pairing_wait_s:
                 return
             self._pending.popleft()
@@ -250,7 +246,7 @@ class TorqueNode(Node):
             self._counts["without_envelope"] += 1
             self._losses.record(1, "poses without a recent envelope")
         velocity = pose.velocity if len(pose.velocity) == len(self._dofs) else None
-        discontinuity = self._discontinuities.pop(stamp_key(t), None)
+        discontinuity = self._discontinuities.pop(t)
         try:
             result = self.estimator.step(t, np.asarray(pose.position, dtype=float), velocity,
                                          excitation, discontinuity or "")

@@ -15,13 +15,31 @@ def stamp_key(stamp: float) -> int:
     return round(stamp * 1e9)
 
 
+class RecentByStamp:
+    """The values of the newest few frames (a quality waiting for its input), by stamp."""
+
+    def __init__(self, kept: int = _KEPT):
+        self._values: OrderedDict[int, object] = OrderedDict()
+        self._kept = kept
+
+    def keep(self, stamp: float, value) -> None:
+        self._values[stamp_key(stamp)] = value
+        while len(self._values) > self._kept:
+            self._values.popitem(last=False)
+
+    def pop(self, stamp: float, default=None):
+        return self._values.pop(stamp_key(stamp), default)
+
+    def __contains__(self, stamp: float) -> bool:
+        return stamp_key(stamp) in self._values
+
+
 class StampPairing:
     """The newest input waiting for its quality, and the qualities waiting for their input."""
 
     def __init__(self, kept: int = _KEPT):
-        self._problems: OrderedDict[int, str] = OrderedDict()
+        self._problems = RecentByStamp(kept)
         self._waiting: tuple[int, tuple] | None = None
-        self._kept = kept
 
     def input(self, stamp: float, item: tuple) -> str | None:
         """The problem of this input's frame ("" = clean) when its quality is here; None: the
@@ -29,10 +47,9 @@ class StampPairing:
         finite is let through as clean: the freshness check refuses it with its reason."""
         if not math.isfinite(stamp):
             return ""
-        key = stamp_key(stamp)
-        problem = self._problems.pop(key, None)
+        problem = self._problems.pop(stamp)
         if problem is None:
-            self._waiting = (key, item)
+            self._waiting = (stamp_key(stamp), item)
         return problem
 
     def quality(self, stamp: float, problem: str) -> tuple | None:
@@ -44,7 +61,5 @@ class StampPairing:
         if self._waiting is not None and self._waiting[0] == key:
             item, self._waiting = self._waiting[1], None
             return item
-        self._problems[key] = problem
-        while len(self._problems) > self._kept:
-            self._problems.popitem(last=False)
+        self._problems.keep(stamp, problem)
         return None

@@ -12,9 +12,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def lower_priority(niceness: int) -> tuple[bool, str]:
-    """Add `niceness` to the nice value of every thread of this process (Linux applies a nice
-    value per thread: the middleware's threads already run). Returns (done, what to log);
-    (True, "") when nothing was asked."""
+    """Add `niceness` to the nice value of every thread of this process. Returns (done, what
+    to log); (True, "") when nothing was asked."""
     if niceness <= 0:
         return True, ""
 
