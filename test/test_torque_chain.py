@@ -31,6 +31,7 @@ from biosig_ros.processing.torque_forward import (ForwardTrialSettings, channel_
                                                   replay_parameters, write_bio)
 from biosig_ros.processing.torque_model import TorqueModel
 from biosig_ros.processing.torque_synthetic import true_muscle_torque
+from biosig_ros.ros.qos import output_qos
 from biosig_ros.srv import CalibrateTorque
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
@@ -96,8 +97,9 @@ def test_the_node_chain_recovers_known_torques_and_calibrates_known_gains(tmp_pa
 
     with RosProbe() as probe, \
             NodeProcess("biosig_ros.nodes.torque_node", "torque", torque_params) as torque:
-        muscle = probe.subscribe(JointState, "/torque/muscle")
-        inverse = probe.subscribe(JointState, "/torque/inverse_dynamics")
+        # reliable, as the node publishes: a probe slowed by a loaded machine loses nothing
+        muscle = probe.subscribe(JointState, "/torque/muscle", output_qos(2000))
+        inverse = probe.subscribe(JointState, "/torque/inverse_dynamics", output_qos(2000))
         frames_seen = probe.subscribe(MarkerSet, "/markers")
         assert torque.wait_for_output("ready:", 120), torque.output()
         with NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_processing",

@@ -167,8 +167,9 @@ class TorqueNode(Node):
         self.create_subscription(SignalChunkMsg, "emg/envelope", self._on_envelope, input_qos())
         self.create_subscription(JointState, "ik/joint_states", self._on_pose, input_qos())
         quality = quality_type() if s.quality_topic else None
-        if quality is not None:  # reliable, as IK publishes it: one lost would flag a frame
-            self.create_subscription(quality, s.quality_topic, self._on_quality, output_qos(10))
+        if quality is not None:  # reliable, as IK publishes it: one lost would flag a frame;
+            # as deep as the poses' queue, so that a busy node loses no quality before its pose
+            self.create_subscription(quality, s.quality_topic, self._on_quality, output_qos())
         self._uses_quality = quality is not None
         self._quality_heard = False  # a publisher of quality_topic exists (checked each second)
         self.create_timer(min(0.05, s.pairing_wait_s), self._drain)
