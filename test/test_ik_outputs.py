@@ -49,16 +49,18 @@ def stamp_key(stamp) -> int:
 
 
 def test_quality_flags_and_segment_frames(probe, model):
-    """1 s of still pose, 2 s with the elbow driven beyond its range (-1.4 rad, range -1..3)
-    and back, then two thorax markers hidden for 0.5 s; then 4.5 s clean. Every JointState has an IkQuality and a
-    TFMessage of the same stamp; flags as built; /tf origins and rotations are biorbd's global
-    segment frames at the published pose; diagnostics WARN while flagged, OK after."""
+    """0.5 s of still pose, 2 s with the elbow driven beyond its range (-1.4 rad, range -1..3)
+    and back, then two thorax markers hidden for 0.5 s; then clean frames until diagnostics
+    clear. Every JointState has an IkQuality and a TFMessage of the same stamp; flags as built;
+    /tf origins and rotations are biorbd's global segment frames at the published pose;
+    diagnostics WARN while flagged, no longer once the window passed without a flagged
+    frame."""
     import biorbd
 
     elbow = model.dof_names.index("ulna_elbow_flexion_RotZ")
-    poses = np.repeat(WU_NEUTRAL[None], 800, axis=0)
-    poses[100:200, elbow] = np.linspace(0.5, -1.4, 100)
-    poses[200:300, elbow] = np.linspace(-1.4, 0.5, 100)
+    poses = np.repeat(WU_NEUTRAL[None], 300, axis=0)
+    poses[50:150, elbow] = np.linspace(0.5, -1.4, 100)
+    poses[150:250, elbow] = np.linspace(-1.4, 0.5, 100)
     rng = np.random.default_rng(0)
     thorax_hidden = [WU_MARKERS.index("STER"), WU_MARKERS.index("XIPH")]
     joints = probe.subscribe(JointState, "/ik/joint_states")
@@ -66,20 +68,37 @@ def test_quality_flags_and_segment_frames(probe, model):
     tf = probe.subscribe(TFMessage, "/tf")
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
     publisher = probe.publisher(MarkerSet, "/markers")
+
+    def send(index, q):
+        frame = MarkerFrame(model.markers(q) + rng.normal(0, 0.0005, (16, 3)),
+                            list(WU_MARKERS), index, STAMP0 + index / 100, 100.0)
+        if 250 <= index < 300:
+            frame.positions[thorax_hidden] = np.nan
+        publisher.publish(frame_to_msg(frame, "world"))
+        time.sleep(0.01)
+
+    def cleared():
+        """The status of a diagnostics update after the last flagged frame was solved,
+        without a flag: the window (1.5 s) passed without a flagged frame."""
+        text, values = ik_status(diagnostics)
+        return (int(values.get("last_frame_solved", -1)) >= 300
+                and text is not None and "flagged" not in text)
+
     with start(probe, diagnostics_window=1.5, tf_prefix="s1/", max_lag=0.5) as node:
         for index, q in enumerate(poses):
-            frame = MarkerFrame(model.markers(q) + rng.normal(0, 0.0005, (16, 3)),
-                                list(WU_MARKERS), index, STAMP0 + index / 100, 100.0)
-            if 300 <= index < 350:
-                frame.positions[thorax_hidden] = np.nan
-            publisher.publish(frame_to_msg(frame, "world"))
-            time.sleep(0.01)
-        # 4.5 s of clean frames: the diagnostics window (1.5 s) passed without a flagged one
+            send(index, q)
+        # Clean frames (the still pose) until the diagnostics clear: event-driven, bounded
+        # by the liveness timeout (6000 frames at 100 Hz)
+        sent = len(poses)
+        while not cleared() and sent < 6000:
+            send(sent, WU_NEUTRAL)
+            sent += 1
         clean_text, clean_values = ik_status(diagnostics)
-        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number == 799, 60)
+        assert probe.wait_until(lambda: quality and quality[-1][1].frame_number == sent - 1,
+                                60)
         output = node.output()
     by_frame = {m.frame_number: m for _, m in quality}
-    assert len(by_frame) > 300, output  # a loaded machine loses some in transport
+    assert len(by_frame) > 0.375 * sent, output  # a loaded machine loses some in transport
     frame_of_stamp = {stamp_key(m.header.stamp): m.frame_number for m in by_frame.values()}
     assert all(stamp_key(m.header.stamp) in frame_of_stamp for _, m in joints)
     for number, message in by_frame.items():
@@ -87,11 +106,11 @@ def test_quality_flags_and_segment_frames(probe, model):
     out = [n for n, m in by_frame.items() if list(m.dofs_out_of_range)]
     assert out and all(list(by_frame[n].dofs_out_of_range) == ["ulna_elbow_flexion_RotZ"]
                        for n in out)
-    truth_out = np.flatnonzero(poses[:, elbow] < -1.0)  # frames 179-220
+    truth_out = np.flatnonzero(poses[:, elbow] < -1.0)  # frames 129-170
     assert abs(min(out) - truth_out[0]) <= 10 and abs(max(out) - truth_out[-1]) <= 10, (
         min(out), max(out))
     under = sorted(n for n, m in by_frame.items() if list(m.underdetermined_segments))
-    assert under and under[0] >= 300 and under[-1] < 350
+    assert under and under[0] >= 250 and under[-1] < 300
     assert all(list(by_frame[n].underdetermined_segments) == ["thorax"]
                and by_frame[n].visible_markers == 14 for n in under)
     assert by_frame[min(by_frame)].reinitialised
@@ -124,7 +143,8 @@ def test_quality_flags_and_segment_frames(probe, model):
     assert any("outside the model's ranges: ulna_elbow_flexion_RotZ" in t for t in texts), texts
     assert any("too few markers for thorax" in t for t in texts), texts
     # (a loaded machine may still lose frames in transport: counted, WARN for that reason only)
-    assert clean_text == "tracking" or "flagged" not in clean_text, clean_text
+    assert int(clean_values.get("last_frame_solved", -1)) >= 300, (sent, clean_values)
+    assert clean_text is not None and "flagged" not in clean_text, (sent, clean_text)
     assert int(clean_values["frames_out_of_range"]) >= len(out)
     print(f"out of range: frames {min(out)}-{max(out)}; under-determined {under[0]}-{under[-1]}")
 
@@ -163,7 +183,11 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
             time.sleep(0.01)
         assert probe.wait_until(lambda: quality and quality[-1][1].frame_number >= 950, 60), (
             node.output())
-        time.sleep(2.0)
+        # The rest of the tail solved and its poses in (not asserted: the transport may drop
+        # the last frame, whose absence does not change what is checked below)
+        last = len(messages) - 1
+        probe.wait_until(lambda: quality[-1][1].frame_number == last
+                         and len(joints) >= len(quality), 10)
         output = node.output()
     numbers = {stamp_key(m.header.stamp): i for i, m in enumerate(messages)}
     solved = sorted((numbers[stamp_key(m.header.stamp)], np.array(m.position))
@@ -193,35 +217,52 @@ def test_vicon_names_and_a_yaml_name_map(probe, model):
     quality = probe.subscribe(IkQuality, "/ik/quality")
     publisher = probe.publisher(MarkerSet, "/markers")
     with start(probe, marker_name_map={"RSHO": "Acrom"}, publish_tf=False) as node:
-        for index in range(100):
+        index = 0
+        while len(quality) <= 20 and index < 6000:  # until solved frames come back (60 s)
             frame = MarkerFrame(model.markers(WU_NEUTRAL), names, index,
                                 STAMP0 + index / 100, 100.0)
             publisher.publish(frame_to_msg(frame, "world"))
             time.sleep(0.01)
-        assert probe.wait_until(lambda: len(quality) > 20, 15), node.output()
+            index += 1
+        assert len(quality) > 20, node.output()
         output = node.output()
     assert {m.visible_markers for _, m in quality} == {16}, output
     assert "subject prefix (Vicon), matched without it: Jane" in output
     assert "not in the model" not in output
 
 
-@pytest.mark.parametrize("arguments, text", [
-    (["-p", "marker_name_map:=[Subject:STER=STER]"], "marker_name_map"),
-    (["-p", "min_visible_markers:=0"], "parameter 'min_visible_markers'"),
-    (["-p", "residual_warning:=fast"], "residual_warning"),
-])
-def test_malformed_override_is_one_line_and_exit_2(arguments, text):
-    with NodeProcess(MODULE, "ik", None, args=["--ros-args", *arguments]) as node:
-        assert node.process.wait(timeout=60) == 2
-        output = node.output()
+MALFORMED = {
+    "marker_name_map": ["-p", "marker_name_map:=[Subject:STER=STER]"],
+    "parameter 'min_visible_markers'": ["-p", "min_visible_markers:=0"],
+    "residual_warning": ["-p", "residual_warning:=fast"],
+}
+
+
+@pytest.fixture(scope="module")
+def refused_starts():
+    """The nodes started with a bad configuration, all at once (each stops at start-up, alone:
+    no topic joins them), by the text its one line must name; and the unknown-marker map."""
+    nodes = {text: NodeProcess(MODULE, "ik", None, args=["--ros-args", *arguments])
+             for text, arguments in MALFORMED.items()}
+    nodes["HEAD"] = NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik",
+                                                      marker_name_map={"Jane:RSHO": "HEAD"}))
+    yield nodes
+    for node in nodes.values():
+        node.stop()
+
+
+@pytest.mark.parametrize("text", list(MALFORMED))
+def test_malformed_override_is_one_line_and_exit_2(refused_starts, text):
+    node = refused_starts[text]
+    assert node.process.wait(timeout=60) == 2
+    output = node.output()
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("ik_node: configuration error: "), output
     assert text in lines[0] and "Traceback" not in output
 
 
-def test_yaml_name_map_to_an_unknown_marker_is_named():
-    with NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik",
-                                           marker_name_map={"Jane:RSHO": "HEAD"})) as node:
-        assert node.process.wait(timeout=60) == 2
-        output = node.output()
+def test_yaml_name_map_to_an_unknown_marker_is_named(refused_starts):
+    node = refused_starts["HEAD"]
+    assert node.process.wait(timeout=60) == 2
+    output = node.output()
     assert "parameter 'marker_name_map': entry 'Jane:RSHO=HEAD' maps to 'HEAD'" in output
