@@ -239,6 +239,16 @@ class Loop:
             self.probe.wait_until(holds, timeout=3)
         return holds()
 
+    def states_while_healthy(self, since: float, healthy_for: float = 0.5) -> list:
+        """The inputs healthy since `since` (the test's clock): wait (event-driven) for a state
+        answering an input captured healthy_for seconds later; every state received
+        meanwhile."""
+        answered = lambda: any(  # noqa: E731
+            m.trigger != "timer" and time_to_seconds(m.header.stamp) >= since + healthy_for
+            for t, m in list(self.states)[-50:])
+        assert self.probe.wait_until(answered), self.state()
+        return [m for t, m in list(self.states) if t >= since]
+
     def close(self):
         self.feeder.close()
         for node in (self.assist, self.sim):
@@ -270,6 +280,36 @@ def within_limits(commands) -> None:
     values = np.array([list(c.data) for c in commands])
     assert values.shape[1] == 2 and np.isfinite(values).all()
     assert (np.abs(values) <= LIMITS + 1e-12).all()
+
+
+BAD_PARAMETERS = {
+    "parameter 'gains' has 3 values for 2 joint(s)": dict(gains=[1.0, 2.0, 3.0]),
+    "parameter 'gravity_dofs': elbow_flexion not": dict(gravity_dofs=["elbow_flexion", ""]),
+    "parameter 'rate_limits' entry 0 must be > 0": dict(rate_limits=[0.0, 1.0]),
+    "mvc_file: no such file": dict(mvc_file="no/such/mvc.yaml"),
+    "parameter 'rate'": dict(rate=0.0),
+}
+
+
+@pytest.fixture(scope="module")
+def refused_starts():
+    """assist_node started with each bad parameter set, all at once (each stops at start-up,
+    alone), by the message it must print. First in the module: before the loop runs."""
+    nodes = {message: NodeProcess("biosig_ros.nodes.assist_node", f"assist_bad_{index}",
+                                  {**PARAMS, **overrides})
+             for index, (message, overrides) in enumerate(BAD_PARAMETERS.items())}
+    yield nodes
+    for node in nodes.values():
+        node.stop()
+
+
+@pytest.mark.parametrize("message", list(BAD_PARAMETERS))
+def test_bad_parameters_stop_the_node_with_one_line(refused_starts, message):
+    node = refused_starts[message]
+    status = node.process.wait(timeout=60)
+    output = node.output()
+    assert status == 2, output
+    assert message in output and "Traceback" not in output, output
 
 
 def test_disabled_commands_are_zero_at_the_timer_rate(fresh):
@@ -395,10 +435,12 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     assert fresh.probe.wait_until(lambda: (s := fresh.assist_status(t0)) is not None
                                   and s.level == DiagnosticStatus.ERROR
                                   and reason in s.message, timeout=10)
-    # Latched: healthy inputs again do not bring the command back...
+    # Latched: healthy inputs again do not bring the command back (0.5 s of their stamps)...
+    healthy = time.time()
     fresh.feeder.reset(**start)
-    time.sleep(1.0)
-    assert fresh.state().state == "fault" and not any(fresh.state().command)
+    latched = fresh.states_while_healthy(healthy)
+    assert all(m.state == "fault" and not any(m.command) for m in latched), [
+        (m.trigger, m.state, list(m.command)) for m in latched if m.state != "fault"]
     # ...a fresh enable does.
     response = fresh.enable_when_ready()
     assert response and "cleared fault" in response.message, fresh.state()
@@ -431,9 +473,9 @@ def test_a_burst_of_old_messages_faults_stale_at_once_and_ramps_down(fresh):
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
     first_zero = int(np.argmax(~ramp.any(axis=1)))
     assert first_zero >= 2 and (np.diff(np.abs(ramp[:first_zero + 1]), axis=0) <= 1e-12).all()
-    # Healthy inputs again: still latched, the command stays 0.
-    time.sleep(1.0)
-    assert fresh.state().state == "fault" and not any(fresh.state().command)
+    # Healthy inputs again (0.5 s of their stamps): still latched, the command stays 0.
+    latched = fresh.states_while_healthy(time.time())
+    assert all(m.state == "fault" and not any(m.command) for m in latched)
     after = [m.state for t, m in list(fresh.states) if t >= t0]
     assert "enabled" not in after[after.index("fault"):], "nothing re-enables by itself"
 
@@ -555,21 +597,6 @@ def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
         assert loop.probe.wait_until(lambda: states[-1][1].position[0] == 2.5)  # hard stop
     finally:
         sim.stop()
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (dict(gains=[1.0, 2.0, 3.0]), "parameter 'gains' has 3 values for 2 joint(s)"),
-    (dict(gravity_dofs=["elbow_flexion", ""]), "parameter 'gravity_dofs': elbow_flexion not"),
-    (dict(rate_limits=[0.0, 1.0]), "parameter 'rate_limits' entry 0 must be > 0"),
-    (dict(mvc_file="no/such/mvc.yaml"), "mvc_file: no such file"),
-    (dict(rate=0.0), "parameter 'rate'"),
-])
-def test_bad_parameters_stop_the_node_with_one_line(overrides, message):
-    node = NodeProcess("biosig_ros.nodes.assist_node", "assist_bad", {**PARAMS, **overrides})
-    status = node.process.wait(timeout=60)
-    output = node.output()
-    assert status == 2, output
-    assert message in output and "Traceback" not in output, output
 
 
 def test_on_shutdown_the_command_ramps_to_zero_and_zero_is_the_last_command(loop):
