@@ -20,7 +20,7 @@ from biosig_ros.msg import MarkerResiduals, MarkerSet, SignalChunk as SignalChun
 from biosig_ros.ros.conversions import chunk_to_msg, frame_to_msg, seconds_to_time
 from biosig_ros.signals import MarkerFrame, SignalChunk
 from biosig_ros.srv import StartRecording
-from ros_harness import NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, wait_until
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
@@ -251,7 +251,9 @@ def test_recording_survives_kill_9(probe, tmp_path):
 
         thread = threading.Thread(target=run)
         thread.start()
-        time.sleep(1.0)
+        # the bridge holds published chunks (it serves them): the recording has begun
+        assert wait_until(lambda: "error" not in get(port, command=["raw_device_data"],
+                                                      nb_frame_to_get=1)), node.output()
         newest = get(port, command=["raw_device_data"], nb_frame_to_get=None)["raw_device_data"]
         held = next(i for i in range(len(publisher.sent.raw) - 1, -1, -1)
                     if np.array_equal(publisher.sent.raw[i], newest))
@@ -273,27 +275,43 @@ def test_recording_survives_kill_9(probe, tmp_path):
     assert indices[-1] // RAW_CHUNK >= held, (int(indices[-1]) // RAW_CHUNK, held)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"save_frequency": 0.0}, "parameter 'save_frequency'"),
-    ({"record_path": "../up.bio"}, "no absolute path, no '..'"),
-    ({"record_path": "run.txt"}, "must end in .bio"),
-    ({"marker_scale": -1.0}, "parameter 'marker_scale' must be > 0"),
-    ({"raw_device_topics": ["/emg/raw", " "]}, "'raw_device_topics' contains an empty topic name"),
-    ({"port": "BUSY"}, "(parameters 'bind_address', 'port')"),
-])
-def test_bad_configuration_exits_with_status_2_and_names_it(params, message):
+BAD_CONFIGURATIONS = {
+    "parameter 'save_frequency'": {"save_frequency": 0.0},
+    "no absolute path, no '..'": {"record_path": "../up.bio"},
+    "must end in .bio": {"record_path": "run.txt"},
+    "parameter 'marker_scale' must be > 0": {"marker_scale": -1.0},
+    "'raw_device_topics' contains an empty topic name": {"raw_device_topics": ["/emg/raw", " "]},
+    "(parameters 'bind_address', 'port')": {"port": "BUSY"},
+}
+
+
+@pytest.fixture(scope="module")
+def refused_starts():
+    """A bridge started with each bad configuration, all at once (each stops at start-up,
+    alone; "BUSY": the port of a socket listening meanwhile), by the text it must name."""
     import socket
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        if params.get("port") == "BUSY":
-            params = {"port": busy.getsockname()[1]}
-        node = NodeProcess("biosig_ros.nodes.bridge_node", "bridge", params)
+        nodes = {}
+        for index, (message, params) in enumerate(BAD_CONFIGURATIONS.items()):
+            if params.get("port") == "BUSY":
+                params = {"port": busy.getsockname()[1]}
+            nodes[message] = NodeProcess("biosig_ros.nodes.bridge_node", f"bridge_{index}",
+                                         params)
         try:
-            node.process.wait(timeout=30)
+            for node in nodes.values():
+                node.process.wait(timeout=60)
         finally:
-            node.stop()
+            for node in nodes.values():
+                node.stop()
+        yield nodes
+
+
+@pytest.mark.parametrize("message", list(BAD_CONFIGURATIONS))
+def test_bad_configuration_exits_with_status_2_and_names_it(refused_starts, message):
+    node = refused_starts[message]
     assert node.process.returncode == 2, node.output()
     assert message in node.output(), node.output()
     assert "Traceback" not in node.output()
