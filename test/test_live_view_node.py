@@ -43,6 +43,10 @@ def start_view(probe, namespace: str = "", **params) -> tuple[NodeProcess, str]:
     return node, url
 
 
+def page_state(url: str) -> dict:
+    return json.loads(urllib.request.urlopen(url + "state.json", timeout=20).read())
+
+
 def by_stamp(messages):
     return {round(time_to_seconds(m.header.stamp), 6): m for _, m in messages}
 
@@ -114,8 +118,14 @@ def test_page_data_over_http_matches_the_topics(probe):
     node, url = start_view(probe)
     with node:
         feed = LiveFeed(probe, channels=16).start()
-        time.sleep(3.0)
-        state = json.loads(urllib.request.urlopen(url + "state.json", timeout=20).read())
+        state = {}
+
+        def filled():  # the page's data once it holds enough of every stream to compare
+            nonlocal state
+            state = page_state(url)
+            return (len(state["history"]["envelope"]) > 50 and state["history"]["joints"]
+                    and state["sync"]["paired"] is True)
+        probe.wait_until(filled, 60, interval=0.2)  # what falls short is named below
         feed.stop()
         output = node.output()
     meta = state["meta"]
@@ -142,7 +152,10 @@ def test_raw_emg_is_taken_only_while_a_browser_shows_it(probe):
     node, url = start_view(probe)
     with node:
         feed = LiveFeed(probe, channels=2).start()
-        time.sleep(2.0)
+        # The node at work on the feed (its page counts envelope messages), no browser: no
+        # subscription to the raw EMG
+        assert probe.wait_until(
+            lambda: page_state(url)["stats"]["envelope"]["messages"] > 50, 60, interval=0.2)
         assert probe.node.count_subscribers("/emg/raw") == 0
         stream = urllib.request.urlopen(url + "events?raw=1", timeout=30)
         raw_points = []
@@ -233,11 +246,26 @@ def test_diagnostics_report_the_address_and_browsers(probe):
         stream.close()
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"model_path": "data/no_such_model.bioMod"}, "no such biorbd model file"),
-    ({"refresh_rate": 500.0}, "refresh_rate"),
-    ({"envelope_topic": "~/envelope"}, "private name")])
-def test_bad_configuration_stops_the_node_with_one_line(params, message):
-    node = NodeProcess(MODULE, "live_view", {"port": 0, **params})
+BAD_CONFIGURATIONS = {
+    "no such biorbd model file": {"model_path": "data/no_such_model.bioMod"},
+    "refresh_rate": {"refresh_rate": 500.0},
+    "private name": {"envelope_topic": "~/envelope"},
+}
+
+
+@pytest.fixture(scope="module")
+def refused_starts():
+    """The node started with each bad configuration, all at once (each stops at start-up,
+    alone), by the text its line must name."""
+    nodes = {message: NodeProcess(MODULE, f"live_view_{index}", {"port": 0, **params})
+             for index, (message, params) in enumerate(BAD_CONFIGURATIONS.items())}
+    yield nodes
+    for node in nodes.values():
+        node.stop()
+
+
+@pytest.mark.parametrize("message", list(BAD_CONFIGURATIONS))
+def test_bad_configuration_stops_the_node_with_one_line(refused_starts, message):
+    node = refused_starts[message]
     assert node.process.wait(timeout=60) == 2, node.output()
     assert message in node.output() and "Traceback" not in node.output(), node.output()
