@@ -45,19 +45,22 @@ def chunk(emg: np.ndarray, k: int, size: int = 20) -> SignalChunk:
 
 
 class Rig:
-    """A probe publishing /emg/raw and collecting /emg/envelope and /diagnostics."""
+    """A probe publishing /emg/raw and collecting /emg/envelope and /diagnostics (the node's
+    namespace before these names, e.g. "/three")."""
 
-    def __init__(self, probe: RosProbe, node: NodeProcess):
+    def __init__(self, probe: RosProbe, node: NodeProcess, namespace: str = ""):
         self.probe = probe
         self.node = node
-        self.envelope = probe.subscribe(SignalChunkMsg, "/emg/envelope")
+        self.name = f"{namespace.strip('/')}/{NAME}" if namespace else NAME  # its status
+        self.envelope = probe.subscribe(SignalChunkMsg, f"{namespace}/emg/envelope")
         self.diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
-        self.raw = probe.publisher(SignalChunkMsg, "/emg/raw")
+        self.raw = probe.publisher(SignalChunkMsg, f"{namespace}/emg/raw")
         assert probe.wait_for_subscribers(self.raw), node.output()
-        assert probe.wait_until(lambda: probe.node.count_publishers("/emg/envelope") >= 1)
+        assert probe.wait_until(
+            lambda: probe.node.count_publishers(f"{namespace}/emg/envelope") >= 1)
         # The node's first /diagnostics message (1 Hz) arriving shows its writers have matched
         # this probe's readers; then a margin for the envelope link, matched at the same time.
-        assert probe.wait_until(lambda: len(self.diagnostics) > 0, 20), node.output()
+        assert probe.wait_until(lambda: self.status_values(), 20), node.output()
         time.sleep(0.5)
 
     def publish(self, chunks, outputs: bool = True, burst: int = 8) -> None:
@@ -82,20 +85,24 @@ class Rig:
 
     def status(self, condition, timeout: float = 10.0) -> dict:
         """The node's latest diagnostic values once condition(values) holds."""
-        def latest():
-            for _, array in reversed(list(self.diagnostics)):
-                for status in array.status:
-                    if status.name == NAME:
-                        return {kv.key: kv.value for kv in status.values} | {
-                            "message": status.message}
-            return {}
-        assert self.probe.wait_until(lambda: condition(latest()), timeout), latest()
-        return latest()
+        assert self.probe.wait_until(lambda: condition(self.status_values()), timeout), (
+            self.status_values())
+        return self.status_values()
+
+    def status_values(self) -> dict:
+        """The node's latest diagnostic values and message ({} before the first)."""
+        for _, array in reversed(list(self.diagnostics)):
+            for status in array.status:
+                if status.name == self.name:
+                    return {kv.key: kv.value for kv in status.values} | {
+                        "message": status.message}
+        return {}
 
     def set_parameter(self, name: str, value):
         request = SetParameters.Request(
             parameters=[Parameter(name, value=value).to_parameter_msg()])
-        return self.probe.call(SetParameters, f"/{NAME}/set_parameters", request).results[0]
+        return self.probe.call(SetParameters, f"/{self.name}/set_parameters",
+                               request).results[0]
 
 
 def test_streaming_node_end_to_end(emg):
@@ -238,7 +245,10 @@ def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg):
     """Chunks skipped by the publisher: WARN naming the loss, OK once loss_window_s passed
     without loss. An MVC for 3 channels on a 10-channel stream: ERROR, volts published."""
     params = {"loss_window_s": 3.0}
-    with NodeProcess(MODULE, NAME, params) as node, RosProbe() as probe:
+    # The second node (its own namespace, idle until its part) starts beside the first
+    three = ["--ros-args", "-r", "__ns:=/three", "-p", "mvc:=[0.0001, 0.0002, 0.0003]"]
+    with NodeProcess(MODULE, NAME, params) as node, NodeProcess(
+            MODULE, NAME, args=three) as three_node, RosProbe() as probe:
         rig = Rig(probe, node)
         rig.publish(chunk(emg, k) for k in range(100))
         assert rig.status(lambda v: v.get("chunks") == "100")["message"] == "processing"
@@ -262,9 +272,10 @@ def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg):
         # A runtime MVC of another count is refused; the layout decides.
         refused = rig.set_parameter("mvc", [1e-4] * 3)
         assert not refused.successful and "3 values for 10 channels" in refused.reason
-    three = {"mvc": [1e-4, 2e-4, 3e-4]}  # valid alone: checked against the stream
-    with NodeProcess(MODULE, NAME, three) as node, RosProbe() as probe:
-        rig = Rig(probe, node)
+        node.stop()
+
+        # mvc of 3 values: valid alone, checked against the stream
+        rig = Rig(probe, three_node, namespace="/three")
         rig.publish(chunk(emg, k) for k in range(10))
         assert all(out.unit == "V" for out in rig.outputs(10))
         values = rig.status(lambda v: "not applied" in v.get("message", ""))
