@@ -4,6 +4,7 @@ calls the MVC calibration service and changes parameters."""
 from __future__ import annotations
 
 import concurrent.futures
+import tempfile
 import time
 
 import numpy as np
@@ -36,6 +37,40 @@ START = 1_750_000_000.0
 @pytest.fixture(scope="module")
 def emg() -> np.ndarray:
     return load_bio(resolve_data_path("data/abd.bio"))["emg"]
+
+
+def start_in(namespace: str, params: dict | None = None) -> NodeProcess:
+    """The node in its own namespace ("/x": topics /x/emg/raw..., status x/emg_processing)."""
+    params_file = tempfile.NamedTemporaryFile(
+        mode="w", prefix=f"{NAME}-", suffix=".yaml", delete=False)
+    yaml.safe_dump({f"{namespace}/{NAME}": {"ros__parameters": params or {}}}, params_file)
+    params_file.close()
+    return NodeProcess(MODULE, NAME, args=["--ros-args", "-r", f"__ns:={namespace}",
+                                           "--params-file", params_file.name])
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory):
+    """The nodes of the tests below, each in its own namespace, started together (their
+    start-ups and DDS discovery overlap; each then idles until its test feeds it); a test
+    stops its node when done."""
+    mvc_path = tmp_path_factory.mktemp("mvc") / "mvc" / "subject.yaml"
+    nodes = {
+        "/streaming": start_in("/streaming"),  # channels learned
+        "/biosiglive": start_in("/biosiglive", {"mode": "biosiglive", "processing_window": 400,
+                                                "centring": True}),
+        "/calibrated": start_in("/calibrated", {"mvc_file": str(mvc_path),
+                                                "mvc_window_s": 0.25}),
+        "/losses": start_in("/losses", {"loss_window_s": 3.0}),
+        # mvc of 3 values: valid alone, checked against the stream
+        "/three": start_in("/three", {"mvc": [1e-4, 2e-4, 3e-4]}),
+        "/rate": start_in("/rate"),
+    }
+    nodes["mvc_path"] = mvc_path
+    yield nodes
+    for node in nodes.values():
+        if isinstance(node, NodeProcess):
+            node.stop()
 
 
 def chunk(emg: np.ndarray, k: int, size: int = 20) -> SignalChunk:
@@ -105,11 +140,12 @@ class Rig:
                                request).results[0]
 
 
-def test_streaming_node_end_to_end(emg):
+def test_streaming_node_end_to_end(emg, started):
     settings = EmgPipelineSettings()
     local = EnvelopeStream(EmgPipeline(settings), RATE)
-    with NodeProcess(MODULE, NAME) as node, RosProbe() as probe:  # channels learned
-        rig = Rig(probe, node)
+    node = started["/streaming"]
+    with node, RosProbe() as probe:
+        rig = Rig(probe, node, "/streaming")
         # Chunk 12 never arrives (a gap of 20 samples); chunk 20 arrives twice (a late repeat).
         rig.publish(chunk(emg, k) for k in range(22) if k != 12)
         rig.publish([chunk(emg, 20)], outputs=False)
@@ -151,12 +187,12 @@ def test_streaming_node_end_to_end(emg):
     assert node.process.returncode == 0, node.output()
 
 
-def test_biosiglive_mode_node_matches_biosiglive(emg):
-    params = {"mode": "biosiglive", "processing_window": 400, "centring": True}
-    reference = RealTimeProcessing(2000, 400)
+def test_biosiglive_mode_node_matches_biosiglive(emg, started):
+    reference = RealTimeProcessing(2000, 400)  # the node's mode, processing_window, centring
     expected = [reference.process_emg(emg[:, 20 * k:20 * k + 20])[:, -1] for k in range(60)]
-    with NodeProcess(MODULE, NAME, params) as node, RosProbe() as probe:
-        rig = Rig(probe, node)
+    node = started["/biosiglive"]
+    with node, RosProbe() as probe:
+        rig = Rig(probe, node, "/biosiglive")
         rig.publish((chunk(emg, k) for k in range(20)), outputs=False)
         rig.publish(chunk(emg, k) for k in range(20, 60))
         outputs = rig.outputs(40)  # nothing while biosiglive's first 400 samples fill
@@ -167,14 +203,14 @@ def test_biosiglive_mode_node_matches_biosiglive(emg):
         assert np.array_equal(out.data[0], expected[k])
 
 
-def test_mvc_calibration_service_end_to_end(emg, tmp_path):
-    path = tmp_path / "mvc" / "subject.yaml"
-    params = {"mvc_file": str(path), "mvc_window_s": 0.25}
+def test_mvc_calibration_service_end_to_end(emg, started):
+    path = started["mvc_path"]  # the node's mvc_file (mvc_window_s 0.25)
     local = EnvelopeStream(EmgPipeline(EmgPipelineSettings()), RATE)
-    with NodeProcess(MODULE, NAME, params) as node, RosProbe() as probe:
-        rig = Rig(probe, node)
+    node = started["/calibrated"]
+    with node, RosProbe() as probe:
+        rig = Rig(probe, node, "/calibrated")
         assert "does not exist yet" in node.output()
-        invalid = probe.call(CalibrateMvc, f"/{NAME}/calibrate_mvc",
+        invalid = probe.call(CalibrateMvc, f"/{rig.name}/calibrate_mvc",
                              CalibrateMvc.Request(duration=0.0))
         assert not invalid.success and "duration" in invalid.message
         rig.publish(chunk(emg, k) for k in range(40))
@@ -183,7 +219,7 @@ def test_mvc_calibration_service_end_to_end(emg, tmp_path):
         assert all(out.unit == "V" for out, _ in before)
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            future = pool.submit(probe.call, CalibrateMvc, f"/{NAME}/calibrate_mvc",
+            future = pool.submit(probe.call, CalibrateMvc, f"/{rig.name}/calibrate_mvc",
                                  CalibrateMvc.Request(duration=1.0), 30.0)
             assert node.wait_for_output("MVC calibration: recording"), node.output()
             rig.publish(chunk(emg, k) for k in range(40, 140))  # exactly 1 s of input
@@ -241,15 +277,12 @@ def test_invalid_configuration_stops_the_node_with_a_clear_message(tmp_path):
         assert "configuration error" in node.output() and message in node.output(), node.output()
 
 
-def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg):
+def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg, started):
     """Chunks skipped by the publisher: WARN naming the loss, OK once loss_window_s passed
     without loss. An MVC for 3 channels on a 10-channel stream: ERROR, volts published."""
-    params = {"loss_window_s": 3.0}
-    # The second node (its own namespace, idle until its part) starts beside the first
-    three = ["--ros-args", "-r", "__ns:=/three", "-p", "mvc:=[0.0001, 0.0002, 0.0003]"]
-    with NodeProcess(MODULE, NAME, params) as node, NodeProcess(
-            MODULE, NAME, args=three) as three_node, RosProbe() as probe:
-        rig = Rig(probe, node)
+    node, three_node = started["/losses"], started["/three"]  # loss_window_s 3; mvc of 3
+    with node, three_node, RosProbe() as probe:
+        rig = Rig(probe, node, "/losses")
         rig.publish(chunk(emg, k) for k in range(100))
         assert rig.status(lambda v: v.get("chunks") == "100")["message"] == "processing"
         rig.publish(chunk(emg, k) for k in range(100, 200) if not 120 <= k < 125)
@@ -274,8 +307,7 @@ def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg):
         assert not refused.successful and "3 values for 10 channels" in refused.reason
         node.stop()
 
-        # mvc of 3 values: valid alone, checked against the stream
-        rig = Rig(probe, three_node, namespace="/three")
+        rig = Rig(probe, three_node, "/three")
         rig.publish(chunk(emg, k) for k in range(10))
         assert all(out.unit == "V" for out in rig.outputs(10))
         values = rig.status(lambda v: "not applied" in v.get("message", ""))
@@ -283,9 +315,11 @@ def test_losses_warn_then_clear_and_an_mvc_of_another_count_is_not_applied(emg):
                                      "applied, publishing V") and values["unit"] == "V"
 
 
-def test_publish_rate_at_run_time_keeps_indices_monotonic_and_a_new_layout_is_learned(emg):
-    with NodeProcess(MODULE, NAME) as node, RosProbe() as probe:
-        rig = Rig(probe, node)
+def test_publish_rate_at_run_time_keeps_indices_monotonic_and_a_new_layout_is_learned(
+        emg, started):
+    node = started["/rate"]
+    with node, RosProbe() as probe:
+        rig = Rig(probe, node, "/rate")
         rig.publish(chunk(emg, k) for k in range(30))
         rig.outputs(30)  # every chunk processed before the change: it applies from chunk 30
         assert rig.set_parameter("publish_rate", 100.0).successful
