@@ -1,9 +1,11 @@
 """Multi-process tests of ik_node's quality message, segment frames on /tf, diagnostics and
 behaviour when starved (a burst of frames faster than it solves)."""
+import tempfile
 import time
 
 import numpy as np
 import pytest
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from tf2_msgs.msg import TFMessage
@@ -16,7 +18,7 @@ from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import MarkerFrame
 
 from ros_harness import NodeProcess, RosProbe
-from test_ik_node import MODULE, ik_status, shipped
+from test_ik_node import MODULE, shipped
 from test_ik_solver import WU, WU_MARKERS
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
@@ -35,20 +37,56 @@ def probe():
         yield ros_probe
 
 
-def start(probe, **overrides) -> NodeProcess:
-    node = NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik", **overrides))
+def start_in(namespace: str, **overrides) -> NodeProcess:
+    """ik_node with config/ik_wu.yaml in its own namespace ("/x": /x/markers, /x/ik/...)."""
+    params_file = tempfile.NamedTemporaryFile(mode="w", prefix="ik-", suffix=".yaml",
+                                              delete=False)
+    yaml.safe_dump({f"{namespace}/ik": {"ros__parameters": shipped(
+        "ik_wu.yaml", "ik", **overrides)}}, params_file)
+    params_file.close()
+    return NodeProcess(MODULE, "ik", args=["--ros-args", "-r", f"__ns:={namespace}",
+                                           "--params-file", params_file.name])
+
+
+@pytest.fixture(scope="module")
+def started():
+    """The nodes of the three trials below, started together (start-ups and DDS discovery
+    overlap), each in its own namespace, idle until its test feeds it; each test stops its
+    own."""
+    nodes = {
+        "/flags": start_in("/flags", diagnostics_window=1.5, tf_prefix="s1/", max_lag=0.5),
+        "/starved": start_in("/starved", publish_tf=False),
+        "/vicon": start_in("/vicon", marker_name_map={"RSHO": "Acrom"}, publish_tf=False),
+    }
+    yield nodes
+    for node in nodes.values():
+        node.stop()
+
+
+def start(probe, started, namespace: str) -> NodeProcess:
+    node = started[namespace]
     assert node.wait_for_output("ready:", timeout=40), node.output()
-    assert probe.wait_until(lambda: probe.node.count_subscribers("/markers") >= 1
-                            and probe.node.count_publishers("/ik/quality") >= 1), node.output()
+    assert probe.wait_until(lambda: probe.node.count_subscribers(f"{namespace}/markers") >= 1
+                            and probe.node.count_publishers(f"{namespace}/ik/quality") >= 1
+                            ), node.output()
     time.sleep(0.5)
     return node
+
+
+def ik_status(diagnostics: list, name: str = "flags/ik"):
+    """The status of the ik node (namespace flags) as (message, {key: value})."""
+    for _, array in reversed(diagnostics):
+        for status in array.status:
+            if status.name == name:
+                return status.message, {kv.key: kv.value for kv in status.values}
+    return None, {}
 
 
 def stamp_key(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-def test_quality_flags_and_segment_frames(probe, model):
+def test_quality_flags_and_segment_frames(probe, model, started):
     """0.5 s of still pose, 2 s with the elbow driven beyond its range (-1.4 rad, range -1..3)
     and back, then two thorax markers hidden for 0.5 s; then clean frames until diagnostics
     clear. Every JointState has an IkQuality and a TFMessage of the same stamp; flags as built;
@@ -63,11 +101,11 @@ def test_quality_flags_and_segment_frames(probe, model):
     poses[150:250, elbow] = np.linspace(-1.4, 0.5, 100)
     rng = np.random.default_rng(0)
     thorax_hidden = [WU_MARKERS.index("STER"), WU_MARKERS.index("XIPH")]
-    joints = probe.subscribe(JointState, "/ik/joint_states")
-    quality = probe.subscribe(IkQuality, "/ik/quality")
+    joints = probe.subscribe(JointState, "/flags/ik/joint_states")
+    quality = probe.subscribe(IkQuality, "/flags/ik/quality")
     tf = probe.subscribe(TFMessage, "/tf")
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
-    publisher = probe.publisher(MarkerSet, "/markers")
+    publisher = probe.publisher(MarkerSet, "/flags/markers")
 
     def send(index, q):
         frame = MarkerFrame(model.markers(q) + rng.normal(0, 0.0005, (16, 3)),
@@ -84,7 +122,8 @@ def test_quality_flags_and_segment_frames(probe, model):
         return (int(values.get("last_frame_solved", -1)) >= 300
                 and text is not None and "flagged" not in text)
 
-    with start(probe, diagnostics_window=1.5, tf_prefix="s1/", max_lag=0.5) as node:
+    # diagnostics_window 1.5 s, tf_prefix s1/, max_lag 0.5 s
+    with start(probe, started, "/flags") as node:
         for index, q in enumerate(poses):
             send(index, q)
         # Clean frames (the still pose) until the diagnostics clear: event-driven, bounded
@@ -156,7 +195,7 @@ def quaternion_matrix(x, y, z, w) -> np.ndarray:
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
+def test_starved_node_publishes_no_step_beyond_the_motion(probe, model, started):
     """10 s of motion (100 Hz frame numbers) published as one burst, as fast as this process
     can: the node solves what it can, skips the rest (counted, in frames_skipped of the next
     quality message) and each published pose moves from the previous one by no more than the
@@ -165,10 +204,10 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
     messages = [frame_to_msg(trajectory.frame(i, STAMP0), "world")
                 for i in range(len(trajectory.q))]
     # reliable subscriptions: what the node published all arrives here, even under load
-    joints = probe.subscribe(JointState, "/ik/joint_states", output_qos(1000))
-    quality = probe.subscribe(IkQuality, "/ik/quality", output_qos(1000))
-    publisher = probe.publisher(MarkerSet, "/markers")
-    with start(probe, publish_tf=False) as node:
+    joints = probe.subscribe(JointState, "/starved/ik/joint_states", output_qos(1000))
+    quality = probe.subscribe(IkQuality, "/starved/ik/quality", output_qos(1000))
+    publisher = probe.publisher(MarkerSet, "/starved/markers")
+    with start(probe, started, "/starved") as node:  # publish_tf false
         for message in messages[:100]:  # tracking started and settled, at 100 Hz
             publisher.publish(message)
             time.sleep(0.01)
@@ -210,13 +249,14 @@ def test_starved_node_publishes_no_step_beyond_the_motion(probe, model):
     assert max(excess) < 10.0, (max(excess), gaps.max())
 
 
-def test_vicon_names_and_a_yaml_name_map(probe, model):
+def test_vicon_names_and_a_yaml_name_map(probe, model, started):
     """Markers labelled 'Jane:NAME' as Vicon Nexus sends them, Acrom labelled 'Jane:RSHO' and
     mapped with a YAML mapping in the parameter file: every model marker is seen."""
     names = [f"Jane:{'RSHO' if n == 'Acrom' else n}" for n in WU_MARKERS]
-    quality = probe.subscribe(IkQuality, "/ik/quality")
-    publisher = probe.publisher(MarkerSet, "/markers")
-    with start(probe, marker_name_map={"RSHO": "Acrom"}, publish_tf=False) as node:
+    quality = probe.subscribe(IkQuality, "/vicon/ik/quality")
+    publisher = probe.publisher(MarkerSet, "/vicon/markers")
+    # marker_name_map {"RSHO": "Acrom"} in the parameter file, publish_tf false
+    with start(probe, started, "/vicon") as node:
         index = 0
         while len(quality) <= 20 and index < 6000:  # until solved frames come back (60 s)
             frame = MarkerFrame(model.markers(WU_NEUTRAL), names, index,
