@@ -147,7 +147,21 @@ def test_the_node_chain_recovers_known_torques_and_calibrates_known_gains(tmp_pa
         return table
 
     muscle_frames, inverse_frames = by_frame(muscle), by_frame(inverse)
-    assert len(muscle_frames) > 0.9 * len(trial.stamps), len(muscle_frames)
+
+    def missing(table) -> list[tuple[int, int]]:
+        """The frames a topic lacks, as (first, last) runs: which stage lost them."""
+        runs: list[tuple[int, int]] = []
+        for k in sorted(set(range(len(trial.stamps))) - set(table)):
+            if runs and runs[-1][1] == k - 1:
+                runs[-1] = (runs[-1][0], k)
+            else:
+                runs.append((k, k))
+        return runs
+
+    assert len(muscle_frames) > 0.9 * len(trial.stamps), (
+        len(muscle_frames), "muscle lacks", missing(muscle_frames), "inverse lacks",
+        missing(inverse_frames), "calibration answered at", answered - start,
+        torque.output()[-2000:])
     free = trial.free
     groups = channel_groups(model, channel_map, NAMES)
     before_truth = true_muscle_torque(model, groups, TRUE_GAINS * MIS_SET, trial)
