@@ -13,6 +13,8 @@ from biosiglive import load
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
+from biosig_ros.ros.qos import RECORDING_DEPTH
+
 import pytest
 from ros_harness import NodeProcess, shipped_parameters, wait_until
 
@@ -68,7 +70,7 @@ def test_the_bio_holds_every_sample_the_mcap_holds_under_cpu_load(tmp_path):
         for loop in loops:
             os.kill(loop.pid, signal.SIGKILL)
             loop.wait()
-    assert "subscribed /emg/raw (reliable, depth 50)" in bridge_log, bridge_log
+    assert f"subscribed /emg/raw (reliable, depth {RECORDING_DEPTH})" in bridge_log, bridge_log
     assert "recording /emg/raw (biosig_ros/msg/SignalChunk, reliable)" in recorder_log
 
     mcap_emg, mcap_frames = mcap_contents(tmp_path / "run.mcap")

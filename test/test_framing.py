@@ -6,8 +6,6 @@ UDP example drops a cut datagram's partial sample instead of failing; the exampl
 amplifier port is an argument."""
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,6 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from biosig_ros.devices.framing import SampleFramer
+from graph_harness import GraphProcess
 from ros_harness import REPO
 
 CHANNELS = 3
@@ -126,8 +125,7 @@ def test_the_example_graph_runs_on_another_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    graph = subprocess.run(
-        [sys.executable, "-m", "biosig_ros.graph", "custom_device", "--amplifier-port",
-         str(port), "--duration", "15"], capture_output=True, text=True, timeout=120, cwd=REPO)
-    assert f"listening on UDP {port}" in graph.stdout, graph.stdout[-3000:]
-    assert f"UDP amplifier 127.0.0.1:{port}" in graph.stdout, graph.stdout[-3000:]
+    with GraphProcess("custom_device", "--amplifier-port", str(port)) as graph:
+        # the simulator sends there and the node reads there (stopped once both are seen)
+        assert graph.wait_for(rf"listening on UDP {port}\b"), graph.output()[-3000:]
+        assert graph.wait_for(rf"UDP amplifier 127\.0\.0\.1:{port}\b"), graph.output()[-3000:]

@@ -34,7 +34,7 @@ DEMO_MVC = [1.2e-05, 6e-05, 2.8e-04, 5.8e-04, 2.5e-05, 4.5e-05, 8.2e-04, 5.8e-04
 RATE_TOPICS = {"/emg/raw": SignalChunk, "/emg/envelope": SignalChunk, "/markers": MarkerSet,
                "/ik/joint_states": JointState, "/emg/envelope_channels": JointState,
                "/viz/markers": MarkerArray}
-WINDOW_S = 5.0
+WINDOW_S = 3.0
 
 
 def stamp(msg) -> float:
@@ -196,10 +196,10 @@ def test_skeleton_has_one_line_per_parent_child_segment_pair(page):
     assert drawn(page)["skeletonLines"] == pairs == 35
 
 
-def test_the_page_keeps_updating_for_20_seconds(page):
+def test_the_page_keeps_updating_for_10_seconds(page):
     previous = drawn(page)
     for _ in range(4):
-        time.sleep(5.0)
+        time.sleep(2.5)
         shown = drawn(page)
         assert shown["frames"] > previous["frames"]
         assert shown["charts"]["envelope/EMG1"]["index"] > previous["charts"]["envelope/EMG1"]["index"]

@@ -67,6 +67,7 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
         assert probe.wait_until(lambda: probe.node.count_publishers("/emg/raw") >= 1)
         assert chunks(emg) == [] and node.alive()
 
+        started = time.time()  # the TCU streams after this
         sim = start_sim(ports)
         try:
             assert probe.wait_until(lambda: len(emg) >= 150, 30), node.output() + sim.output()
@@ -84,7 +85,9 @@ def test_values_stamps_and_recovery_after_the_simulator_is_killed():
                                 [:len(first_run)])
             assert np.all(np.diff(stamps) > 0)
             assert np.all(stamps + 0.01 <= arrivals + 1e-3)   # last sample taken before arrival
-            assert np.all(stamps > arrivals - 1.0)
+            # after the TCU started (50 ms: its pacing may run that much ahead of this
+            # clock); how long before arrival depends on the load: a benchmark's figure
+            assert stamps[0] > started - 0.05
             nominal = stamps[0] + np.arange(len(stamps)) * 0.01
             assert np.all(np.abs(stamps - nominal) < 0.1)
             assert probe.wait_until(lambda: node_statuses(diagnostics)[-1][1].level

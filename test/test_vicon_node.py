@@ -1,4 +1,6 @@
 """vicon_markers_node in its own process, simulator backend from the shipped config files."""
+import time
+
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -37,6 +39,7 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
                   frame_id="vicon")
     model_order = params["marker_names"]
     assert model_order[13:15] == ["STYLu", "LARM_elb"]          # the model's order
+    started = time.time()  # the simulated server starts in the node, after this
     with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
         markers = probe.subscribe(MarkerSet, "/markers")
         analog = probe.subscribe(SignalChunk, "/vicon/analog")
@@ -70,7 +73,9 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
         seen = ~frame.occluded
         assert np.array_equal(frame.positions[seen], expected[seen])
         assert np.all(np.isnan(frame.positions[~seen]))
-        assert frame.stamp <= arrival and frame.stamp > arrival - 1.0
+        # capture time, on this machine's clock: after the server started, before arrival
+        # (how long before is the machine's load: a figure of benchmarks, not checked here)
+        assert started < frame.stamp <= arrival
     assert occluded_frames >= 50
     numbers = [f.frame_number for _, f in frames]
     jumps = [(a, b) for a, b in zip(numbers, numbers[1:]) if b != a + 1]
@@ -96,6 +101,7 @@ def test_markers_occlusions_analog_and_recovery_after_a_server_outage():
 def test_a_subject_that_is_not_streamed_is_reported_and_retried():
     params = shipped_params("vicon_markers.yaml", "vicon_sim.yaml")
     params.update(subject="alice", retry_interval=0.3, frame_id="vicon")
+    started = time.time()  # the simulated server starts in the node, after this
     with RosProbe() as probe, NodeProcess(NODE, "vicon_markers", params) as node:
         markers = probe.subscribe(MarkerSet, "/markers")
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")

@@ -20,7 +20,9 @@ import numpy as np
 from biosig_ros.devices.device_link import DeviceError
 from biosig_ros.errors import ConfigError
 
-_WARM_UP_S = 1.0  # longest the connection waits for a frame with markers (none may be in view)
+# Longest the connection waits for a frame with markers (none may be in view). 1 s was too
+# short in a suite run on the loaded 2-CPU machine: the first pushed frames lacked the markers.
+_WARM_UP_S = 3.0
 
 SDK_MODULE = "vicon_dssdk.ViconDataStream"
 DEFAULT_PORT = 801
