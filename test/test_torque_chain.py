@@ -26,9 +26,10 @@ from biosig_ros.processing.emg_offline import causal_envelope
 from biosig_ros.processing.emg_pipeline import EmgPipelineSettings
 from biosig_ros.processing.torque_channel_map import ChannelMap
 from biosig_ros.processing.torque_estimator import TorqueEstimator, TorqueSettings
-from biosig_ros.processing.torque_forward import (ForwardTrialSettings, channel_groups,
-                                                  forward_trial, marker_trajectories,
-                                                  replay_parameters, write_bio)
+from biosig_ros.processing.torque_forward import (ForwardTrialSettings, carrier_mvc,
+                                                  channel_groups, forward_trial,
+                                                  marker_trajectories, replay_parameters,
+                                                  write_bio)
 from biosig_ros.processing.torque_model import TorqueModel
 from biosig_ros.processing.torque_synthetic import true_muscle_torque
 from biosig_ros.ros.qos import output_qos
@@ -44,7 +45,7 @@ NAMES = list(MAP["channels"])
 TRUE_GAINS = np.array([1.0, 0.8, 1.2, 0.9, 1.1])
 MIS_SET = np.array([1.5, 0.7, 1.3, 0.6, 1.4])
 ENVELOPE = dict(envelope="lowpass", lowpass_hz=7.0, lowpass_order=2)  # emg_processing_exo.yaml
-SECONDS = 16.0
+SECONDS = 14.0
 CALIBRATION_S = 9.0
 
 
@@ -71,41 +72,54 @@ def core_chain_rmse(model, trial, gains, frames) -> np.ndarray:
     return rmse(muscle[frames][:, trial.free], truth[frames][:, trial.free])
 
 
+def expected_mvc(settings: ForwardTrialSettings) -> np.ndarray:
+    """The trial's MVC before the trial is simulated (torque_forward: the carrier's scale per
+    channel x its mean rectified band-passed level); checked against the trial's own below."""
+    scale = settings.emg_scale_v * (1.0 + np.arange(len(NAMES)) / 4.0)
+    return scale * carrier_mvc(settings.emg_rate)
+
+
 def test_the_node_chain_recovers_known_torques_and_calibrates_known_gains(tmp_path):
     model = TorqueModel(MODEL)
     channel_map = ChannelMap.from_dict(MAP)
-    trial = forward_trial(model, channel_map, TRUE_GAINS, ForwardTrialSettings(seconds=SECONDS))
-    markers, marker_names = marker_trajectories(MODEL, trial.q)
-    recording = tmp_path / "forward_trial.bio"
-    write_bio(recording, trial, markers)
+    settings = ForwardTrialSettings(seconds=SECONDS)
     map_file = tmp_path / "map.yaml"
     map_file.write_text(yaml.safe_dump(
         channel_map.with_gains(NAMES, TRUE_GAINS * MIS_SET, {}).to_dict()))
-    free_dofs = list(trial.settings.free_dofs)
+    free_dofs = list(settings.free_dofs)
     torque_params = {"model_path": MODEL, "channel_map_file": str(map_file),
                      "calibration_dofs": free_dofs, "window_s": 30.0,
                      # a pose waits for its own envelope sample however loaded the machine
                      "pairing_wait_s": 5.0}
+    mvc = expected_mvc(settings)
     emg_params = shipped_parameters("emg_processing.yaml", **ENVELOPE, publish_rate=100.0,
-                                    mvc=[float(v) for v in trial.mvc])
+                                    mvc=[float(v) for v in mvc])
     # max_lag: every frame solved however loaded the machine (skipping is tested elsewhere)
     ik_params = shipped_parameters("ik_wu.yaml", model_path=MODEL, publish_tf=False,
                                    max_lag=5.0)
-    replay_params = shipped_parameters(
-        "replay_abd.yaml", **replay_parameters(recording, trial, marker_names, MODEL),
-        subject="forward_trial", wait_for_nodes=["emg_processing", "ik"], wait_timeout=120.0)
 
+    # The nodes start while the trial is simulated (both take seconds); the replay, which
+    # needs the recording, after: it waits for emg_processing and ik to listen.
     with RosProbe() as probe, \
-            NodeProcess("biosig_ros.nodes.torque_node", "torque", torque_params) as torque:
+            NodeProcess("biosig_ros.nodes.torque_node", "torque", torque_params) as torque, \
+            NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_processing",
+                        emg_params) as emg, \
+            NodeProcess("biosig_ros.nodes.ik_node", "ik", ik_params) as ik:
         # reliable, as the node publishes: a probe slowed by a loaded machine loses nothing
         muscle = probe.subscribe(JointState, "/torque/muscle", output_qos(2000))
         inverse = probe.subscribe(JointState, "/torque/inverse_dynamics", output_qos(2000))
         frames_seen = probe.subscribe(MarkerSet, "/markers")
+        trial = forward_trial(model, channel_map, TRUE_GAINS, settings)
+        assert np.allclose(trial.mvc, mvc, rtol=1e-12), (trial.mvc, mvc)
+        markers, marker_names = marker_trajectories(MODEL, trial.q)
+        recording = tmp_path / "forward_trial.bio"
+        write_bio(recording, trial, markers)
+        replay_params = shipped_parameters(
+            "replay_abd.yaml", **replay_parameters(recording, trial, marker_names, MODEL),
+            subject="forward_trial", wait_for_nodes=["emg_processing", "ik"],
+            wait_timeout=120.0)
         assert torque.wait_for_output("ready:", 120), torque.output()
-        with NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_processing",
-                         emg_params) as emg, \
-                NodeProcess("biosig_ros.nodes.ik_node", "ik", ik_params) as ik, \
-                NodeProcess("biosig_ros.nodes.replay_node", "replay", replay_params) as replay:
+        with NodeProcess("biosig_ros.nodes.replay_node", "replay", replay_params) as replay:
             outputs = lambda: "\n".join(p.output()[-1500:] for p in (torque, emg, ik, replay))  # noqa: E731
             assert probe.wait_until(lambda: len(frames_seen) > 0, 180), outputs()
             first = frames_seen[0][1]
@@ -133,7 +147,21 @@ def test_the_node_chain_recovers_known_torques_and_calibrates_known_gains(tmp_pa
         return table
 
     muscle_frames, inverse_frames = by_frame(muscle), by_frame(inverse)
-    assert len(muscle_frames) > 0.9 * len(trial.stamps), len(muscle_frames)
+
+    def missing(table) -> list[tuple[int, int]]:
+        """The frames a topic lacks, as (first, last) runs: which stage lost them."""
+        runs: list[tuple[int, int]] = []
+        for k in sorted(set(range(len(trial.stamps))) - set(table)):
+            if runs and runs[-1][1] == k - 1:
+                runs[-1] = (runs[-1][0], k)
+            else:
+                runs.append((k, k))
+        return runs
+
+    assert len(muscle_frames) > 0.9 * len(trial.stamps), (
+        len(muscle_frames), "muscle lacks", missing(muscle_frames), "inverse lacks",
+        missing(inverse_frames), "calibration answered at", answered - start,
+        torque.output()[-2000:])
     free = trial.free
     groups = channel_groups(model, channel_map, NAMES)
     before_truth = true_muscle_torque(model, groups, TRUE_GAINS * MIS_SET, trial)

@@ -116,6 +116,29 @@ def test_an_ik_discontinuity_restarts_the_differentiation_flagged(model):
     assert not any(r.flags for r in results[1:50] + results[51:])
 
 
+def test_a_window_of_a_few_frames_is_refused_not_fitted(model):
+    """A window with gaps (IK skipping, poses unpaired) may hold a few frames of the requested
+    duration: gains fitted to them would be applied to the robot's torques. Refused, naming
+    the count; the same trial's frames from MIN_CALIBRATION_FRAMES on are fitted."""
+    from biosig_ros.processing.torque_calibration import MIN_CALIBRATION_FRAMES
+
+    trial = synthetic_trial(len(NAMES), seconds=1.0, seed=3)
+    est = estimator(model)
+    results = run(est, trial)
+
+    def window(frames):
+        return TorqueWindow(
+            q=trial.q[:frames], muscle_qdot=trial.qdot[:frames],
+            channel_activations=np.array([r.channel_activations for r in results[:frames]]),
+            inverse_dynamics=np.array([r.inverse_dynamics for r in results[:frames]]),
+            muscle=np.array([r.muscle for r in results[:frames]]))
+    needed = max(MIN_CALIBRATION_FRAMES, 2 * len(est.groups))
+    with pytest.raises(ValueError, match=rf"^{needed - 1} paired frame\(s\) in the window: "
+                                         rf"too few to calibrate \(at least {needed};"):
+        calibrate_gains(model, est.groups, window(needed - 1), DOFS)
+    assert calibrate_gains(model, est.groups, window(needed), DOFS).frames == needed
+
+
 @pytest.mark.parametrize("noise", [0.0, 0.5])
 def test_calibration_recovers_known_gains(model, noise):
     trial = synthetic_trial(len(NAMES), seconds=4.0, seed=3)

@@ -186,10 +186,21 @@ def test_torques_keep_flowing_while_a_calibration_fits(tmp_path):
             send(k)
             return probe.wait_until(lambda: len(muscle) > before, 30)
 
+        def newest_muscle_stamp() -> float:
+            return max((m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+                        for _, m in muscle[-5:]), default=0.0)
+
+        # 21 s of paired frames kept, sent in bursts that the node's queues (50 deep) hold: a
+        # burst is answered when its last frame is (the node takes poses in order) or, if that
+        # one was lost (best effort), when all but two came
         k = 0
-        while k < 2100:  # 21 s of paired frames kept (one may be lost: best effort)
-            send_and_wait(k)
-            k += 1
+        while k < 2100:
+            for _ in range(25):
+                send(k)
+                k += 1
+            last = T0 + trial.stamps[k - 1]
+            probe.wait_until(lambda: newest_muscle_stamp() >= last - 1e-6
+                             or len(muscle) >= k - 2, 30)
         client = probe.node.create_client(CalibrateTorque, "/torque/calibrate")
         assert client.wait_for_service(timeout_sec=60)
         answer = client.call_async(CalibrateTorque.Request(duration=20.0))

@@ -81,6 +81,9 @@ def smoothed_activations(activations: np.ndarray, cutoff_hz: float,
     return np.clip(signal.sosfiltfilt(sos, activations, axis=0), 0.0, None)
 
 
+MIN_CALIBRATION_FRAMES = 20
+
+
 def calibrate_gains(model: TorqueModel, groups: list[np.ndarray], window: TorqueWindow,
                     dof_names, bounds: tuple[float, float] = (0.0, 20.0),
                     force_scale_change: float = 0.0,
@@ -93,9 +96,14 @@ def calibrate_gains(model: TorqueModel, groups: list[np.ndarray], window: Torque
     docstring (frame_rate: Hz of the window's frames)."""
     dofs = dof_indices(model, dof_names)
     frames = len(window.q)
-    if frames < 2:
-        raise ValueError(f"{frames} frame(s) in the window: too few to calibrate")
     channels = len(groups)
+    # Gains from a handful of frames fit noise, and the node would apply them: a window with
+    # gaps (IK skipping frames, poses left unpaired) once held 1 frame of a requested second.
+    needed = max(MIN_CALIBRATION_FRAMES, 2 * channels)
+    if frames < needed:
+        raise ValueError(f"{frames} paired frame(s) in the window: too few to calibrate (at "
+                         f"least {needed}; ask for a longer duration, or see why frames are "
+                         "missing on /diagnostics)")
     unit = np.empty((frames, len(dofs), channels))  # each channel's torque per unit activation
     passive = np.empty((frames, len(dofs)))
     activations = np.zeros(len(model.muscle_names))
