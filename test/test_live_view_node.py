@@ -3,11 +3,13 @@ and the per-channel envelope JointState (names, values, stamps), the page's data
 raw EMG taken only while a browser shows it, namespaces, configuration errors."""
 import json
 import re
+import tempfile
 import time
 import urllib.request
 
 import numpy as np
 import pytest
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
@@ -32,8 +34,16 @@ def probe():
 
 
 def start_view(probe, namespace: str = "", **params) -> tuple[NodeProcess, str]:
-    args = ["--ros-args", "-r", f"__ns:={namespace}"] if namespace else []
-    node = NodeProcess(MODULE, "live_view", {"port": 0, **params}, args=args)
+    params = {"port": 0, **params}
+    if namespace:  # a parameter file keyed 'live_view' does not reach /lab1/live_view
+        params_file = tempfile.NamedTemporaryFile(
+            mode="w", prefix="live_view-", suffix=".yaml", delete=False)
+        yaml.safe_dump({f"{namespace}/live_view": {"ros__parameters": params}}, params_file)
+        params_file.close()
+        node = NodeProcess(MODULE, "live_view", args=[
+            "--ros-args", "-r", f"__ns:={namespace}", "--params-file", params_file.name])
+    else:
+        node = NodeProcess(MODULE, "live_view", params)
     assert node.wait_for_output("ready:", 60), node.output()
     url = re.search(r"http://127\.0\.0\.1:\d+/", node.output()).group(0)
     prefix = namespace.rstrip("/")
@@ -185,6 +195,7 @@ def test_topic_names_follow_the_namespace(probe):
         feed.stop()
         state = json.loads(urllib.request.urlopen(url + "state.json", timeout=20).read())
     assert state["meta"]["streams"]["joints"]["topic"] == "/lab1/ik/joint_states"
+    assert not url.endswith(":8080/"), url  # its parameters reached it (port 0)
 
 
 def joint_state(names, efforts, stamp: float) -> JointState:
