@@ -202,6 +202,18 @@ def envelope_at(received, index: int):
     return None
 
 
+def newest_index(received) -> int:
+    """The sample index after the probe's newest envelope message."""
+    newest = received["envelope"][-1][1]
+    return newest.first_sample_index + newest.sample_count
+
+
+def newest_stamp(received) -> float:
+    """The stamp of the probe's newest joint state (-inf before the first)."""
+    joints = list(received["joints"])
+    return time_to_seconds(joints[-1][1].header.stamp) if joints else float("-inf")
+
+
 def joints_at(received, stamp: float):
     for _, msg in reversed(list(received["joints"])):
         if abs(time_to_seconds(msg.header.stamp) - stamp) < 1e-6:
@@ -228,12 +240,20 @@ def test_curves_hold_the_topics_values(demo):
     matched = 0
     for k in range(len(envelope.names)):
         assert np.array_equal(widget.envelope_plot.curve_values(k), envelope.values[:, k])
-    for row, index in enumerate(envelope.index):
-        value = envelope_at(received, int(index))
+    # The probe is another participant: on a loaded machine it may discover the graph after
+    # the panel did (missing the first messages) or lag behind it. Compared: the points drawn
+    # from the probe's first message on, once it got past the newest one drawn.
+    assert panel.pump(lambda: received["envelope"] and newest_index(received) > envelope.index[-1],
+                      60)
+    first = received["envelope"][0][1].first_sample_index
+    compared = [(row, int(index)) for row, index in enumerate(envelope.index) if index >= first]
+    assert len(compared) >= 10, (first, envelope.index)
+    for row, index in compared:
+        value = envelope_at(received, index)
         if value is not None:
             assert np.allclose(envelope.values[row], value * 100.0, rtol=1e-12, atol=0)
             matched += 1
-    assert matched >= len(envelope.index) // 2, (matched, len(envelope.index))
+    assert matched >= len(compared) // 2, (matched, len(compared))
     newest = envelope_at(received, int(envelope.index[-1]))
     if newest is not None:
         assert np.allclose(widget.bars.heights, newest * 100.0, rtol=1e-12, atol=0)
@@ -243,15 +263,19 @@ def test_curves_hold_the_topics_values(demo):
     elbow = joints.names.index("ulna_elbow_flexion_RotZ")
     scapula = next(k for k, n in enumerate(joints.names) if n.endswith("transform_RotX"))
     matched = 0
-    for row, stamp in enumerate(joints.t):
-        found = joints_at(received, float(stamp))
+    assert panel.pump(lambda: newest_stamp(received) >= joints.t[-1], 60)
+    first = time_to_seconds(received["joints"][0][1].header.stamp)
+    compared = [(row, float(stamp)) for row, stamp in enumerate(joints.t) if stamp >= first]
+    assert len(compared) >= 10, (first, joints.t)
+    for row, stamp in compared:
+        found = joints_at(received, stamp)
         if found is not None:
             names, positions = found
             assert names == joints.names
             assert joints.values[row, elbow] == pytest.approx(np.degrees(positions[elbow]))
             assert joints.values[row, scapula] == pytest.approx(np.degrees(positions[scapula]))
             matched += 1
-    assert matched >= len(joints.t) // 2, (matched, len(joints.t))
+    assert matched >= len(compared) // 2, (matched, len(compared))
     assert np.array_equal(widget.joint_plot.curve_values(elbow), joints.values[:, elbow])
     # Streams table: this namespace's nodes from /diagnostics.
     table = widget.streams
