@@ -239,18 +239,24 @@ def _trigno_publish_rate(running):
 
 
 def _monitor_period(running):
+    """period is read as the monitor runs. Checked by what a loaded machine cannot fake (it
+    only delays and thins the reports): set to an hour, no report comes for 3 s (at the
+    default 1 s, three would); set back to 0.25 s, reports come again."""
     node = running["nodes"]["monitor"]
+    probe = running["probe"]
 
-    def lines_per_second(seconds):
-        start = node.output().count("markers ")
-        time.sleep(seconds)
-        return (node.output().count("markers ") - start) / seconds
+    def reports():
+        return node.output().count("markers ")
 
-    before = lines_per_second(4)
-    assert _set(running["probe"], "monitor", "period", 0.25).successful
-    time.sleep(1)
-    after = lines_per_second(4)
-    assert after > 2.5 * max(before, 0.5), (before, after)
+    start = reports()
+    assert probe.wait_until(lambda: reports() > start), node.output()[-3000:]
+    assert _set(probe, "monitor", "period", 3600.0).successful
+    time.sleep(1.0)  # a report under way when the change came
+    quiet_from = reports()
+    time.sleep(3.0)
+    assert reports() == quiet_from, node.output()[-3000:]
+    assert _set(probe, "monitor", "period", 0.25).successful
+    assert probe.wait_until(lambda: reports() > quiet_from + 2), node.output()[-3000:]
 
 
 def _ik_residual_warning(running):
@@ -289,12 +295,16 @@ def _max_file_seconds(node, directory, pattern):
 
 def _torque_calibration_file(running):
     """calibration_file is read when ~/calibrate runs: set at run time, the calibration of a
-    request naming no file is saved there. Over 5 s of stream: IK skips frames on a loaded
-    machine (max_lag 20 ms), and 1 s of it once held a single pose, too few to fit."""
+    request naming no file is saved there. IK skips frames on a loaded machine (max_lag
+    20 ms): 1 s of stream once held a single pose, 5 s once 8, too few to fit (refused, as
+    the node should); a longer window is asked for then."""
     saved = running["calibrations"] / "gains.yaml"
     assert _set(running["probe"], "torque", "calibration_file", str(saved)).successful
-    response = running["probe"].call(CalibrateTorque, "/torque/calibrate",
-                                     CalibrateTorque.Request(duration=5.0), timeout=90)
+    for duration in (5.0, 20.0, 60.0):  # 60: the node's window_s
+        response = running["probe"].call(CalibrateTorque, "/torque/calibrate",
+                                         CalibrateTorque.Request(duration=duration), timeout=90)
+        if response is None or "too few to calibrate" not in response.message:
+            break
     assert response is not None and response.success, (
         response, running["nodes"]["torque"].output()[-3000:])
     assert f"saved to {saved}" in response.message and saved.is_file(), response.message

@@ -25,6 +25,7 @@ from collections import deque
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
@@ -49,6 +50,7 @@ from biosig_ros.ros.process_priority import apply_priorities
 from biosig_ros.ros.qos import control_input_qos, output_qos
 
 LEVELS = {"ok": diagnostics.OK, WARN: diagnostics.WARN, ERROR: diagnostics.ERROR}
+FINAL_ACK_S = 4.0  # longest wait at shutdown for subscribers to acknowledge the final 0
 
 
 def seconds(stamp) -> float:
@@ -289,6 +291,15 @@ class AssistNode(Node):
         values["envelope_callback_p50_us"] = float(np.percentile(times, 50))
         self._diagnostics.set(LEVELS[level], message, **values)
 
+    def _final_command_acknowledged(self) -> float | None:
+        """Seconds until every reliable subscriber acknowledged what was published (None:
+        not within FINAL_ACK_S). A subscriber in another process acknowledges when the
+        writer's next heartbeat asks (Fast DDS: within its 3 s period)."""
+        start = time.monotonic()
+        if not self._command_publisher.wait_for_all_acked(Duration(seconds=FINAL_ACK_S)):
+            return None
+        return time.monotonic() - start
+
     def close(self) -> None:
         """On shutdown: ramp the command to 0 at the rate limit, then publish 0 last.
 
@@ -305,7 +316,15 @@ class AssistNode(Node):
             self._send(controller.shutdown_step())
         if controller.at_zero():
             self._send(controller.shutdown_step())
-            self.get_logger().info(f"stopped: command 0 published (ramp budget {budget:.2f} s)")
+            # The process exits next: a reliable sample not yet acknowledged would be lost with
+            # it, and the controller would hold the previous, non-zero command.
+            acked = self._final_command_acknowledged()
+            self.get_logger().info(f"stopped: command 0 published (ramp budget {budget:.2f} s)"
+                                   + ("" if acked is None else f", acknowledged in {acked:.2f} s"))
+            if acked is None:
+                self.get_logger().warning(
+                    f"the final command 0 was not acknowledged within {FINAL_ACK_S:g} s by "
+                    "every subscriber: a controller may hold the previous command")
         else:
             self.get_logger().error(
                 f"stopped with the command at {controller.limiter.command} N.m: the ramp to 0 "
