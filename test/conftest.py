@@ -73,7 +73,7 @@ def pytest_runtest_protocol(item, nextitem):
     """Fast-tier tests (and their fixtures) run under the guard in every run, the whole
     suite included: one that starts a process or DDS fails there, not only under --fast.
     Every test holds its slot of the parallel run (parallel.run_slot)."""
-    with run_slot(is_alone(item)):
+    with run_slot(is_alone(item), keep=nextitem is not None and is_alone(nextitem)):
         if is_integration(item):
             yield
             return

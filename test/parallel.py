@@ -128,21 +128,44 @@ def close_slots(directory: str | None) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+_held_alone: list = []  # this worker's exclusive lock, kept for its next test of ALONE
+
+
 @contextmanager
-def run_slot(alone: bool, environment=os.environ):
+def run_slot(alone: bool, environment=os.environ, keep: bool = False):
     """Hold the run's slot lock while a test runs: shared for most tests, exclusive for those of
     ALONE. A turnstile in front keeps the exclusive one from waiting forever behind a stream
-    of shared ones: once it waits, no new test starts until it has run."""
+    of shared ones: once it waits, no new test starts until it has run. keep (an ALONE test
+    whose next test in this worker is one too): the exclusive lock is kept for that one, so
+    the other workers are drained once for a series of them, not before each."""
     directory = environment.get(SLOTS_ENVIRONMENT)
     if not directory or not os.path.isdir(directory):
         yield
         return
-    with open(os.path.join(directory, "turnstile"), "a") as turnstile, \
-            open(os.path.join(directory, "slots"), "a") as slots:
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(slots, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
-        finally:
-            if not alone:
-                fcntl.flock(turnstile, fcntl.LOCK_UN)
-        yield  # both locks are released when their files close
+    held = _held_alone.pop() if (alone and _held_alone) else _acquire(directory, alone)
+    try:
+        yield
+    finally:
+        if alone and keep:
+            _held_alone.append(held)
+        else:
+            for lock in held:
+                lock.close()  # closing the file releases its lock
+
+
+def _acquire(directory: str, alone: bool) -> list:
+    """The open lock files a test holds: the slots' (shared or exclusive), and for an
+    exclusive one the turnstile as well."""
+    turnstile = open(os.path.join(directory, "turnstile"), "a")
+    slots = open(os.path.join(directory, "slots"), "a")
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    try:
+        fcntl.flock(slots, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+    except BaseException:
+        turnstile.close()
+        slots.close()
+        raise
+    if alone:
+        return [turnstile, slots]
+    turnstile.close()
+    return [slots]

@@ -141,6 +141,29 @@ def test_a_test_run_alone_waits_for_the_running_ones_and_holds_back_the_next(tmp
     assert events == ["first", "alone", "later"]
 
 
+def test_a_series_of_lone_tests_keeps_the_others_out_between_them(tmp_path):
+    """keep: the exclusive lock passes to the worker's next test of ALONE; a test of another
+    worker waiting meanwhile runs after the series, not between (draining the others once)."""
+    import threading
+
+    environment = {parallel.SLOTS_ENVIRONMENT: str(tmp_path)}
+    events = []
+    with run_slot(True, environment, keep=True):
+        events.append("alone 1")
+
+    def shared():
+        with run_slot(False, environment):
+            events.append("shared")
+    other = threading.Thread(target=shared)
+    other.start()
+    assert not wait_until(lambda: "shared" in events, 0.5)  # the lock was kept
+    with run_slot(True, environment):                        # taken over, not waited for
+        events.append("alone 2")
+    other.join(60)
+    assert events == ["alone 1", "alone 2", "shared"]
+    assert not parallel._held_alone
+
+
 def test_without_the_runs_directory_a_slot_is_free(tmp_path):
     with run_slot(True, {}), run_slot(True, {parallel.SLOTS_ENVIRONMENT: str(tmp_path / "no")}):
         pass
