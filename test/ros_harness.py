@@ -104,6 +104,16 @@ def wait_until(condition, timeout: float = LIVENESS_TIMEOUT, interval: float = 0
     return condition()
 
 
+def stopped_after(nodes: dict):
+    """A fixture's body for nodes started together (each refusing its configuration, say):
+    yields them, then stops every one."""
+    try:
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+
+
 class NodeProcess:
     """A node running in its own process. params: dict written to a ROS params file."""
 

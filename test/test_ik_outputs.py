@@ -17,7 +17,7 @@ from biosig_ros.ros.conversions import frame_to_msg, time_to_seconds
 from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import MarkerFrame
 
-from ros_harness import NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, stopped_after
 from test_ik_node import MODULE, shipped
 from test_ik_solver import WU, WU_MARKERS
 
@@ -286,9 +286,7 @@ def refused_starts():
              for text, arguments in MALFORMED.items()}
     nodes["HEAD"] = NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik",
                                                       marker_name_map={"Jane:RSHO": "HEAD"}))
-    yield nodes
-    for node in nodes.values():
-        node.stop()
+    yield from stopped_after(nodes)
 
 
 @pytest.mark.parametrize("text", list(MALFORMED))

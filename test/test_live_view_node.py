@@ -19,7 +19,7 @@ from biosig_ros.ros.qos import output_qos
 from biosig_ros.viewers.skeleton import Skeleton
 
 from live_feed import WU, LiveFeed
-from ros_harness import NodeProcess, RosProbe
+from ros_harness import NodeProcess, RosProbe, stopped_after
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
 
@@ -268,11 +268,9 @@ BAD_CONFIGURATIONS = {
 def refused_starts():
     """The node started with each bad configuration, all at once (each stops at start-up,
     alone), by the text its line must name."""
-    nodes = {message: NodeProcess(MODULE, f"live_view_{index}", {"port": 0, **params})
-             for index, (message, params) in enumerate(BAD_CONFIGURATIONS.items())}
-    yield nodes
-    for node in nodes.values():
-        node.stop()
+    yield from stopped_after({
+        message: NodeProcess(MODULE, f"live_view_{index}", {"port": 0, **params})
+        for index, (message, params) in enumerate(BAD_CONFIGURATIONS.items())})
 
 
 @pytest.mark.parametrize("message", list(BAD_CONFIGURATIONS))
