@@ -426,18 +426,26 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
             fresh.state(), fresh.assist.output()[-2000:])
         if reason in fresh.state().reason:
             break
-        fresh.unexpected.append(fresh.state().reason)  # another fault came first: again
+        # another fault came first: again (noted, and failing the test unless a starved
+        # machine explains it)
+        reason_first = fresh.state().reason
+        (fresh.starved if STARVED.search(reason_first) else fresh.unexpected).append(reason_first)
     assert reason in fresh.state().reason, (fresh.state().reason, fresh.unexpected)
     # The ramp: |command| never grows and moves by at most the rate limit per message.
     ramp = np.array([list(c.data) for c in fresh.since(t0)])
     within_limits(fresh.since(t0))
     steps = np.abs(np.diff(np.vstack([before, ramp]), axis=0))
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
-    first_zero = int(np.argmax(~ramp.any(axis=1)))
-    magnitudes = np.abs(ramp[:first_zero + 1])
+    # From the fault on (each state carries the command it went with), |command| never grows.
+    # Until the node sees the fault (later on a loaded machine) the law may still move the
+    # command: within the rate limit, checked above.
+    faulted = np.array([list(m.command) for t, m in list(fresh.states)
+                        if t >= t0 and m.state == "fault"])
+    first_zero = int(np.argmax(~faulted.any(axis=1)))
+    magnitudes = np.abs(faulted[:first_zero + 1])
     assert (np.diff(magnitudes, axis=0) <= 1e-12).all(), (
-        magnitudes.tolist(), [(m.trigger, m.state, m.reason[:40]) for t, m in
-                              list(fresh.states) if t >= t0][:first_zero + 3])
+        magnitudes.tolist(), [(m.trigger, m.state, m.reason[:40], list(m.command))
+                              for t, m in list(fresh.states) if t >= t0][:first_zero + 20])
     assert first_zero >= 2, "ramped, not dropped (the rate limit applies to the way down too)"
     # ERROR on /diagnostics naming the reason.
     assert fresh.probe.wait_until(lambda: (s := fresh.assist_status(t0)) is not None
@@ -479,8 +487,12 @@ def test_a_burst_of_old_messages_faults_stale_at_once_and_ramps_down(fresh):
     ramp = np.array([list(c.data) for c in fresh.since(t0)])
     steps = np.abs(np.diff(np.vstack([before, ramp]), axis=0))
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
-    first_zero = int(np.argmax(~ramp.any(axis=1)))
-    assert first_zero >= 2 and (np.diff(np.abs(ramp[:first_zero + 1]), axis=0) <= 1e-12).all()
+    faulted = np.array([list(m.command) for t, m in list(fresh.states)
+                        if t >= t0 and m.state == "fault"])
+    first_zero = int(np.argmax(~faulted.any(axis=1)))
+    magnitudes = np.abs(faulted[:first_zero + 1])
+    assert first_zero >= 2 and (np.diff(magnitudes, axis=0) <= 1e-12).all(), (
+        magnitudes.tolist())
     # Healthy inputs again (0.5 s of their stamps): still latched, the command stays 0.
     latched = fresh.states_while_healthy(time.time())
     assert all(m.state == "fault" and not any(m.command) for m in latched)
