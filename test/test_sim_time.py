@@ -52,8 +52,9 @@ def test_a_replay_with_sim_time_reports_rates_per_simulated_second(speed):
                           "0", "--live-view-port", "0", "--record", "false") as graph:
             assert probe.wait_until(enough, timeout=240), (
                 {k: reported(*k) for k in RATES}, graph.output()[-3000:])
-            clock_seen = [seconds(m.clock) for _, m in list(clock)]
+            # diagnostics first: any taken was stamped before the newest /clock taken after
             arrays = [m for _, m in list(diagnostics)]
+            clock_seen = [seconds(m.clock) for _, m in list(clock)]
             chunks = [m for _, m in list(raw)]
     # /clock advances; the replay's stamps follow the recording's spacing at any speed.
     assert clock_seen and all(b >= a for a, b in zip(clock_seen, clock_seen[1:]))
