@@ -99,7 +99,9 @@ def test_joint_states_from_markers_of_another_process(probe, trajectory):
             time.sleep(0.01)
         values = settled(probe, diagnostics, residuals, time.time() + 0.1)
         output = node.output()
-    assert len(joints) > 100, output
+    # how many frames IK solved depends on the load (max_lag skips the rest: 35 of 700 beside
+    # two busy loops, at 2x speed); enough to check the poses below
+    assert len(joints) > 20, output
     solved = {sent[(m.header.stamp.sec, m.header.stamp.nanosec)]: m for _, m in joints}
     assert len(solved) == len(joints)  # each carries the stamp of a different marker frame
     truth_errors = []
@@ -189,7 +191,9 @@ def test_replay_node_feeds_ik_node(probe):
     # every frame of the recording received or counted missing (frame 0 is received unless
     # the machine is overloaded)
     assert received + missing == 700 - int(values["first_frame_received"])
-    assert len(joints) > 100, output
+    # how many frames IK solved depends on the load (max_lag skips the rest: 35 of 700 beside
+    # two busy loops, at 2x speed); enough to check the poses below
+    assert len(joints) > 20, output
     # JointState and MarkerResiduals of a frame carry that marker frame's stamp
     residual_stamps = {time_to_seconds(m.header.stamp): m.frame_number for _, m in residuals}
     frame_of = [residual_stamps.get(time_to_seconds(m.header.stamp)) for _, m in joints]
