@@ -115,20 +115,25 @@ def stopped_after(nodes: dict):
 
 
 class NodeProcess:
-    """A node running in its own process. params: dict written to a ROS params file."""
+    """A node running in its own process. params: dict written to a ROS params file, keyed by
+    the node's full name (namespace: "/x" puts the node and its relative topics under /x; a
+    file keyed by the bare name would not reach /x/name)."""
 
     def __init__(self, module: str, name: str, params: dict | None = None,
-                 args: list[str] | None = None, ros: bool = True):
+                 args: list[str] | None = None, ros: bool = True, namespace: str = ""):
         self.name = name
         self._log = tempfile.NamedTemporaryFile(
             mode="w+", prefix=f"{name}-", suffix=".log", delete=False)
         command = [sys.executable, "-u", "-m", module, *(args or [])]
         if ros:
             command += ["--ros-args", "-r", f"__node:={name}"]
+            if namespace:
+                command += ["-r", f"__ns:={namespace}"]
             if params:
                 params_file = tempfile.NamedTemporaryFile(
                     mode="w", prefix=f"{name}-", suffix=".yaml", delete=False)
-                yaml.safe_dump({name: {"ros__parameters": params}}, params_file)
+                key = f"{namespace.rstrip('/')}/{name}" if namespace else name
+                yaml.safe_dump({key: {"ros__parameters": params}}, params_file)
                 params_file.close()
                 command += ["--params-file", params_file.name]
         self.process = subprocess.Popen(

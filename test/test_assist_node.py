@@ -212,12 +212,16 @@ class Loop:
             if state.state == "enabled" and np.allclose(state.command, expected, atol=1e-9):
                 return True
             if state.state == "fault" and enabled_seen:
-                starved = STARVED.search(state.reason)
-                (self.starved if starved else self.unexpected).append(state.reason)
+                self.note_fault(state.reason)
                 self.enable()
                 enabled_seen = False
             time.sleep(0.02)
         return False
+
+    def note_fault(self, reason: str) -> None:
+        """A fault the test did not cause: in self.starved when a starved machine explains it
+        (STARVED), else in self.unexpected."""
+        (self.starved if STARVED.search(reason) else self.unexpected).append(reason)
 
     def enable_when_ready(self, timeout: float = 20.0, service: str = "/assist/enable"):
         """Enable, again while the inputs are not ready (just restored, or this loaded machine
@@ -282,8 +286,10 @@ def fresh(loop):
     assert loop.probe.wait_until(lambda: loop.state().state == "disabled"
                                  and loop.state().reason == "" and not any(loop.state().command))
     loop.unexpected.clear()
+    loop.starved.clear()
     yield loop
-    assert not loop.unexpected, f"faults the test did not cause: {loop.unexpected}"
+    assert not loop.unexpected, (f"faults the test did not cause: {loop.unexpected} (and "
+                                 f"explained by a starved machine: {loop.starved})")
 
 
 def within_limits(commands) -> None:
@@ -426,10 +432,7 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
             fresh.state(), fresh.assist.output()[-2000:])
         if reason in fresh.state().reason:
             break
-        # another fault came first: again (noted, and failing the test unless a starved
-        # machine explains it)
-        reason_first = fresh.state().reason
-        (fresh.starved if STARVED.search(reason_first) else fresh.unexpected).append(reason_first)
+        fresh.note_fault(fresh.state().reason)  # another fault came first: again
     assert reason in fresh.state().reason, (fresh.state().reason, fresh.unexpected)
     # The ramp: |command| never grows and moves by at most the rate limit per message.
     ramp = np.array([list(c.data) for c in fresh.since(t0)])

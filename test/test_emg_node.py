@@ -4,7 +4,6 @@ calls the MVC calibration service and changes parameters."""
 from __future__ import annotations
 
 import concurrent.futures
-import tempfile
 import time
 
 import numpy as np
@@ -41,12 +40,7 @@ def emg() -> np.ndarray:
 
 def start_in(namespace: str, params: dict | None = None) -> NodeProcess:
     """The node in its own namespace ("/x": topics /x/emg/raw..., status x/emg_processing)."""
-    params_file = tempfile.NamedTemporaryFile(
-        mode="w", prefix=f"{NAME}-", suffix=".yaml", delete=False)
-    yaml.safe_dump({f"{namespace}/{NAME}": {"ros__parameters": params or {}}}, params_file)
-    params_file.close()
-    return NodeProcess(MODULE, NAME, args=["--ros-args", "-r", f"__ns:={namespace}",
-                                           "--params-file", params_file.name])
+    return NodeProcess(MODULE, NAME, params, namespace=namespace)
 
 
 @pytest.fixture(scope="module")

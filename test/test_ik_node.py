@@ -47,11 +47,12 @@ def start_ik(probe, **overrides) -> NodeProcess:
     return node
 
 
-def ik_status(diagnostics: list):
-    """The ik node's latest diagnostic status as (message, {key: value})."""
+def ik_status(diagnostics: list, name: str = "ik"):
+    """The ik node's latest diagnostic status as (message, {key: value}); name: its status
+    name ("x/ik" for a node in namespace /x)."""
     for _, array in reversed(diagnostics):
         for status in array.status:
-            if status.name == "ik":
+            if status.name == name:
                 return status.message, {kv.key: kv.value for kv in status.values}
     return None, {}
 

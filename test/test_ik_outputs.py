@@ -1,11 +1,9 @@
 """Multi-process tests of ik_node's quality message, segment frames on /tf, diagnostics and
 behaviour when starved (a burst of frames faster than it solves)."""
-import tempfile
 import time
 
 import numpy as np
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from tf2_msgs.msg import TFMessage
@@ -18,7 +16,7 @@ from biosig_ros.ros.qos import output_qos
 from biosig_ros.signals import MarkerFrame
 
 from ros_harness import NodeProcess, RosProbe, stopped_after
-from test_ik_node import MODULE, shipped
+from test_ik_node import MODULE, ik_status, shipped
 from test_ik_solver import WU, WU_MARKERS
 
 pytestmark = pytest.mark.integration  # node processes and DDS (test/tiers.py)
@@ -37,15 +35,13 @@ def probe():
         yield ros_probe
 
 
+FLAGS_STATUS = "flags/ik"  # the status name of the quality trial's node (namespace /flags)
+
+
 def start_in(namespace: str, **overrides) -> NodeProcess:
     """ik_node with config/ik_wu.yaml in its own namespace ("/x": /x/markers, /x/ik/...)."""
-    params_file = tempfile.NamedTemporaryFile(mode="w", prefix="ik-", suffix=".yaml",
-                                              delete=False)
-    yaml.safe_dump({f"{namespace}/ik": {"ros__parameters": shipped(
-        "ik_wu.yaml", "ik", **overrides)}}, params_file)
-    params_file.close()
-    return NodeProcess(MODULE, "ik", args=["--ros-args", "-r", f"__ns:={namespace}",
-                                           "--params-file", params_file.name])
+    return NodeProcess(MODULE, "ik", shipped("ik_wu.yaml", "ik", **overrides),
+                       namespace=namespace)
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +67,6 @@ def start(probe, started, namespace: str) -> NodeProcess:
                             ), node.output()
     time.sleep(0.5)
     return node
-
-
-def ik_status(diagnostics: list, name: str = "flags/ik"):
-    """The status of the ik node (namespace flags) as (message, {key: value})."""
-    for _, array in reversed(diagnostics):
-        for status in array.status:
-            if status.name == name:
-                return status.message, {kv.key: kv.value for kv in status.values}
-    return None, {}
 
 
 def stamp_key(stamp) -> int:
@@ -118,7 +105,7 @@ def test_quality_flags_and_segment_frames(probe, model, started):
     def cleared():
         """The status of a diagnostics update after the last flagged frame was solved,
         without a flag: the window (1.5 s) passed without a flagged frame."""
-        text, values = ik_status(diagnostics)
+        text, values = ik_status(diagnostics, FLAGS_STATUS)
         return (int(values.get("last_frame_solved", -1)) >= 300
                 and text is not None and "flagged" not in text)
 
@@ -132,7 +119,7 @@ def test_quality_flags_and_segment_frames(probe, model, started):
         while not cleared() and sent < 6000:
             send(sent, WU_NEUTRAL)
             sent += 1
-        clean_text, clean_values = ik_status(diagnostics)
+        clean_text, clean_values = ik_status(diagnostics, FLAGS_STATUS)
         assert probe.wait_until(lambda: quality and quality[-1][1].frame_number == sent - 1,
                                 60)
         output = node.output()
@@ -178,7 +165,7 @@ def test_quality_flags_and_segment_frames(probe, model, started):
                                        expected[:3, :3], atol=1e-7)
         checked += 1
     assert checked >= 10
-    texts = [ik_status([item])[0] or "" for item in diagnostics]
+    texts = [ik_status([item], FLAGS_STATUS)[0] or "" for item in diagnostics]
     assert any("outside the model's ranges: ulna_elbow_flexion_RotZ" in t for t in texts), texts
     assert any("too few markers for thorax" in t for t in texts), texts
     # (a loaded machine may still lose frames in transport: counted, WARN for that reason only)

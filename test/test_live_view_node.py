@@ -3,13 +3,11 @@ and the per-channel envelope JointState (names, values, stamps), the page's data
 raw EMG taken only while a browser shows it, namespaces, configuration errors."""
 import json
 import re
-import tempfile
 import time
 import urllib.request
 
 import numpy as np
 import pytest
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import JointState
 from visualization_msgs.msg import Marker, MarkerArray
@@ -34,16 +32,7 @@ def probe():
 
 
 def start_view(probe, namespace: str = "", **params) -> tuple[NodeProcess, str]:
-    params = {"port": 0, **params}
-    if namespace:  # a parameter file keyed 'live_view' does not reach /lab1/live_view
-        params_file = tempfile.NamedTemporaryFile(
-            mode="w", prefix="live_view-", suffix=".yaml", delete=False)
-        yaml.safe_dump({f"{namespace}/live_view": {"ros__parameters": params}}, params_file)
-        params_file.close()
-        node = NodeProcess(MODULE, "live_view", args=[
-            "--ros-args", "-r", f"__ns:={namespace}", "--params-file", params_file.name])
-    else:
-        node = NodeProcess(MODULE, "live_view", params)
+    node = NodeProcess(MODULE, "live_view", {"port": 0, **params}, namespace=namespace)
     assert node.wait_for_output("ready:", 60), node.output()
     url = re.search(r"http://127\.0\.0\.1:\d+/", node.output()).group(0)
     prefix = namespace.rstrip("/")

@@ -10,7 +10,6 @@ import re
 import signal
 
 import pytest
-import yaml
 from sensor_msgs.msg import JointState
 
 from biosig_ros.ros.conversions import time_to_seconds
@@ -29,15 +28,11 @@ STREAMS = {"torque_muscle": f"/{NAMESPACE}/torque/muscle",
 MODULE = "biosig_ros.nodes.live_view_node"
 
 
-def start_live_view(name: str, namespace: str, tmp_path, **params) -> NodeProcess:
-    """A live_view node (lightened: no skeleton, no viewer messages), starting.
-    Its parameters are keyed /** (a file keyed by the bare node name misses a namespaced node)."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": shipped_parameters(
+def start_live_view(name: str, namespace: str, **params) -> NodeProcess:
+    """A live_view node (lightened: no skeleton, no viewer messages), starting."""
+    return NodeProcess(MODULE, name, shipped_parameters(
         "live_view.yaml", port=0, model_path="", raw_topic="", viz_markers_topic="",
-        envelope_channels_topic="", **params)}}), encoding="utf-8")
-    return NodeProcess(MODULE, name, args=["--ros-args", "-r", f"__ns:=/{namespace}",
-                                           "--params-file", str(path)])
+        envelope_channels_topic="", **params), namespace=f"/{namespace}")
 
 
 def page_address(node: NodeProcess) -> str:
@@ -46,28 +41,26 @@ def page_address(node: NodeProcess) -> str:
     return re.search(r"http://127\.0\.0\.1:\d+/", node.output()).group(0)
 
 
-def live_view(name: str, namespace: str, tmp_path, **params) -> tuple[NodeProcess, str]:
+def live_view(name: str, namespace: str, **params) -> tuple[NodeProcess, str]:
     """A live_view node, ready, and its page's address."""
-    node = start_live_view(name, namespace, tmp_path, **params)
+    node = start_live_view(name, namespace, **params)
     return node, page_address(node)
 
 
 class ExoDemo:
     """exo_demo in namespace s1, a probe on its torque topics and a live view beside it."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, _directory):  # (module_fixtures gives each graph a directory)
         # The views in a namespace without torque node, for the second test, start first: each
         # takes seconds beside the running graph, a fraction of one before it.
-        self.silent = start_live_view("live_view_silent", "nobody", tmp_path,
-                                      torque_dofs=DOFS)
-        self.hidden = start_live_view("live_view_hidden", "nobody", tmp_path, torque_dofs=[])
+        self.silent = start_live_view("live_view_silent", "nobody", torque_dofs=DOFS)
+        self.hidden = start_live_view("live_view_hidden", "nobody", torque_dofs=[])
         self.probe = RosProbe("torque_browser_probe")
         # reliable, as the graph publishes: a probe slowed by a loaded machine loses nothing
         self.received = {stream: self.probe.subscribe(JointState, topic, output_qos(1000))
                          for stream, topic in STREAMS.items()}
         self.graph = start_graph("exo_demo", "--namespace", NAMESPACE)
-        self.view, self.url = live_view("live_view", NAMESPACE, tmp_path,
-                                        torque_dofs=DOFS)
+        self.view, self.url = live_view("live_view", NAMESPACE, torque_dofs=DOFS)
 
     def effort(self, stream: str, stamp: float, dof: str):
         """The effort of `dof` in the message of `stream` stamped `stamp` (None: not got)."""
