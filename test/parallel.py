@@ -45,6 +45,7 @@ ALONE = frozenset({
     "test_exo_demo.py", "test_assist_muscle_torque.py", "test_bridge_record_under_load.py",
     "test_panel_gui.py::test_exo_demo_in_a_namespace",
     "test_ik_node.py::test_joint_states_from_markers_of_another_process",
+    "test_sim_time.py::test_rates_per_simulated_second_at_double_speed",
 })
 SLOTS_ENVIRONMENT = "BIOSIG_ROS_TEST_SLOTS"  # the run's lock files, shared with its workers
 

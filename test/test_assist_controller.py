@@ -450,6 +450,18 @@ def test_each_bad_envelope_names_its_fault(kind, reason):
     assert run.c.safety.state == FAULT and reason in run.c.reason(), run.c.reason()
 
 
+def test_a_refused_input_is_named_when_enabling_after_it_went_stale():
+    # Volts without an MVC are refused, so the envelope also goes stale: the refusal is the
+    # cause, and stays in the answer after the timeout (it was lost behind "stale" before).
+    run = Run(envelope_timeout=0.3)
+    healthy_start(run)
+    run.c.on_envelope(run.fresh_stamp(0.0), run.index, 1, 100.0, CHANNELS, "V", [0.5, 0.1, 0.2])
+    run.idle(1.0)
+    ok, message = run.c.enable(True)
+    assert not ok and "stale envelope" in message, message
+    assert "refusing to assist on volts" in message, message
+
+
 def test_non_finite_gravity_and_flagged_quality_fault():
     run = Run()
     healthy_start(run)

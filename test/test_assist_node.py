@@ -186,6 +186,12 @@ class Loop:
     def state(self) -> AssistState:
         return self.states[-1][1]
 
+    def brief(self) -> str:
+        """The newest state in one line (a failure message pytest does not cut)."""
+        m = self.state()
+        return (f"{m.state} ({m.trigger}) reason={m.reason!r} command={list(m.command)} "
+                f"target={list(m.target)} starved={self.starved} unexpected={self.unexpected}")
+
     def since(self, t0: float, which=None) -> list:
         return [msg for t, msg in list(self.commands if which is None else which) if t >= t0]
 
@@ -211,9 +217,14 @@ class Loop:
             enabled_seen |= received > self.answered_at and state.state == "enabled"
             if state.state == "enabled" and np.allclose(state.command, expected, atol=1e-9):
                 return True
-            if state.state == "fault" and enabled_seen:
+            # A fault is new once seen enabled since, or stamped by the timer after the answer
+            # (a starved feeder can fault the node before an "enabled" state reaches us).
+            if state.state == "fault" and (enabled_seen or (
+                    state.trigger == "timer"
+                    and time_to_seconds(state.header.stamp) > self.answered_at)):
                 self.note_fault(state.reason)
-                self.enable()
+                if not self.enable().success:
+                    time.sleep(0.2)  # inputs not ready yet: asked again
                 enabled_seen = False
             time.sleep(0.02)
         return False
@@ -375,7 +386,7 @@ def test_a_new_pose_changes_the_gravity_support(fresh):
     for elbow in (0.8, 1.0, 1.2):  # small steps: no pose-jump fault
         q[-1] = elbow
         fresh.feeder.set(q=q.copy())
-        assert fresh.settle(expected_command(0.0, 0.0, 0.0, q)), fresh.state()
+        assert fresh.settle(expected_command(0.0, 0.0, 0.0, q)), fresh.brief()
     assert gravity(q) != pytest.approx(gravity(POSE), abs=1e-3)
 
 
@@ -415,7 +426,7 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     for _attempt in range(3):
         fresh.feeder.reset(**start)
         assert fresh.enable_when_ready(), fresh.state()
-        assert fresh.settle(before), fresh.state()
+        assert fresh.settle(before), fresh.brief()
         t0 = time.time()
         if change == "jump":
             q = POSE.copy()
@@ -463,7 +474,7 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     # ...a fresh enable does.
     response = fresh.enable_when_ready()
     assert response and "cleared fault" in response.message, fresh.state()
-    assert fresh.settle(before), fresh.state()
+    assert fresh.settle(before), fresh.brief()
     assert fresh.state().state == "enabled"
 
 
@@ -476,7 +487,7 @@ def test_a_burst_of_old_messages_faults_stale_at_once_and_ramps_down(fresh):
     before = expected_command(0.6, 0.0, 0.3)
     fresh.feeder.reset(**start)
     assert fresh.enable_when_ready(), fresh.state()
-    assert fresh.settle(before), fresh.state()
+    assert fresh.settle(before), fresh.brief()
     t0 = time.time()
     fresh.feeder.set(age=2.0, burst=20)
     assert fresh.probe.wait_until(lambda: fresh.state().state == "fault"
@@ -507,7 +518,7 @@ def test_stop_holds_until_reset_and_enable_cannot_override_it(fresh):
     before = expected_command(0.6, 0.0, 0.3)
     fresh.feeder.reset(BIC=0.6, TRI=0.0, FCR=0.3)
     assert fresh.enable_when_ready(), fresh.state()
-    assert fresh.settle(before), fresh.state()
+    assert fresh.settle(before), fresh.brief()
     t0 = time.time()
     answer = fresh.probe.call(Trigger, "/assist/stop", Trigger.Request())
     assert answer.success and "only ~/reset" in answer.message
@@ -583,12 +594,8 @@ def test_volts_need_an_mvc_for_every_channel_used(fresh):
     fresh.feeder.set(unit="V", values={"BIC": 0.0006, "TRI": 0.0002, "FCR": 0.0001})
     t0 = time.time()
     assert fresh.probe.wait_until(lambda: "no MVC is given for FCR" in fresh.state().reason)
-    # (a stale input, on a loaded machine, may be the first reason given: asked again)
-    for _attempt in range(20):
-        response = fresh.enable()
-        if not STARVED.search(response.message):
-            break
-        time.sleep(0.2)
+    # (refused, the envelope also goes stale after envelope_timeout: both are named)
+    response = fresh.enable()
     assert not response.success and "refusing to assist on volts" in response.message, (
         response.message)
     status = None
@@ -612,17 +619,19 @@ def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
         assert sim.wait_for_output("ready:", timeout=60), sim.output()
         assert loop.probe.wait_for_subscribers(publisher)
         t0 = time.time()
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
+
+        def warned() -> bool:  # sent until a report of the drops is seen (one may be lost)
             publisher.publish(Float64MultiArray(data=[50.0, 1.0]))  # two values: dropped
-            time.sleep(0.02)
-        assert loop.probe.wait_until(lambda: (s := [st for t, a in list(loop.diagnostics)
-                                                    if t >= t0 for st in a.status
-                                                    if st.name == "sim_only"])
-                                     and any("wrong length" in st.message for st in s))
+            return any("wrong length" in st.message for t, a in list(loop.diagnostics)
+                       if t >= t0 for st in a.status if st.name == "sim_only")
+        assert loop.probe.wait_until(warned)
         assert all(m.effort[0] == 0.0 for _, m in list(states))
-        publisher.publish(Float64MultiArray(data=[50.0]))  # beyond max_torque (10): saturates
-        assert loop.probe.wait_until(lambda: states and states[-1][1].effort[0] == 10.0)
+        # Beyond max_torque (10): saturates. Sent until seen (the sim subscribes best effort:
+        # a loaded machine may lose one; the last command stays in force).
+        saturated = [50.0]
+        assert loop.probe.wait_until(lambda: publisher.publish(Float64MultiArray(data=saturated))
+                                     or (states and states[-1][1].effort[0] == 10.0),
+                                     interval=0.1)
         assert loop.probe.wait_until(lambda: states[-1][1].position[0] == 2.5)  # hard stop
     finally:
         sim.stop()

@@ -33,8 +33,17 @@ def level(status) -> int:
     return int.from_bytes(value, "little") if isinstance(value, bytes) else int(value)
 
 
-@pytest.mark.parametrize("speed", [0.5, 2.0])
-def test_a_replay_with_sim_time_reports_rates_per_simulated_second(speed):
+def test_rates_per_simulated_second_at_half_speed():
+    check_sim_time_replay(0.5)
+
+
+def test_rates_per_simulated_second_at_double_speed():
+    # The graph at 2x takes most of the 2 CPUs: with no other test beside it (test/parallel.py,
+    # ALONE), else its consumers lag the replay and report a third of the rate, as they must.
+    check_sim_time_replay(2.0)
+
+
+def check_sim_time_replay(speed: float) -> None:
     with RosProbe() as probe:
         clock = probe.subscribe(Clock, "/clock")
         raw = probe.subscribe(SignalChunk, "/emg/raw")

@@ -316,8 +316,9 @@ class AssistController:
         return "; ".join(f"{name}: {text}" for name, text in self.problems.items() if text)
 
     def health_problem(self) -> str:
-        """"" when the inputs are fresh and their last messages were usable."""
-        return self.stale(self._clock()) or self.input_problems()
+        """"" when the inputs are fresh and their last messages were usable. An input whose
+        messages are refused also goes stale: both are named, the refusal being the cause."""
+        return "; ".join(p for p in (self.stale(self._clock()), self.input_problems()) if p)
 
     # --- requests -------------------------------------------------------------------------
 
