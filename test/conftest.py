@@ -12,14 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
 from ros_harness import isolate_ros_graph  # noqa: E402
-from parallel import (close_slots, file_scheduler, is_alone, longest_first,  # noqa: E402
-                      open_slots, run_slot, worker_count)
+from parallel import (EXCLUSIVE_SLOT, FIRST, close_slots, file_scheduler,  # noqa: E402
+                      longest_first, open_slots, run_first, run_slot, slot_mode, worker_count)
 from tiers import fast_only, fast_tier_guard, in_fast_tier, is_integration  # noqa: E402
 
 # Parallel runs and their workers (or a lab's live graph) never see each other's topics: each
 # process importing this (the pytest-xdist controller, every worker) claims a domain of its own.
 isolate_ros_graph()
-# The lock files through which a test of parallel.ALONE runs with no other beside it.
+# The lock files through which a test of parallel.ALONE runs first or alone.
 _SLOTS = open_slots()
 
 
@@ -73,7 +73,9 @@ def pytest_runtest_protocol(item, nextitem):
     """Fast-tier tests (and their fixtures) run under the guard in every run, the whole
     suite included: one that starts a process or DDS fails there, not only under --fast.
     Every test holds its slot of the parallel run (parallel.run_slot)."""
-    with run_slot(is_alone(item), keep=nextitem is not None and is_alone(nextitem)):
+    mode = slot_mode(item)
+    keep = nextitem is not None and slot_mode(nextitem) == EXCLUSIVE_SLOT
+    with run_slot(mode == EXCLUSIVE_SLOT, keep=keep), run_first(mode == FIRST):
         if is_integration(item):
             yield
             return

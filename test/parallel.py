@@ -14,6 +14,7 @@ test file alone (or a `file::test`) runs in this process, as `-n 0` does.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import tempfile
@@ -37,16 +38,21 @@ GRAPHS = frozenset({
     "test_torque_chain.py",  # replay -> emg_processing -> ik -> torque_node: a graph's load
 })
 
-# Tests that run with no other test of the run beside them (in every worker, the others wait
-# at their next test): the assist chain refuses inputs older than 100 ms, which a graph
-# starved by the run's other workers exceeds; the bridge's recording under CPU load starts
-# its own busy loops. A file name, or file::test.
+# Tests that need the machine: the assist chain refuses inputs older than 100 ms, which a
+# graph starved by the run's other workers exceeds; the graph at 2x speed takes most of the 2
+# CPUs; the bridge's recording under CPU load starts its own busy loops. A file name, or
+# file::test. Where the worker may raise its priority (root, or CAP_SYS_NICE), such a test runs
+# FIRST_NICE_STEP nice steps ahead of the others (its processes inherit it; one such test at a
+# time), and the others go on beside it with what CPU it leaves; otherwise, and always for
+# EXCLUSIVE, it runs with no other test beside it (the others wait at their next test).
 ALONE = frozenset({
     "test_exo_demo.py", "test_assist_muscle_torque.py", "test_bridge_record_under_load.py",
     "test_panel_gui.py::test_exo_demo_in_a_namespace",
     "test_ik_node.py::test_joint_states_from_markers_of_another_process",
     "test_sim_time.py::test_rates_per_simulated_second_at_double_speed",
 })
+EXCLUSIVE = frozenset({"test_bridge_record_under_load.py"})  # its busy loops would inherit it
+FIRST_NICE_STEP = 10  # CFS weights 9548 against 1024: about 90 % of the CPU when contended
 SLOTS_ENVIRONMENT = "BIOSIG_ROS_TEST_SLOTS"  # the run's lock files, shared with its workers
 
 # The longest files (the whole suite's --durations, docs/testing.md), in that order; every
@@ -111,6 +117,51 @@ def file_scheduler(config, log):
 def is_alone(item) -> bool:
     name = Path(str(item.path)).name
     return name in ALONE or f"{name}::{item.originalname}" in ALONE
+
+
+SHARED, FIRST, EXCLUSIVE_SLOT = "shared", "first", "exclusive"
+
+
+def slot_mode(item) -> str:
+    """SHARED (most tests), FIRST (ALONE, run ahead of the others) or EXCLUSIVE_SLOT (ALONE
+    where this worker may not raise its priority, and EXCLUSIVE)."""
+    if not is_alone(item):
+        return SHARED
+    if Path(str(item.path)).name in EXCLUSIVE or not can_run_first():
+        return EXCLUSIVE_SLOT
+    return FIRST
+
+
+@functools.cache
+def can_run_first() -> bool:
+    """Whether this process may lower its nice value (tried and undone)."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice - FIRST_NICE_STEP)
+    except PermissionError:
+        return False
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    return True
+
+
+@contextmanager
+def run_first(active: bool, environment=os.environ):
+    """While a FIRST test runs (active): the run's 'first' lock (one such test at a time), and
+    this thread FIRST_NICE_STEP nice steps ahead (Linux nice is per thread; the processes and
+    threads the test starts inherit it). Taken inside the shared slot, never the other way
+    round (an exclusive test waits for the shared slots: no cycle)."""
+    directory = environment.get(SLOTS_ENVIRONMENT)
+    if not active or not directory or not os.path.isdir(directory):
+        yield
+        return
+    with open(os.path.join(directory, "first"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, 0, nice - FIRST_NICE_STEP)
+        try:
+            yield
+        finally:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
 
 
 def open_slots(environment=os.environ) -> str | None:

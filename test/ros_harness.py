@@ -117,10 +117,11 @@ def stopped_after(nodes: dict):
 class NodeProcess:
     """A node running in its own process. params: dict written to a ROS params file, keyed by
     the node's full name (namespace: "/x" puts the node and its relative topics under /x; a
-    file keyed by the bare name would not reach /x/name)."""
+    file keyed by the bare name would not reach /x/name); env: variables set for it only."""
 
     def __init__(self, module: str, name: str, params: dict | None = None,
-                 args: list[str] | None = None, ros: bool = True, namespace: str = ""):
+                 args: list[str] | None = None, ros: bool = True, namespace: str = "",
+                 env: dict | None = None):
         self.name = name
         self._log = tempfile.NamedTemporaryFile(
             mode="w+", prefix=f"{name}-", suffix=".log", delete=False)
@@ -137,7 +138,8 @@ class NodeProcess:
                 params_file.close()
                 command += ["--params-file", params_file.name]
         self.process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=os.environ.copy())
+            command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
+            env={**os.environ, **(env or {})})
 
     def output(self) -> str:
         return Path(self._log.name).read_text(encoding="utf-8", errors="replace")

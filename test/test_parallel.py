@@ -180,6 +180,53 @@ def test_the_tests_run_alone_are_named_by_file_or_by_test():
     assert {entry.split("::")[0] for entry in ALONE} <= names
 
 
+def test_a_test_of_alone_runs_first_where_allowed_and_alone_otherwise(monkeypatch):
+    def item(name, test="t"):
+        return SimpleNamespace(path=Path("test") / name, originalname=test)
+
+    assert parallel.slot_mode(item("test_emg_node.py")) == parallel.SHARED
+    monkeypatch.setattr(parallel, "can_run_first", lambda: True)
+    assert parallel.slot_mode(item("test_exo_demo.py")) == parallel.FIRST
+    assert parallel.slot_mode(item("test_bridge_record_under_load.py")) == parallel.EXCLUSIVE_SLOT
+    monkeypatch.setattr(parallel, "can_run_first", lambda: False)
+    assert parallel.slot_mode(item("test_exo_demo.py")) == parallel.EXCLUSIVE_SLOT
+    assert parallel.EXCLUSIVE <= ALONE
+
+
+def test_tests_run_first_one_at_a_time_ahead_of_the_others(tmp_path):
+    """run_first across threads: the nice value of the thread inside, restored after; a second
+    one waits for the first (nice is per thread on Linux, as the workers' main threads are)."""
+    import threading
+
+    if not parallel.can_run_first():
+        pytest.skip("this process may not lower its nice value (not root, no CAP_SYS_NICE)")
+    environment = {parallel.SLOTS_ENVIRONMENT: str(tmp_path)}
+    events, inside, may_leave = [], threading.Event(), threading.Event()
+
+    def first(name):
+        before = os.getpriority(os.PRIO_PROCESS, 0)
+        with parallel.run_first(True, environment):
+            events.append((name, before - os.getpriority(os.PRIO_PROCESS, 0)))
+            inside.set()
+            assert may_leave.wait(60)
+        events.append((name, before - os.getpriority(os.PRIO_PROCESS, 0)))
+
+    one = threading.Thread(target=first, args=("one",))
+    one.start()
+    assert inside.wait(60)
+    two = threading.Thread(target=first, args=("two",))
+    two.start()
+    assert not wait_until(lambda: len(events) > 1, 0.5)  # the second waits
+    may_leave.set()
+    for thread in (one, two):
+        thread.join(60)
+    assert events == [("one", parallel.FIRST_NICE_STEP), ("one", 0),
+                      ("two", parallel.FIRST_NICE_STEP), ("two", 0)]
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    with parallel.run_first(False, environment), parallel.run_first(True, {}):
+        assert os.getpriority(os.PRIO_PROCESS, 0) == nice  # inactive, or no parallel run
+
+
 def test_every_process_of_the_run_shares_its_slots_directory():
     """Set by the pytest process that starts the workers, inherited by them."""
     directory = Path(os.environ[parallel.SLOTS_ENVIRONMENT])

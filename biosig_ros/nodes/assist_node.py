@@ -334,7 +334,8 @@ class AssistNode(Node):
 
 
 def main() -> None:
-    main_for(AssistNode, "assist_node")
+    # A robot acts on it: rclpy's standard executor (ros/executors.py).
+    main_for(AssistNode, "assist_node", events_by_default=False)
 
 
 if __name__ == "__main__":

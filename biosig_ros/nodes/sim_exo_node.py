@@ -110,7 +110,8 @@ class SimExoNode(Node):
 
 
 def main() -> None:
-    main_for(SimExoNode, "sim_exo_node")
+    # A robot acts on it: rclpy's standard executor (ros/executors.py).
+    main_for(SimExoNode, "sim_exo_node", events_by_default=False)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ from typing import Callable
 
 import rclpy
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from biosig_ros.errors import ConfigError
+from biosig_ros.ros.executors import make_executor
 from biosig_ros.ros.parameters import undeclared_overrides
 from biosig_ros.ros.process_priority import prompt_thread_switches
 
@@ -27,13 +28,14 @@ EXIT_CONFIG_ERROR = 2
 _STOP_CHECK_S = 0.2  # longest wait between two looks at the stop request (when idle)
 
 
-def run_node(make_node: Callable[[], Node], name: str) -> int:
+def run_node(make_node: Callable[[], Node], name: str, events_by_default: bool = True) -> int:
     """Build the node with make_node() and spin it until shutdown; returns the exit status.
 
-    The node spins on a SingleThreadedExecutor: rclpy's MultiThreadedExecutor took several
-    times the CPU per message here and lost messages at 100-400 messages/s. Blocking I/O runs
-    in the nodes' own threads; a service handler that waits is an async callback awaiting an
-    rclpy Future.
+    The node spins on one thread (ros/executors.py: the EventsExecutor where rclpy has it and
+    events_by_default, else the SingleThreadedExecutor): rclpy's MultiThreadedExecutor took
+    several times the CPU per message here and lost messages at 100-400 messages/s. Blocking
+    I/O runs in the nodes' own threads; a service handler that waits is an async callback
+    awaiting an rclpy Future.
     Nodes may define close() to stop their own threads; it is called before destruction.
     """
     # Our own handling of SIGINT/SIGTERM: the node's close() must run while the context is
@@ -61,7 +63,8 @@ def run_node(make_node: Callable[[], Node], name: str) -> int:
         # move them out of the collector's reach.
         gc.collect()
         gc.freeze()
-        executor = SingleThreadedExecutor()
+        executor, kind = make_executor(events_by_default)
+        node.get_logger().debug(f"spinning on the {kind} executor")
         executor.add_node(node)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
@@ -123,14 +126,14 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def main_for(make_node: Callable[[], Node], name: str) -> None:
+def main_for(make_node: Callable[[], Node], name: str, events_by_default: bool = True) -> None:
     """sys.exit(run_node(...)): the body of every node's main().
 
     A configuration error leaves through os._exit(2) once the output is flushed: nothing is
     left to clean up (rclpy is shut down), and the interpreter's teardown (objects of rclpy, the
     DDS layer and numba's LLVM freed in the garbage collector's order) once turned that exit
     into a SIGSEGV (exit status -11) right after the one-line error."""
-    status = run_node(make_node, name)
+    status = run_node(make_node, name, events_by_default)
     if status == EXIT_CONFIG_ERROR:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,0 +1,53 @@
+"""Which executor a node spins on (ros/executors.py): the EventsExecutor where rclpy has it,
+unless the node (assist, sim_exo) or BIOSIG_ROS_EXECUTOR asks for the SingleThreadedExecutor;
+a wrong value is a one-line configuration error. No subprocess, no DDS."""
+import pytest
+
+from biosig_ros.errors import ConfigError
+from biosig_ros.ros.executors import (EVENTS, EXECUTOR_ENVIRONMENT, SINGLE,
+                                      events_executor_class, executor_kind)
+
+
+@pytest.mark.parametrize("environment, events_by_default, available, expected", [
+    ({}, True, True, EVENTS),
+    ({}, False, True, SINGLE),                                 # assist_node, sim_exo_node
+    ({}, True, False, SINGLE),                                 # Humble, Jazzy
+    ({EXECUTOR_ENVIRONMENT: "single"}, True, True, SINGLE),
+    ({EXECUTOR_ENVIRONMENT: " Events "}, False, True, EVENTS),  # asked for explicitly
+    ({EXECUTOR_ENVIRONMENT: "events"}, True, False, SINGLE),   # not there: the standard one
+    ({EXECUTOR_ENVIRONMENT: ""}, True, True, EVENTS),
+])
+def test_the_executor_kind(environment, events_by_default, available, expected):
+    assert executor_kind(environment, events_by_default, available) == expected
+
+
+def test_a_wrong_value_names_the_variable_and_the_choices():
+    with pytest.raises(ConfigError, match="BIOSIG_ROS_EXECUTOR='multi': expected 'single' or"):
+        executor_kind({EXECUTOR_ENVIRONMENT: "multi"}, True, True)
+
+
+def test_this_rclpy_has_the_events_executor():
+    # The wheels here are Kilted's: the default path of every node but the robot's is tested.
+    assert events_executor_class() is not None
+
+
+@pytest.mark.integration  # node processes (test/tiers.py)
+def test_nodes_spin_on_their_executor_and_a_wrong_choice_stops_them_with_one_line():
+    from ros_harness import NodeProcess, stopped_after
+
+    debug = ["--ros-args", "--log-level", "emg_processing:=debug", "--log-level",
+             "assist:=debug"]
+    for nodes in stopped_after({
+            "events": NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_processing",
+                                  args=debug[:3]),
+            "single": NodeProcess("biosig_ros.nodes.assist_node", "assist",
+                                  args=["--ros-args", *debug[3:]]),
+            "wrong": NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_wrong",
+                                 env={EXECUTOR_ENVIRONMENT: "multi"})}):
+        for kind in (EVENTS, SINGLE):
+            assert nodes[kind].wait_for_output(f"spinning on the {kind} executor"), (
+                nodes[kind].output()[-2000:])
+        wrong = nodes["wrong"]
+        assert wrong.process.wait(timeout=60) == 2, wrong.output()
+        assert "BIOSIG_ROS_EXECUTOR='multi': expected 'single' or 'events'" in wrong.output()
+        assert "Traceback" not in wrong.output()
