@@ -1,6 +1,6 @@
 """The bridge's .bio loses nothing the MCAP keeps (#22): the bridge and mcap_recorder record
-the same replay (abd.bio: 14000 EMG samples, 700 marker frames) while busy loops load every
-CPU (started here and killed by their PID). Both subscribe with the same QoS policy (reliable
+the same replay (abd.bio: 14000 EMG samples, 700 marker frames, at 2x) while busy loops load
+every CPU (started here and killed by their PID). Both subscribe with the same QoS policy (reliable
 when the publishers are, same depth); every EMG sample index and marker frame the MCAP holds is
 in the .bio, with the same values."""
 import os
@@ -58,7 +58,7 @@ def test_the_bio_holds_every_sample_the_mcap_holds_under_cpu_load(tmp_path):
         # The replay starts once both recorders subscribe to both topics: both see everything.
         replay = NodeProcess("biosig_ros.nodes.replay_node", "replay", shipped_parameters(
             "replay_abd.yaml", loop=False, wait_for_nodes=[], wait_for_subscribers=2,
-            wait_timeout=300.0))
+            wait_timeout=300.0, speed=2.0))  # twice the messages per second, half the loops' time
         with bridge, recorder, replay:
             assert replay.wait_for_output("replay finished", timeout=300), replay.output()
             assert "without all consumers" not in replay.output()

@@ -54,7 +54,7 @@ def check_sim_time_replay(speed: float) -> None:
                     if s.name == node for kv in s.values if kv.key == key]
 
         def enough():
-            return all(len([v for v in reported(node, key) if v > 0]) >= 8
+            return all(len([v for v in reported(node, key) if v > 0]) >= 6
                        for node, key in RATES)
 
         with GraphProcess("demo", "--use-sim-time", "true", "--speed", str(speed), "--port",
