@@ -51,6 +51,10 @@ def test_one_command_on_a_nexus_c3d_starts_at_the_first_frame_and_sample(tmp_pat
              # Half speed: a loaded test machine starves the consumers less (loss in the
              # middle is not what this test is about; the start is).
              "--set", "replay.speed=0.5",
+             # The replay sees IK subscribed before IK's side has matched the replay (DDS
+             # discovery is per side); 0.5 s covers that on a lab PC, not beside 17 processes
+             # starting at once in the run's other workers (frames 0-17 were lost once).
+             "--set", "replay.settle_time=3.0",
              "--set", "bridge.record_on_start=false"],
             cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             encoding="utf-8", errors="replace", start_new_session=True)
