@@ -1,6 +1,8 @@
 """Which executor a node spins on (ros/executors.py): the EventsExecutor where rclpy has it,
 unless the node (assist, sim_exo) or BIOSIG_ROS_EXECUTOR asks for the SingleThreadedExecutor;
 a wrong value is a one-line configuration error. No subprocess, no DDS."""
+import os
+
 import pytest
 
 from biosig_ros.errors import ConfigError
@@ -16,6 +18,9 @@ from biosig_ros.ros.executors import (EVENTS, EXECUTOR_ENVIRONMENT, SINGLE,
     ({EXECUTOR_ENVIRONMENT: " Events "}, False, True, EVENTS),  # asked for explicitly
     ({EXECUTOR_ENVIRONMENT: "events"}, True, False, SINGLE),   # not there: the standard one
     ({EXECUTOR_ENVIRONMENT: ""}, True, True, EVENTS),
+    ({"ROS_DISTRO": "jazzy"}, True, True, SINGLE),             # async services: rclpy 7.1.11
+    ({"ROS_DISTRO": "jazzy", EXECUTOR_ENVIRONMENT: "events"}, True, True, EVENTS),
+    ({"ROS_DISTRO": "kilted"}, True, True, EVENTS),
 ])
 def test_the_executor_kind(environment, events_by_default, available, expected):
     assert executor_kind(environment, events_by_default, available) == expected
@@ -27,8 +32,16 @@ def test_a_wrong_value_names_the_variable_and_the_choices():
 
 
 def test_this_rclpy_has_the_events_executor():
-    # The wheels here are Kilted's: the default path of every node but the robot's is tested.
-    assert events_executor_class() is not None
+    # The wheels here are Kilted's (no ROS_DISTRO set): the default path of every node but the
+    # robot's is the EventsExecutor, and that is what the suite tests. A Humble install
+    # (colcon test in a ROS team's workspace) has none: its nodes use the other.
+    distro = os.environ.get("ROS_DISTRO", "")
+    if distro == "humble":
+        assert events_executor_class() is None
+    elif distro in ("", "kilted", "rolling"):
+        assert events_executor_class() is not None
+    else:
+        pytest.skip(f"ROS_DISTRO={distro}: the EventsExecutor came in a point release")
 
 
 @pytest.mark.integration  # node processes (test/tiers.py)

@@ -1,11 +1,12 @@
 """The executor a node spins on.
 
-rclpy's EventsExecutor (C++, in rclpy.experimental from ROS 2 Kilted on) where this rclpy has
-one: the demo graph's six nodes took 57 % of a core on it against 98 % on the
-SingleThreadedExecutor, whose Python loop rebuilds its wait set at every wake-up (docs/graphs.md,
-"Executors"). Elsewhere (Humble, Jazzy) the SingleThreadedExecutor. The nodes a robot acts on
-(assist_node, sim_exo_node) keep rclpy's standard SingleThreadedExecutor unless events are
-asked for: the experimental one is not on their path by default.
+rclpy's EventsExecutor (C++, `rclpy.experimental`) on ROS 2 Kilted and newer (and these
+wheels): the demo graph's six nodes took 57 % of a core on it against 98 % on the
+SingleThreadedExecutor, whose Python loop rebuilds its wait set at every wake-up
+(docs/graphs.md, "Executors"). Humble has none; Jazzy's handles the async service callbacks
+that emg_processing and torque_node use only from rclpy 7.1.11 (March 2026): both keep the
+SingleThreadedExecutor unless events are asked for. The nodes a robot acts on (assist_node,
+sim_exo_node) keep it too unless asked: the experimental one is not on their path by default.
 
 BIOSIG_ROS_EXECUTOR=single (or events) in the environment chooses for every node.
 """
@@ -31,14 +32,22 @@ def events_executor_class():
     return EventsExecutor
 
 
+# Distributions whose EventsExecutor is not the default (see above): ROS_DISTRO, set by a ROS
+# install's setup script (the wheels here set none).
+SINGLE_BY_DEFAULT_ON = ("humble", "jazzy")
+
+
 def executor_kind(environment: Mapping[str, str], events_by_default: bool,
                   events_available: bool) -> str:
-    """SINGLE or EVENTS: the environment's choice, else the node's default; SINGLE where the
-    EventsExecutor is missing. ConfigError (one line, exit 2) for another value."""
+    """SINGLE or EVENTS: the environment's choice, else the node's default (SINGLE on
+    SINGLE_BY_DEFAULT_ON); SINGLE where the EventsExecutor is missing. ConfigError (one line,
+    exit 2) for another value."""
     asked = environment.get(EXECUTOR_ENVIRONMENT, "").strip().lower()
     if asked not in ("", SINGLE, EVENTS):
         raise ConfigError(f"{EXECUTOR_ENVIRONMENT}={asked!r}: expected '{SINGLE}' or "
-                         f"'{EVENTS}'")
+                          f"'{EVENTS}'")
+    if environment.get("ROS_DISTRO", "") in SINGLE_BY_DEFAULT_ON:
+        events_by_default = False
     wanted = asked or (EVENTS if events_by_default else SINGLE)
     return EVENTS if wanted == EVENTS and events_available else SINGLE
 
