@@ -88,8 +88,14 @@ def test_the_demo_recorded_to_mcap_reads_back_cuts_cleanly_and_replays(tmp_path)
     assert frames == list(range(frames[0], frames[-1] + 1))
     recorded_joints = {_seconds(m.header.stamp): list(m.position)
                        for _, m in recorded["/ik/joint_states"]}
-    matched = [j for j in joints if _seconds(j.header.stamp) in recorded_joints]
-    assert len(matched) >= 0.8 * len(joints)
+    # Every joint state seen live within the recording's span is in it (the recorder subscribes
+    # reliably; before and after the span, it was not recording yet, or no more, as the
+    # probe, which starts first and stops last, still took them: 95 of 391 once under load).
+    first, last = min(recorded_joints), max(recorded_joints)
+    inside = [j for j in joints if first <= _seconds(j.header.stamp) <= last]
+    matched = [j for j in inside if _seconds(j.header.stamp) in recorded_joints]
+    assert len(inside) >= 200 and len(matched) == len(inside), (
+        len(matched), len(inside), len(joints))
     assert all(recorded_joints[_seconds(j.header.stamp)] == list(j.position) for j in matched)
     assert all(t.transforms for _, t in recorded["/tf"][:10])
 
