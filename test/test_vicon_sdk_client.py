@@ -76,6 +76,16 @@ def test_binding_reads_two_subjects_occlusions_and_analog_as_recorded():
         assert client.GetFrame() is True
         with pytest.raises(DataStreamException, match="InvalidSubjectName"):
             client.GetMarkerNames("nobody")
+        # The enables reach the server from the client's I/O thread: the first frames may lack
+        # the EMG (more of them on a loaded machine; the adapter pulls until one has it too).
+        for _ in range(1000):
+            if client.GetDeviceNames():
+                try:
+                    if not client.GetDeviceOutputValues("EMG", "EMG1", "EMG")[1]:
+                        break
+                except DataStreamException:
+                    pass
+            assert client.GetFrame() is True
         numbers = []
         for _ in range(20):
             assert client.GetFrame() is True
