@@ -229,6 +229,14 @@ class Loop:
             time.sleep(0.02)
         return False
 
+    def ramp_from_fault(self, t0: float) -> tuple[int, np.ndarray]:
+        """The commands of the fault states since t0 (each state carries the command it went
+        with): the index of the first zero one, and |command| up to it."""
+        faulted = np.array([list(m.command) for t, m in list(self.states)
+                            if t >= t0 and m.state == "fault"])
+        first_zero = int(np.argmax(~faulted.any(axis=1)))
+        return first_zero, np.abs(faulted[:first_zero + 1])
+
     def note_fault(self, reason: str) -> None:
         """A fault the test did not cause: in self.starved when a starved machine explains it
         (STARVED), else in self.unexpected."""
@@ -450,13 +458,9 @@ def test_each_fault_ramps_to_zero_reports_error_and_latches(fresh, fault):
     within_limits(fresh.since(t0))
     steps = np.abs(np.diff(np.vstack([before, ramp]), axis=0))
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
-    # From the fault on (each state carries the command it went with), |command| never grows.
-    # Until the node sees the fault (later on a loaded machine) the law may still move the
-    # command: within the rate limit, checked above.
-    faulted = np.array([list(m.command) for t, m in list(fresh.states)
-                        if t >= t0 and m.state == "fault"])
-    first_zero = int(np.argmax(~faulted.any(axis=1)))
-    magnitudes = np.abs(faulted[:first_zero + 1])
+    # From the fault on, |command| never grows. Until the node sees the fault (later on a
+    # loaded machine) the law may still move the command: within the rate limit, checked above.
+    first_zero, magnitudes = fresh.ramp_from_fault(t0)
     assert (np.diff(magnitudes, axis=0) <= 1e-12).all(), (
         magnitudes.tolist(), [(m.trigger, m.state, m.reason[:40], list(m.command))
                               for t, m in list(fresh.states) if t >= t0][:first_zero + 20])
@@ -501,10 +505,7 @@ def test_a_burst_of_old_messages_faults_stale_at_once_and_ramps_down(fresh):
     ramp = np.array([list(c.data) for c in fresh.since(t0)])
     steps = np.abs(np.diff(np.vstack([before, ramp]), axis=0))
     assert (steps <= MAX_STEP + 1e-9).all(), steps.max(axis=0)
-    faulted = np.array([list(m.command) for t, m in list(fresh.states)
-                        if t >= t0 and m.state == "fault"])
-    first_zero = int(np.argmax(~faulted.any(axis=1)))
-    magnitudes = np.abs(faulted[:first_zero + 1])
+    first_zero, magnitudes = fresh.ramp_from_fault(t0)
     assert first_zero >= 2 and (np.diff(magnitudes, axis=0) <= 1e-12).all(), (
         magnitudes.tolist())
     # Healthy inputs again (0.5 s of their stamps): still latched, the command stays 0.
@@ -628,10 +629,10 @@ def test_sim_exo_drops_commands_of_the_wrong_length_like_the_controller(loop):
         assert all(m.effort[0] == 0.0 for _, m in list(states))
         # Beyond max_torque (10): saturates. Sent until seen (the sim subscribes best effort:
         # a loaded machine may lose one; the last command stays in force).
-        saturated = [50.0]
-        assert loop.probe.wait_until(lambda: publisher.publish(Float64MultiArray(data=saturated))
-                                     or (states and states[-1][1].effort[0] == 10.0),
-                                     interval=0.1)
+        def saturated() -> bool:
+            publisher.publish(Float64MultiArray(data=[50.0]))
+            return bool(states) and states[-1][1].effort[0] == 10.0
+        assert loop.probe.wait_until(saturated, interval=0.1)
         assert loop.probe.wait_until(lambda: states[-1][1].position[0] == 2.5)  # hard stop
     finally:
         sim.stop()

@@ -1,6 +1,7 @@
 """Which executor a node spins on (ros/executors.py): the EventsExecutor where rclpy has it,
 unless the node (assist, sim_exo) or BIOSIG_ROS_EXECUTOR asks for the SingleThreadedExecutor;
-a wrong value is a one-line configuration error. No subprocess, no DDS."""
+a wrong value is a one-line configuration error. In-process, but for the last test (node
+processes)."""
 import os
 
 import pytest
@@ -46,17 +47,17 @@ def test_this_rclpy_has_the_events_executor():
 
 @pytest.mark.integration  # node processes (test/tiers.py)
 def test_nodes_spin_on_their_executor_and_a_wrong_choice_stops_them_with_one_line():
+    from contextlib import contextmanager
+
     from ros_harness import NodeProcess, stopped_after
 
-    debug = ["--ros-args", "--log-level", "emg_processing:=debug", "--log-level",
-             "assist:=debug"]
-    for nodes in stopped_after({
+    with contextmanager(stopped_after)({
             "events": NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_processing",
-                                  args=debug[:3]),
+                                  args=["--ros-args", "--log-level", "emg_processing:=debug"]),
             "single": NodeProcess("biosig_ros.nodes.assist_node", "assist",
-                                  args=["--ros-args", *debug[3:]]),
+                                  args=["--ros-args", "--log-level", "assist:=debug"]),
             "wrong": NodeProcess("biosig_ros.nodes.emg_processing_node", "emg_wrong",
-                                 env={EXECUTOR_ENVIRONMENT: "multi"})}):
+                                 env={EXECUTOR_ENVIRONMENT: "multi"})}) as nodes:
         for kind in (EVENTS, SINGLE):
             assert nodes[kind].wait_for_output(f"spinning on the {kind} executor"), (
                 nodes[kind].output()[-2000:])

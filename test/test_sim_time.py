@@ -38,7 +38,7 @@ def test_rates_per_simulated_second_at_half_speed():
 
 
 def test_rates_per_simulated_second_at_double_speed():
-    # The graph at 2x takes most of the 2 CPUs: with no other test beside it (test/parallel.py,
+    # The graph at 2x takes most of the 2 CPUs: run ahead of the other tests (test/parallel.py,
     # ALONE), else its consumers lag the replay and report a third of the rate, as they must.
     check_sim_time_replay(2.0)
 

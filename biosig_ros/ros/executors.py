@@ -24,7 +24,8 @@ SINGLE, EVENTS = "single", "events"
 
 
 def events_executor_class():
-    """rclpy's EventsExecutor factory, or None where this rclpy has none (Humble, Jazzy)."""
+    """rclpy's EventsExecutor factory, or None where this rclpy has none (Humble, Jazzy before
+    rclpy 7.1.4)."""
     try:
         from rclpy.experimental import EventsExecutor
     except ImportError:

@@ -56,6 +56,8 @@ def run_node(make_node: Callable[[], Node], name: str, events_by_default: bool =
     node = None
     status = 0
     try:
+        # Chosen first: a wrong BIOSIG_ROS_EXECUTOR stops the process before the node is built.
+        executor, kind = make_executor(events_by_default)
         node = make_node()
         report_undeclared_parameters(node)
         # A full garbage collection walks every object of rclpy, numpy, scipy (and biorbd):
@@ -63,7 +65,6 @@ def run_node(make_node: Callable[[], Node], name: str, events_by_default: bool =
         # move them out of the collector's reach.
         gc.collect()
         gc.freeze()
-        executor, kind = make_executor(events_by_default)
         node.get_logger().debug(f"spinning on the {kind} executor")
         executor.add_node(node)
         for signum in (signal.SIGINT, signal.SIGTERM):
